@@ -1,0 +1,28 @@
+// The CUDA entry points of a library built without CUDA: they exist, so the symbol set is
+// the same in every build, and say Status::not_built.
+#ifndef HEPGEN_WITH_CUDA
+
+#include "hepgen/core.h"
+#include "hepgen/set_pool.h"
+
+namespace hepgen {
+
+int cuda_device_count() { return 0; }
+const char* last_cuda_error() { return ""; }
+
+namespace cuda {
+
+Status set_pool_forward(DType, const void*, const int64_t*, const void*, const int64_t*,
+                        int64_t, int64_t, int64_t, double, void*, void*) {
+  return Status::not_built;
+}
+
+Status set_pool_backward(DType, const void*, const void*, const int64_t*, int64_t, int64_t,
+                         int64_t, double, void*, void*) {
+  return Status::not_built;
+}
+
+}  // namespace cuda
+}  // namespace hepgen
+
+#endif  // HEPGEN_WITH_CUDA

@@ -1,0 +1,7 @@
+"""The timing harness shared by ``benchmarks/`` (pytest-benchmark) and ``hepgen bench``.
+
+Each suite module has ``run(device, quick, min_time_s) -> list[Row]``; every row times
+hepgen and its baseline on the same inputs, in the same run, on the same device.
+"""
+
+SUITES = {"pooling": "hepgen.bench.pooling"}

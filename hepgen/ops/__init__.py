@@ -1,0 +1,9 @@
+"""hepgen's custom ops, each with reference, cpu, triton and cuda backends.
+
+See :mod:`hepgen.ops._backends` for how a backend is chosen and forced.
+"""
+
+from hepgen.ops._backends import BACKEND_NAMES, registered_ops, use_backend, why_unavailable
+from hepgen.ops.set_pool import set_pool, set_pool_reference
+
+__all__ = ["BACKEND_NAMES", "registered_ops", "use_backend", "why_unavailable", "set_pool", "set_pool_reference"]

@@ -1,0 +1,186 @@
+"""Backend tables: which implementations of an op exist, which can run, which is chosen.
+
+Every op has up to four backends:
+
+- ``reference``: plain PyTorch; the spec and test oracle; runs anywhere.
+- ``cpu``: the compiled core (C++/OpenMP) on CPU tensors.
+- ``triton``: Triton kernels on CUDA tensors (and on CPU tensors under ``TRITON_INTERPRET=1``,
+  which is how CI tests them; never chosen by default on the CPU).
+- ``cuda``: the compiled core's CUDA kernels on CUDA tensors.
+
+By default each call takes the first backend of the op's preference list for the tensor's
+device that can run the inputs' dtype. ``use_backend(name)`` (a context manager) or the
+environment variable ``HEPGEN_BACKEND`` force one; a forced backend that cannot run the
+call is an error that says why, never a silent fallback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import torch
+
+from hepgen import _core
+
+BACKEND_NAMES = ("reference", "cpu", "triton", "cuda")
+
+_HALF_AND_UP = frozenset({torch.float16, torch.bfloat16, torch.float32, torch.float64})
+_SINGLE_AND_DOUBLE = frozenset({torch.float32, torch.float64})
+
+# Forced backend for ops in this context: None, a name, or {op name: backend name}.
+_forced: contextvars.ContextVar[str | dict[str, str] | None] = contextvars.ContextVar(
+    "hepgen_forced_backend", default=None
+)
+
+
+def triton_interpreted() -> bool:
+    """Triton kernels run on the CPU through the interpreter (``TRITON_INTERPRET=1``)."""
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+@functools.lru_cache(maxsize=None)
+def _triton_import_error() -> str:
+    if importlib.util.find_spec("triton") is None:
+        return "triton is not installed (pip install 'hepgen[triton]')"
+    try:
+        import triton  # noqa: F401
+    except Exception as err:  # a broken install must not break hepgen
+        return f"triton failed to import ({err})"
+    return ""
+
+
+def why_unavailable(backend: str, device: torch.device, dtype: torch.dtype) -> str:
+    """Why `backend` cannot run a call on (device, dtype); "" when it can."""
+    kind = device.type
+    if backend == "reference":
+        return ""
+    if backend == "cpu":
+        if kind != "cpu":
+            return f"the cpu backend runs on CPU tensors, not {kind}"
+        if _core.compiled_or_none() is None:
+            return _core.why_not_compiled()
+        if dtype not in _SINGLE_AND_DOUBLE:
+            return f"the cpu backend supports float32 and float64, not {dtype}"
+        return ""
+    if backend == "cuda":
+        if kind != "cuda":
+            return f"the cuda backend runs on CUDA tensors, not {kind}"
+        if _core.compiled_or_none() is None:
+            return _core.why_not_compiled()
+        if not _core.cuda_built():
+            return "hepgen was built without CUDA kernels (rebuild with nvcc available, HEPGEN_CUDA=ON)"
+        if dtype not in _HALF_AND_UP:
+            return f"the cuda backend supports float16, bfloat16, float32 and float64, not {dtype}"
+        return ""
+    if backend == "triton":
+        why = _triton_import_error()
+        if why:
+            return why
+        if kind == "cpu" and not triton_interpreted():
+            return "triton runs on CUDA tensors (or on CPU tensors with TRITON_INTERPRET=1)"
+        if kind not in ("cpu", "cuda"):
+            return f"triton does not run on {kind} tensors"
+        if dtype not in _HALF_AND_UP:
+            return f"the triton backend supports float16, bfloat16, float32 and float64, not {dtype}"
+        return ""
+    return f"unknown backend {backend!r}; expected one of {', '.join(BACKEND_NAMES)}"
+
+
+@dataclass
+class OpBackends:
+    """The implementations of one op and its preference order per device type."""
+
+    op: str
+    preference: dict[str, tuple[str, ...]]
+    impls: dict[str, dict[str, Callable]] = field(default_factory=dict)
+
+    def register(self, backend: str, **fns: Callable) -> None:
+        if backend not in BACKEND_NAMES:
+            raise ValueError(f"backend must be one of {BACKEND_NAMES}, got {backend!r}")
+        self.impls[backend] = fns
+
+    def available(self, device: torch.device, dtype: torch.dtype) -> list[str]:
+        return [b for b in BACKEND_NAMES if b in self.impls and not why_unavailable(b, device, dtype)]
+
+    def choose(self, device: torch.device, dtype: torch.dtype) -> str:
+        forced = _forced_for(self.op)
+        if forced is not None:
+            if forced not in self.impls:
+                raise RuntimeError(f"{self.op}: backend {forced!r} is not implemented for this op "
+                                   f"(it has {', '.join(self.impls)})")
+            why = why_unavailable(forced, device, dtype)
+            if why:
+                raise RuntimeError(f"{self.op}: backend {forced!r} was requested but cannot run "
+                                   f"{dtype} tensors on {device}: {why}")
+            return forced
+        for backend in self.preference.get(device.type, ("reference",)):
+            if backend in self.impls and not why_unavailable(backend, device, dtype):
+                return backend
+        return "reference"
+
+    def get(self, backend: str, fn: str) -> Callable:
+        return self.impls[backend][fn]
+
+
+_REGISTRY: dict[str, OpBackends] = {}
+
+
+def op_backends(op: str, preference: dict[str, tuple[str, ...]]) -> OpBackends:
+    """Create and register the backend table of an op."""
+    table = OpBackends(op=op, preference=preference)
+    _REGISTRY[op] = table
+    return table
+
+
+def registered_ops() -> dict[str, OpBackends]:
+    return dict(_REGISTRY)
+
+
+def _validate_name(name: str) -> str:
+    if name not in BACKEND_NAMES:
+        raise ValueError(f"backend must be one of {', '.join(BACKEND_NAMES)}, got {name!r}")
+    return name
+
+
+def _forced_for(op: str) -> str | None:
+    forced = _forced.get()
+    if forced is None:
+        env = os.environ.get("HEPGEN_BACKEND", "").strip()
+        if not env:
+            return None
+        if env not in BACKEND_NAMES:
+            raise ValueError(f"HEPGEN_BACKEND must be one of {', '.join(BACKEND_NAMES)}, got {env!r}")
+        return env
+    if isinstance(forced, dict):
+        return forced.get(op)
+    return forced
+
+
+@contextlib.contextmanager
+def use_backend(backend: str | dict[str, str]) -> Iterator[None]:
+    """Force a backend for every op (a name) or for some ops ({op: name}) inside the block.
+
+    >>> with hepgen.ops.use_backend("reference"):
+    ...     out = hepgen.ops.set_pool(x, mask)
+    """
+    if isinstance(backend, dict):
+        for op, name in backend.items():
+            _validate_name(name)
+            if op not in _REGISTRY:
+                raise ValueError(f"unknown op {op!r}; ops are {', '.join(sorted(_REGISTRY))}")
+        value: str | dict[str, str] = dict(backend)
+    elif isinstance(backend, str):
+        value = _validate_name(backend)
+    else:
+        raise TypeError(f"backend must be a backend name or a dict of op -> name, got {type(backend).__name__}")
+    token = _forced.set(value)
+    try:
+        yield
+    finally:
+        _forced.reset(token)

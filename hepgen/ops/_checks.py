@@ -1,0 +1,40 @@
+"""Argument checks shared by the ops: run once, in Python, before any kernel.
+
+Each raises TypeError (wrong kind of thing) or ValueError (wrong value or shape) whose
+message names the argument and what was expected.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def tensor(name: str, value: object) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    return value
+
+
+def floating(name: str, t: torch.Tensor) -> None:
+    if not t.is_floating_point():
+        raise TypeError(f"{name} must have a floating dtype (float16, bfloat16, float32, float64), got {t.dtype}")
+
+
+def rank(name: str, t: torch.Tensor, expected: int, layout: str) -> None:
+    if t.dim() != expected:
+        raise ValueError(f"{name} must have {expected} dimensions {layout}, got shape {tuple(t.shape)}")
+
+
+def same_device(name: str, t: torch.Tensor, ref_name: str, ref: torch.Tensor) -> None:
+    if t.device != ref.device:
+        raise ValueError(f"{name} is on {t.device} but {ref_name} is on {ref.device}; put both on one device")
+
+
+def finite_float(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a float, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return float(value)
