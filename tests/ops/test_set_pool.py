@@ -160,3 +160,15 @@ def test_forced_backend_that_cannot_run_is_a_clear_error(monkeypatch):
 def test_bad_input_is_rejected_before_any_kernel(x, mask, scale, error, match):
     with pytest.raises(error, match=match):
         ops.set_pool(x, mask, scale)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(B=st.integers(0, 6), N=st.integers(0, 40), D=st.integers(0, 20), scale=st.floats(-10, 10),
+       seed=st.integers(0, 2**31 - 1))
+def test_default_backend_matches_reference_on_any_shape(B, N, D, scale, seed):
+    x, mask = _inputs(B, N, D, "cpu", seed, mask_kind="float" if seed % 2 else "bool")
+    torch.testing.assert_close(ops.set_pool(x, mask, scale), set_pool_reference(x, mask, scale), rtol=1e-12, atol=1e-12)
