@@ -4,6 +4,7 @@
 
 #include "hepgen/core.h"
 #include "hepgen/set_pool.h"
+#include "hepgen/masked_attention.h"
 
 namespace hepgen {
 
@@ -19,6 +20,27 @@ Status set_pool_forward(DType, const void*, const int64_t*, const void*, const i
 
 Status set_pool_backward(DType, const void*, const void*, const int64_t*, int64_t, int64_t,
                          int64_t, double, void*, void*) {
+  return Status::not_built;
+}
+
+Status masked_attention_forward(DType, const void*, const int64_t*, const void*, const int64_t*,
+                                const void*, const int64_t*, const uint8_t*, const int64_t*,
+                                int64_t, int64_t, int64_t, int64_t, bool, double, void*, void*,
+                                void*) {
+  return Status::not_built;
+}
+
+Status masked_attention_backward(DType, const void*, const void*, const int64_t*, const void*,
+                                 const int64_t*, const void*, const int64_t*, const uint8_t*,
+                                 const int64_t*, const void*, const void*, int64_t, int64_t,
+                                 int64_t, int64_t, bool, double, void*, void*, void*, void*) {
+  return Status::not_built;
+}
+
+Status masked_attention_decode(DType, const void*, const int64_t*, const void*, const int64_t*,
+                               const void*, const int64_t*, void*, const int64_t*, void*,
+                               const int64_t*, const int64_t*, int64_t, int64_t, int64_t, int64_t,
+                               double, void*, void*) {
   return Status::not_built;
 }
 
