@@ -29,8 +29,8 @@ softmax, flash-attention style. Derivation, with dO the incoming gradient of out
           = p_ij (dp_ij − delta_i),   delta_i = dO_i · out_i   (since out_i = Σ_k p_ik v_k)
     dq_i  = scale Σ_j ds_ij k_j,      dk_j = scale Σ_i ds_ij q_i
 
-lse is a saved statistic, not a differentiable output. The backward op has no autograd of
-its own (no double backward).
+lse is a saved statistic, not a differentiable output. The backward has no autograd of its
+own (no double backward).
 
 The decode step ``masked_attention_decode`` (op ``hepgen::masked_attention_decode``) is the
 inference path of autoregressive sampling: it writes one new key/value per sequence into a
@@ -219,13 +219,27 @@ for _kind in ("cpu", "cuda"):
 BACKENDS.register("triton", forward=_triton("forward"), backward=_triton("backward"), decode=_triton("decode"))
 
 
-# ---- the custom ops -----------------------------------------------------------------------
+# ---- dispatch: one place that picks the backend --------------------------------------------
+
+def _forward(q, k, v, key_padding_mask, causal, scale):
+    return BACKENDS.get(BACKENDS.choose(q.device, q.dtype), "forward")(q, k, v, key_padding_mask, causal, scale)
+
+
+def _backward(grad_out, q, k, v, key_padding_mask, out, lse, causal, scale):
+    return BACKENDS.get(BACKENDS.choose(q.device, q.dtype), "backward")(
+        grad_out, q, k, v, key_padding_mask, out, lse, causal, scale)
+
+
+def _decode(q, k_new, v_new, k_cache, v_cache, lengths, scale):
+    return BACKENDS.get(BACKENDS.choose(q.device, q.dtype), "decode")(q, k_new, v_new, k_cache, v_cache, lengths, scale)
+
+
+# ---- the custom ops: what torch.compile and export see --------------------------------------
 
 @torch.library.custom_op("hepgen::masked_attention", mutates_args=())
 def _attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_padding_mask: torch.Tensor | None,
                   causal: bool, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
-    backend = BACKENDS.choose(q.device, q.dtype)
-    return BACKENDS.get(backend, "forward")(q, k, v, key_padding_mask, causal, scale)
+    return _forward(q, k, v, key_padding_mask, causal, scale)
 
 
 @_attention_op.register_fake
@@ -237,8 +251,7 @@ def _(q, k, v, key_padding_mask, causal, scale):
 def _attention_backward_op(grad_out: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                            key_padding_mask: torch.Tensor | None, out: torch.Tensor, lse: torch.Tensor,
                            causal: bool, scale: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    backend = BACKENDS.choose(q.device, q.dtype)
-    return BACKENDS.get(backend, "backward")(grad_out, q, k, v, key_padding_mask, out, lse, causal, scale)
+    return _backward(grad_out, q, k, v, key_padding_mask, out, lse, causal, scale)
 
 
 @_attention_backward_op.register_fake
@@ -246,34 +259,54 @@ def _(grad_out, q, k, v, key_padding_mask, out, lse, causal, scale):
     return q.new_empty(q.shape), q.new_empty(q.shape), q.new_empty(q.shape)
 
 
-def _setup_context(ctx, inputs, output):
+def _save_for_backward(ctx, inputs, output):
     q, k, v, key_padding_mask, causal, scale = inputs
     out, lse = output
     ctx.save_for_backward(q, k, v, key_padding_mask, out, lse)
     ctx.causal, ctx.scale = causal, scale
 
 
-def _backward(ctx, grad_out, grad_lse):
-    # lse is a saved statistic for the backward pass, not a differentiable result: the public
+def _op_backward(ctx, grad_out, grad_lse):
+    # lse is a statistic saved for the backward pass, not a differentiable result: the public
     # function never returns it, so grad_lse is unused.
     q, k, v, key_padding_mask, out, lse = ctx.saved_tensors
     dq, dk, dv = _attention_backward_op(grad_out, q, k, v, key_padding_mask, out, lse, ctx.causal, ctx.scale)
     return dq, dk, dv, None, None, None
 
 
-_attention_op.register_autograd(_backward, setup_context=_setup_context)
+_attention_op.register_autograd(_op_backward, setup_context=_save_for_backward)
 
 
 @torch.library.custom_op("hepgen::masked_attention_decode", mutates_args=("k_cache", "v_cache"))
 def _decode_op(q: torch.Tensor, k_new: torch.Tensor, v_new: torch.Tensor, k_cache: torch.Tensor,
                v_cache: torch.Tensor, lengths: torch.Tensor, scale: float) -> torch.Tensor:
-    backend = BACKENDS.choose(q.device, q.dtype)
-    return BACKENDS.get(backend, "decode")(q, k_new, v_new, k_cache, v_cache, lengths, scale)
+    return _decode(q, k_new, v_new, k_cache, v_cache, lengths, scale)
 
 
 @_decode_op.register_fake
 def _(q, k_new, v_new, k_cache, v_cache, lengths, scale):
     return q.new_empty(q.shape)
+
+
+# ---- eager path: the same kernels without the custom-op dispatcher --------------------------
+# A custom op costs tens of microseconds per call in eager mode, more than the kernel for a
+# decode step. Outside torch.compile, calls take this autograd Function (or no autograd at
+# all); both paths run the same _forward/_backward/_decode and are tested alike.
+
+class _AttentionEager(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, q, k, v, key_padding_mask, causal, scale):
+        out, lse = _forward(q, k, v, key_padding_mask, causal, scale)
+        ctx.save_for_backward(q, k, v, key_padding_mask, out, lse)
+        ctx.causal, ctx.scale = causal, scale
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        q, k, v, key_padding_mask, out, lse = ctx.saved_tensors
+        dq, dk, dv = _backward(grad_out, q, k, v, key_padding_mask, out, lse, ctx.causal, ctx.scale)
+        return dq, dk, dv, None, None, None
 
 
 # ---- public entry points ----------------------------------------------------------------
@@ -334,8 +367,11 @@ def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     if not isinstance(causal, bool):
         raise TypeError(f"causal must be a bool, got {type(causal).__name__}")
     scale = _check_scale(scale, q.shape[-1])
-    out, _ = _attention_op(q, k, v, key_padding_mask, causal, scale)
-    return out
+    if torch.compiler.is_compiling():
+        return _attention_op(q, k, v, key_padding_mask, causal, scale)[0]
+    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
+        return _AttentionEager.apply(q, k, v, key_padding_mask, causal, scale)
+    return _forward(q, k, v, key_padding_mask, causal, scale)[0]
 
 
 def masked_attention_decode(q: torch.Tensor, k_new: torch.Tensor, v_new: torch.Tensor, k_cache: torch.Tensor,
@@ -386,4 +422,8 @@ def masked_attention_decode(q: torch.Tensor, k_new: torch.Tensor, v_new: torch.T
         raise ValueError(f"lengths must lie in [0, {Lmax}) (max_length of k_cache): the cache is full or a "
                          f"length is negative; got min {int(lengths.min())}, max {int(lengths.max())}")
     scale = _check_scale(scale, Dh)
-    return _decode_op(q, k_new, v_new, k_cache, v_cache, lengths.to(torch.int64).contiguous(), scale)
+    lengths = lengths.to(torch.int64).contiguous()
+    if torch.compiler.is_compiling():
+        return _decode_op(q, k_new, v_new, k_cache, v_cache, lengths, scale)
+    with torch.no_grad():  # the sampling path: no autograd (the cache writes are not recorded)
+        return _decode(q, k_new, v_new, k_cache, v_cache, lengths, scale)
