@@ -113,7 +113,7 @@ def _dkdv_kernel(do_ptr, q_ptr, k_ptr, v_ptr, mask_ptr, o_ptr, lse_ptr, dk_ptr, 
         allowed = key_ok[None, :]
         if CAUSAL:
             allowed = allowed & (offs_n[None, :] <= offs_m[:, None])
-        p = tl.where(allowed, tl.exp(s - lse[:, None]), 0.0)  # lse = +inf on empty rows: p = 0
+        p = tl.exp(tl.where(allowed, s - lse[:, None], float("-inf")))  # lse = +inf on empty rows: p = 0
         dv += tl.dot(tl.trans(p.to(do.dtype)), do, input_precision=PRECISION, out_dtype=ACC)
         dp = tl.dot(do, tl.trans(v), input_precision=PRECISION, out_dtype=ACC)
         ds = p * (dp - delta[:, None])
@@ -160,7 +160,7 @@ def _dq_kernel(do_ptr, q_ptr, k_ptr, v_ptr, mask_ptr, o_ptr, lse_ptr, dq_ptr,
         allowed = key_ok[None, :]
         if CAUSAL:
             allowed = allowed & (offs_n[None, :] <= offs_m[:, None])
-        p = tl.where(allowed, tl.exp(s - lse[:, None]), 0.0)
+        p = tl.exp(tl.where(allowed, s - lse[:, None], float("-inf")))
         dp = tl.dot(do, tl.trans(v), input_precision=PRECISION, out_dtype=ACC)
         ds = p * (dp - delta[:, None])
         dq += tl.dot(ds.to(k.dtype), k, input_precision=PRECISION, out_dtype=ACC)
