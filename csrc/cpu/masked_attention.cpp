@@ -17,8 +17,19 @@
 
 #ifdef HEPGEN_WITH_OPENMP
 #define HEPGEN_SIMD_SUM(var) HEPGEN_PRAGMA(omp simd reduction(+ : var))
+#define HEPGEN_SIMD_MAX(var) HEPGEN_PRAGMA(omp simd reduction(max : var))
 #else
 #define HEPGEN_SIMD_SUM(var)
+#define HEPGEN_SIMD_MAX(var)
+#endif
+
+// The per-head kernels are compiled twice on x86-64 with GCC/Clang: for the portable baseline
+// and for AVX2+FMA, chosen at run time. A distributable build stays portable (no -march) and
+// still gets 8-wide FMA on the machines that have it.
+#define HEPGEN_INLINE inline __attribute__((always_inline))
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define HEPGEN_AVX2_CLONE 1
+#define HEPGEN_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #endif
 
 namespace hepgen {
@@ -31,12 +42,13 @@ S4 s4(const int64_t* s) { return {s[0], s[1], s[2], s[3]}; }
 
 // exp of n values in place. For float a vectorisable 2^t (t = x log2 e) from a degree-7
 // polynomial (about 1 ulp): glibc's scalar expf would keep the loop scalar and dominate the
-// cost of short rows. Inputs here are scores minus their maximum, so t <= ~0; t is clamped
-// at -126, where exp is ~1e-38 (a weight that cannot change a float sum).
-inline void exp_inplace(float* x, int64_t n) {
+// cost of short rows. Inputs here are finite scores minus their maximum, so t <= ~0; the
+// exponent is clamped at -126, where exp is ~1e-38 (a weight that cannot change a float
+// sum). The clamp is on the integer exponent: a float compare would stop GCC vectorising
+// the loop (it may trap under the default -ftrapping-math).
+HEPGEN_INLINE void exp_inplace(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
-    float t = x[i] * 1.44269504088896341f;
-    t = t < -126.f ? -126.f : t;
+    const float t = x[i] * 1.44269504088896341f;
     const float r = (t + 12582912.f) - 12582912.f;  // round to nearest integer (1.5 * 2^23)
     const float f = (t - r) * 0.693147180559945309f;  // |f| <= ln2 / 2: e^f by Taylor
     float p = 1.f / 5040.f;
@@ -47,37 +59,70 @@ inline void exp_inplace(float* x, int64_t n) {
     p = p * f + 0.5f;
     p = p * f + 1.f;
     p = p * f + 1.f;
-    const int32_t bits = (static_cast<int32_t>(r) + 127) << 23;  // 2^r
+    int32_t e = static_cast<int32_t>(r);
+    e = e < -126 ? -126 : e;
+    const int32_t bits = (e + 127) << 23;  // 2^e
     float two_r;
     std::memcpy(&two_r, &bits, sizeof two_r);
     x[i] = p * two_r;
   }
 }
 
-inline void exp_inplace(double* x, int64_t n) {
+HEPGEN_INLINE void exp_inplace(double* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = std::exp(x[i]);
 }
 
-// Scratch of one task, reused across the (sequence, head) pairs a thread handles.
+constexpr int64_t kRows = 4;  // query rows per block in the forward pass
+constexpr int64_t kLane = 8;  // key counts are padded to this (one AVX2 float vector)
+
+// Eight lanes as one value (GCC/Clang vector extensions): the register tiles of the forward
+// micro-kernels are written with these rather than left to the auto-vectoriser, which turns
+// small fixed-size tiles into shuffles and stack spills. A target without 256-bit vectors
+// splits them into narrower ones.
+template <typename T> struct Lanes;
+template <> struct Lanes<float> { typedef float type __attribute__((vector_size(32))); };
+template <> struct Lanes<double> { typedef double type __attribute__((vector_size(64))); };
+template <typename T> using Vec = typename Lanes<T>::type;
+template <typename T> HEPGEN_INLINE Vec<T> load8(const T* p) {
+  Vec<T> v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <typename T> HEPGEN_INLINE void store8(T* p, Vec<T> v) { std::memcpy(p, &v, sizeof v); }
+
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// Scratch of one task, reused across the (sequence, head) pairs a thread handles. Transposed
+// buffers have leading dimension ld = L rounded up to kLane, so loops over keys can run to a
+// multiple of kLane over zero padding instead of ending in a scalar remainder.
 template <typename T>
 struct Scratch {
+  int64_t ld;
   std::vector<int64_t> pos;  // positions of the real keys, increasing
-  std::vector<T> kt, vt;     // [Dh][L]: real keys / values, transposed (key index fastest)
-  std::vector<T> k, v;       // [L][Dh]: the same, row-major
-  std::vector<T> s, ds;      // [L]: one row of scores / probabilities / their gradients
-  std::vector<T> row, row2;  // [Dh]
-  std::vector<T> dkt, dvt;   // [Dh][L]: key and value gradients, transposed
+  std::vector<T> kt, vt;     // [Dh][ld]: real keys / values, transposed (key index fastest)
+  int64_t dp;                // Dh rounded up to kLane: row pitch of v and acc
+  std::vector<T> k;          // [L][Dh]: real keys, row-major
+  std::vector<T> v;          // [L][dp]: real values, row-major, zero beyond Dh
+  std::vector<T> q;          // [kRows][Dh]: a block of scaled query rows
+  std::vector<T> s;          // [kRows][ld]: scores, then probabilities
+  std::vector<T> ds;         // [ld]
+  std::vector<T> acc;        // [kRows][dp]
+  std::vector<T> dkt, dvt;   // [Dh][ld]: key and value gradients, transposed
   Scratch(int64_t L, int64_t Dh, bool backward)
-      : pos(L), kt(L * Dh), vt(backward ? L * Dh : 0), k(backward ? L * Dh : 0), v(L * Dh), s(L),
-        ds(backward ? L : 0), row(Dh), row2(Dh), dkt(backward ? L * Dh : 0),
-        dvt(backward ? L * Dh : 0) {}
+      : ld(round_up(L > 0 ? L : 1, kLane)), pos(L), kt(ld * Dh, T(0)), vt(backward ? ld * Dh : 0, T(0)),
+        dp(round_up(Dh, kLane)), k(backward ? L * Dh : 0), v(L * dp, T(0)), q(kRows * Dh),
+        s(kRows * ld), ds(ld), acc(kRows * dp), dkt(backward ? ld * Dh : 0), dvt(backward ? ld * Dh : 0) {}
 };
 
-// Copies the real keys and values of (b, h) into scratch; returns how many there are.
+// Copies the real keys and values of (b, h) into scratch; returns how many there are. The
+// transposed buffers are zero between n and the next multiple of kLane.
 template <typename T>
-int64_t gather_real_keys(const T* k, S4 ks, const T* v, S4 vs, const uint8_t* mask,
-                         const int64_t* ms, int64_t b, int64_t h, int64_t L, int64_t Dh,
-                         bool backward, Scratch<T>& w) {
+HEPGEN_INLINE int64_t gather_real_keys(const T* k, S4 ks, const T* v, S4 vs, const uint8_t* mask,
+                                       const int64_t* ms, int64_t b, int64_t h, int64_t L,
+                                       int64_t Dh, bool backward, Scratch<T>& w) {
+  const int64_t ld = w.ld;
+  T* kt = w.kt.data();
+  T* vt = w.vt.data();
   int64_t n = 0;
   for (int64_t j = 0; j < L; ++j) {
     if (mask && !mask[b * ms[0] + j * ms[1]]) continue;
@@ -85,72 +130,256 @@ int64_t gather_real_keys(const T* k, S4 ks, const T* v, S4 vs, const uint8_t* ma
     const T* vj = v + b * vs.b + h * vs.h + j * vs.l;
     for (int64_t d = 0; d < Dh; ++d) {
       const T kd = kj[d * ks.d], vd = vj[d * vs.d];
-      w.kt[d * L + n] = kd;
-      w.v[n * Dh + d] = vd;
+      kt[d * ld + n] = kd;
+      w.v[n * w.dp + d] = vd;
       if (backward) {
         w.k[n * Dh + d] = kd;
-        w.vt[d * L + n] = vd;
+        vt[d * ld + n] = vd;
       }
     }
     w.pos[n++] = j;
   }
+  const int64_t padded = round_up(n, kLane) < ld ? round_up(n, kLane) : ld;
+  for (int64_t d = 0; d < Dh; ++d)
+    for (int64_t j = n; j < padded; ++j) {
+      kt[d * ld + j] = T(0);
+      if (backward) vt[d * ld + j] = T(0);
+    }
   return n;
 }
 
 // s[j] = scale * sum_d q[d] kt[d][j] for j < n (q strided).
 template <typename T>
-void scores(const T* q, int64_t q_stride, T scale, const T* kt, int64_t L, int64_t Dh, int64_t n,
-            T* s) {
+HEPGEN_INLINE void scores(const T* q, int64_t q_stride, T scale, const T* kt, int64_t ld,
+                          int64_t Dh, int64_t n, T* s) {
   for (int64_t j = 0; j < n; ++j) s[j] = T(0);
   for (int64_t d = 0; d < Dh; ++d) {
     const T qd = q[d * q_stride] * scale;
-    const T* ktd = kt + d * L;
+    const T* ktd = kt + d * ld;
     for (int64_t j = 0; j < n; ++j) s[j] += qd * ktd[j];
   }
 }
+
+// Softmax of s[0..n) in place; returns the log-sum-exp.
+template <typename T>
+HEPGEN_INLINE T softmax_inplace(T* s, int64_t n) {
+  T m = s[0];
+  HEPGEN_SIMD_MAX(m)
+  for (int64_t j = 1; j < n; ++j) m = s[j] > m ? s[j] : m;
+  for (int64_t j = 0; j < n; ++j) s[j] -= m;
+  exp_inplace(s, n);
+  T sum = T(0);
+  HEPGEN_SIMD_SUM(sum)
+  for (int64_t j = 0; j < n; ++j) sum += s[j];
+  const T inv = T(1) / sum;
+  for (int64_t j = 0; j < n; ++j) s[j] *= inv;
+  return m + std::log(sum);
+}
+
+// One (sequence, head): query rows in blocks of kRows, so every key and value row loaded
+// from scratch feeds kRows multiply-adds.
+template <typename T>
+HEPGEN_INLINE void forward_head(const T* q, S4 qs, const T* k, S4 ks, const T* v, S4 vs,
+                                const uint8_t* mask, const int64_t* ms, int64_t bh, int64_t H,
+                                int64_t L, int64_t Dh, bool causal, T scale, T* out, T* lse,
+                                Scratch<T>& w) {
+  const int64_t b = bh / H, h = bh % H, ld = w.ld;
+  const int64_t n = gather_real_keys(k, ks, v, vs, mask, ms, b, h, L, Dh, false, w);
+  const T* kt = w.kt.data();
+  const T* vr = w.v.data();
+  T* qb = w.q.data();
+  T* sb = w.s.data();
+  T* acc = w.acc.data();
+  int64_t seen = causal ? 0 : n;  // real keys the current query may see: a prefix
+  for (int64_t i0 = 0; i0 < L; i0 += kRows) {
+    const int64_t rows = L - i0 < kRows ? L - i0 : kRows;
+    int64_t seen_r[kRows];
+    for (int64_t r = 0; r < kRows; ++r) {
+      if (causal && r < rows)
+        while (seen < n && w.pos[seen] <= i0 + r) ++seen;
+      seen_r[r] = r < rows ? seen : 0;
+      const T* qi = q + b * qs.b + h * qs.h + (i0 + r) * qs.l;
+      for (int64_t d = 0; d < Dh; ++d) qb[r * Dh + d] = r < rows ? qi[d * qs.d] * scale : T(0);
+    }
+    const int64_t jmax = seen;  // the block's last row sees the most
+    if (jmax > 0) {
+      // S = Qblock K^T over the first round_up(jmax, kLane) keys (zero padding beyond n), in
+      // kRows x kLane register tiles accumulated over the whole head dimension.
+      const int64_t jp = round_up(jmax, kLane) < ld ? round_up(jmax, kLane) : ld;
+      for (int64_t j0 = 0; j0 < jp; j0 += kLane) {
+        Vec<T> t0 = {}, t1 = {}, t2 = {}, t3 = {};
+        const T* kd = kt + j0;
+        for (int64_t d = 0; d < Dh; ++d, kd += ld) {
+          const Vec<T> kv = load8(kd);
+          t0 += qb[d] * kv;
+          t1 += qb[Dh + d] * kv;
+          t2 += qb[2 * Dh + d] * kv;
+          t3 += qb[3 * Dh + d] * kv;
+        }
+        store8(sb + j0, t0);
+        store8(sb + ld + j0, t1);
+        store8(sb + 2 * ld + j0, t2);
+        store8(sb + 3 * ld + j0, t3);
+      }
+      // Per row: softmax over its own prefix, zero beyond it (up to jmax) for the joint PV loop.
+      for (int64_t r = 0; r < kRows; ++r) {
+        T* sr = sb + r * ld;
+        if (seen_r[r] > 0) {
+          const T l = softmax_inplace(sr, seen_r[r]);
+          if (r < rows) lse[bh * L + i0 + r] = l;
+        }
+        for (int64_t j = seen_r[r]; j < jmax; ++j) sr[j] = T(0);
+      }
+      // O = P V in kRows x kLane register tiles over the (padded) head dimension.
+      const int64_t dp = w.dp;
+      const T* s0 = sb;
+      const T* s1 = sb + ld;
+      const T* s2 = sb + 2 * ld;
+      const T* s3 = sb + 3 * ld;
+      for (int64_t d0 = 0; d0 < dp; d0 += kLane) {
+        Vec<T> a0 = {}, a1 = {}, a2 = {}, a3 = {};
+        const T* vj = vr + d0;
+        for (int64_t j = 0; j < jmax; ++j, vj += dp) {
+          const Vec<T> vv = load8(vj);
+          a0 += s0[j] * vv;
+          a1 += s1[j] * vv;
+          a2 += s2[j] * vv;
+          a3 += s3[j] * vv;
+        }
+        store8(acc + d0, a0);
+        store8(acc + dp + d0, a1);
+        store8(acc + 2 * dp + d0, a2);
+        store8(acc + 3 * dp + d0, a3);
+      }
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      T* o = out + (bh * L + i0 + r) * Dh;
+      if (seen_r[r] == 0) {  // no admissible key: 0, and lse = +inf so the backward's p is 0
+        for (int64_t d = 0; d < Dh; ++d) o[d] = T(0);
+        lse[bh * L + i0 + r] = std::numeric_limits<T>::infinity();
+      } else {
+        for (int64_t d = 0; d < Dh; ++d) o[d] = acc[r * w.dp + d];
+      }
+    }
+  }
+}
+
+template <typename T>
+HEPGEN_INLINE void backward_head(const T* grad_out, const T* q, S4 qs, const T* k, S4 ks,
+                                 const T* v, S4 vs, const uint8_t* mask, const int64_t* ms,
+                                 const T* out, const T* lse, int64_t bh, int64_t H, int64_t L,
+                                 int64_t Dh, bool causal, T scale, T* grad_q, T* grad_k, T* grad_v,
+                                 Scratch<T>& w) {
+  const int64_t b = bh / H, h = bh % H, ld = w.ld;
+  const int64_t n = gather_real_keys(k, ks, v, vs, mask, ms, b, h, L, Dh, true, w);
+  T* dkt = w.dkt.data();
+  T* dvt = w.dvt.data();
+  const T* kt = w.kt.data();
+  const T* vt = w.vt.data();
+  for (int64_t e = 0; e < Dh * ld; ++e) dkt[e] = dvt[e] = T(0);
+  int64_t seen = causal ? 0 : n;
+  for (int64_t i = 0; i < L; ++i) {
+    if (causal)
+      while (seen < n && w.pos[seen] <= i) ++seen;
+    T* dq = grad_q + (bh * L + i) * Dh;
+    for (int64_t d = 0; d < Dh; ++d) dq[d] = T(0);
+    if (seen == 0) continue;  // an empty row has no gradient
+    const T* qi = q + b * qs.b + h * qs.h + i * qs.l;
+    const T* dO = grad_out + (bh * L + i) * Dh;
+    const T* oi = out + (bh * L + i) * Dh;
+    T* p = w.s.data();
+    T* ds = w.ds.data();
+    // p_ij = exp(s_ij - lse_i), recomputed.
+    scores(qi, qs.d, scale, kt, ld, Dh, seen, p);
+    const T l = lse[bh * L + i];
+    for (int64_t j = 0; j < seen; ++j) p[j] -= l;
+    exp_inplace(p, seen);
+    // dp_ij = dO_i . v_j; delta_i = dO_i . out_i; ds_ij = p_ij (dp_ij - delta_i).
+    for (int64_t j = 0; j < seen; ++j) ds[j] = T(0);
+    T delta = T(0);
+    for (int64_t d = 0; d < Dh; ++d) {
+      const T g = dO[d];
+      delta += g * oi[d];
+      const T* vtd = vt + d * ld;
+      for (int64_t j = 0; j < seen; ++j) ds[j] += g * vtd[j];
+    }
+    for (int64_t j = 0; j < seen; ++j) ds[j] = p[j] * (ds[j] - delta);
+    // dv_j += p_ij dO_i; dk_j += ds_ij q_i (scale applied once, at the end).
+    for (int64_t d = 0; d < Dh; ++d) {
+      const T g = dO[d], qd = qi[d * qs.d];
+      T* dvtd = dvt + d * ld;
+      T* dktd = dkt + d * ld;
+      for (int64_t j = 0; j < seen; ++j) {
+        dvtd[j] += g * p[j];
+        dktd[j] += qd * ds[j];
+      }
+    }
+    // dq_i = scale sum_j ds_ij k_j.
+    for (int64_t j = 0; j < seen; ++j) {
+      const T c = ds[j] * scale;
+      const T* kj = w.k.data() + j * Dh;
+      for (int64_t d = 0; d < Dh; ++d) dq[d] += c * kj[d];
+    }
+  }
+  // Scatter back to positions; padded keys get 0.
+  T* dk = grad_k + bh * L * Dh;
+  T* dv = grad_v + bh * L * Dh;
+  for (int64_t e = 0; e < L * Dh; ++e) dk[e] = dv[e] = T(0);
+  for (int64_t j = 0; j < n; ++j) {
+    T* dkj = dk + w.pos[j] * Dh;
+    T* dvj = dv + w.pos[j] * Dh;
+    for (int64_t d = 0; d < Dh; ++d) {
+      dkj[d] = dkt[d * ld + j] * scale;
+      dvj[d] = dvt[d * ld + j];
+    }
+  }
+}
+
+// The two compilations of each per-head kernel, and the choice between them.
+#define HEPGEN_HEAD_VARIANTS(name, ret, params, args)                        \
+  template <typename T>                                                     \
+  ret name##_generic params { return name args; }                           \
+  HEPGEN_AVX2_VARIANT(name, ret, params, args)
+#ifdef HEPGEN_AVX2_CLONE
+#define HEPGEN_AVX2_VARIANT(name, ret, params, args) \
+  template <typename T>                             \
+  HEPGEN_TARGET_AVX2 ret name##_avx2 params { return name args; }
+bool cpu_has_avx2() {
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return has;
+}
+#else
+#define HEPGEN_AVX2_VARIANT(name, ret, params, args)
+#endif
+
+#define HEPGEN_FORWARD_PARAMS                                                                    \
+  (const T* q, S4 qs, const T* k, S4 ks, const T* v, S4 vs, const uint8_t* mask,                 \
+   const int64_t* ms, int64_t bh, int64_t H, int64_t L, int64_t Dh, bool causal, T scale, T* out, \
+   T* lse, Scratch<T>& w)
+#define HEPGEN_FORWARD_ARGS (q, qs, k, ks, v, vs, mask, ms, bh, H, L, Dh, causal, scale, out, lse, w)
+HEPGEN_HEAD_VARIANTS(forward_head, void, HEPGEN_FORWARD_PARAMS, HEPGEN_FORWARD_ARGS)
+
+#define HEPGEN_BACKWARD_PARAMS                                                                     \
+  (const T* grad_out, const T* q, S4 qs, const T* k, S4 ks, const T* v, S4 vs, const uint8_t* mask, \
+   const int64_t* ms, const T* out, const T* lse, int64_t bh, int64_t H, int64_t L, int64_t Dh,     \
+   bool causal, T scale, T* grad_q, T* grad_k, T* grad_v, Scratch<T>& w)
+#define HEPGEN_BACKWARD_ARGS \
+  (grad_out, q, qs, k, ks, v, vs, mask, ms, out, lse, bh, H, L, Dh, causal, scale, grad_q, grad_k, grad_v, w)
+HEPGEN_HEAD_VARIANTS(backward_head, void, HEPGEN_BACKWARD_PARAMS, HEPGEN_BACKWARD_ARGS)
 
 template <typename T>
 void forward_kernel(const T* q, S4 qs, const T* k, S4 ks, const T* v, S4 vs, const uint8_t* mask,
                     const int64_t* ms, int64_t B, int64_t H, int64_t L, int64_t Dh, bool causal,
                     T scale, T* out, T* lse) {
+  auto head = forward_head_generic<T>;
+#ifdef HEPGEN_AVX2_CLONE
+  if (cpu_has_avx2()) head = forward_head_avx2<T>;
+#endif
   HEPGEN_PARALLEL_REGION(B * H * L * L * Dh) {
     Scratch<T> w(L, Dh, false);
     HEPGEN_FOR
-    for (int64_t bh = 0; bh < B * H; ++bh) {
-      const int64_t b = bh / H, h = bh % H;
-      const int64_t n = gather_real_keys(k, ks, v, vs, mask, ms, b, h, L, Dh, false, w);
-      int64_t seen = n;  // real keys query i may see: a prefix of the compacted list
-      if (causal) seen = 0;
-      for (int64_t i = 0; i < L; ++i) {
-        if (causal)
-          while (seen < n && w.pos[seen] <= i) ++seen;
-        T* o = out + (bh * L + i) * Dh;
-        if (seen == 0) {  // no admissible key: 0, and lse = +inf so the backward's p is 0
-          for (int64_t d = 0; d < Dh; ++d) o[d] = T(0);
-          lse[bh * L + i] = std::numeric_limits<T>::infinity();
-          continue;
-        }
-        T* s = w.s.data();
-        scores(q + b * qs.b + h * qs.h + i * qs.l, qs.d, scale, w.kt.data(), L, Dh, seen, s);
-        T m = s[0];
-        for (int64_t j = 1; j < seen; ++j) m = s[j] > m ? s[j] : m;
-        for (int64_t j = 0; j < seen; ++j) s[j] -= m;
-        exp_inplace(s, seen);
-        T sum = T(0);
-        HEPGEN_SIMD_SUM(sum)
-        for (int64_t j = 0; j < seen; ++j) sum += s[j];
-        T* acc = w.row.data();
-        for (int64_t d = 0; d < Dh; ++d) acc[d] = T(0);
-        for (int64_t j = 0; j < seen; ++j) {
-          const T pj = s[j];
-          const T* vj = w.v.data() + j * Dh;
-          for (int64_t d = 0; d < Dh; ++d) acc[d] += pj * vj[d];
-        }
-        const T inv = T(1) / sum;
-        for (int64_t d = 0; d < Dh; ++d) o[d] = acc[d] * inv;
-        lse[bh * L + i] = m + std::log(sum);
-      }
-    }
+    for (int64_t bh = 0; bh < B * H; ++bh)
+      head(q, qs, k, ks, v, vs, mask, ms, bh, H, L, Dh, causal, scale, out, lse, w);
   }
 }
 
@@ -159,70 +388,16 @@ void backward_kernel(const T* grad_out, const T* q, S4 qs, const T* k, S4 ks, co
                      const uint8_t* mask, const int64_t* ms, const T* out, const T* lse, int64_t B,
                      int64_t H, int64_t L, int64_t Dh, bool causal, T scale, T* grad_q, T* grad_k,
                      T* grad_v) {
+  auto head = backward_head_generic<T>;
+#ifdef HEPGEN_AVX2_CLONE
+  if (cpu_has_avx2()) head = backward_head_avx2<T>;
+#endif
   HEPGEN_PARALLEL_REGION(B * H * L * L * Dh) {
     Scratch<T> w(L, Dh, true);
     HEPGEN_FOR
-    for (int64_t bh = 0; bh < B * H; ++bh) {
-      const int64_t b = bh / H, h = bh % H;
-      const int64_t n = gather_real_keys(k, ks, v, vs, mask, ms, b, h, L, Dh, true, w);
-      for (int64_t e = 0; e < Dh * L; ++e) w.dkt[e] = w.dvt[e] = T(0);
-      int64_t seen = causal ? 0 : n;
-      for (int64_t i = 0; i < L; ++i) {
-        if (causal)
-          while (seen < n && w.pos[seen] <= i) ++seen;
-        T* dq = grad_q + (bh * L + i) * Dh;
-        for (int64_t d = 0; d < Dh; ++d) dq[d] = T(0);
-        if (seen == 0) continue;  // an empty row has no gradient
-        const T* qi = q + b * qs.b + h * qs.h + i * qs.l;
-        const T* dO = grad_out + (bh * L + i) * Dh;
-        const T* oi = out + (bh * L + i) * Dh;
-        T* p = w.s.data();
-        T* ds = w.ds.data();
-        // p_ij = exp(s_ij - lse_i), recomputed.
-        scores(qi, qs.d, scale, w.kt.data(), L, Dh, seen, p);
-        const T l = lse[bh * L + i];
-        for (int64_t j = 0; j < seen; ++j) p[j] -= l;
-        exp_inplace(p, seen);
-        // dp_ij = dO_i . v_j; delta_i = dO_i . out_i; ds_ij = p_ij (dp_ij - delta_i).
-        for (int64_t j = 0; j < seen; ++j) ds[j] = T(0);
-        T delta = T(0);
-        for (int64_t d = 0; d < Dh; ++d) {
-          const T g = dO[d];
-          delta += g * oi[d];
-          const T* vtd = w.vt.data() + d * L;
-          for (int64_t j = 0; j < seen; ++j) ds[j] += g * vtd[j];
-        }
-        for (int64_t j = 0; j < seen; ++j) ds[j] = p[j] * (ds[j] - delta);
-        // dv_j += p_ij dO_i; dk_j += ds_ij q_i (scale applied once, at the end).
-        for (int64_t d = 0; d < Dh; ++d) {
-          const T g = dO[d], qd = qi[d * qs.d];
-          T* dvtd = w.dvt.data() + d * L;
-          T* dktd = w.dkt.data() + d * L;
-          for (int64_t j = 0; j < seen; ++j) {
-            dvtd[j] += g * p[j];
-            dktd[j] += qd * ds[j];
-          }
-        }
-        // dq_i = scale sum_j ds_ij k_j.
-        for (int64_t j = 0; j < seen; ++j) {
-          const T c = ds[j] * scale;
-          const T* kj = w.k.data() + j * Dh;
-          for (int64_t d = 0; d < Dh; ++d) dq[d] += c * kj[d];
-        }
-      }
-      // Scatter back to positions; padded keys get 0.
-      T* dk = grad_k + bh * L * Dh;
-      T* dv = grad_v + bh * L * Dh;
-      for (int64_t e = 0; e < L * Dh; ++e) dk[e] = dv[e] = T(0);
-      for (int64_t j = 0; j < n; ++j) {
-        T* dkj = dk + w.pos[j] * Dh;
-        T* dvj = dv + w.pos[j] * Dh;
-        for (int64_t d = 0; d < Dh; ++d) {
-          dkj[d] = w.dkt[d * L + j] * scale;
-          dvj[d] = w.dvt[d * L + j];
-        }
-      }
-    }
+    for (int64_t bh = 0; bh < B * H; ++bh)
+      head(grad_out, q, qs, k, ks, v, vs, mask, ms, out, lse, bh, H, L, Dh, causal, scale, grad_q,
+           grad_k, grad_v, w);
   }
 }
 
