@@ -90,6 +90,66 @@ template <typename T> HEPGEN_INLINE Vec<T> load8(const T* p) {
 }
 template <typename T> HEPGEN_INLINE void store8(T* p, Vec<T> v) { std::memcpy(p, &v, sizeof v); }
 
+// s[r][j] = sum_d rows[r][d] * xt[d][j] for r < kRows, j < jp (a multiple of kLane):
+// kRows x kLane accumulators stay in registers over the whole reduction.
+template <typename T>
+HEPGEN_INLINE void tile_rows_times_t(const T* rows, int64_t Dh, const T* xt, int64_t ld, int64_t jp,
+                                     T* s) {
+  for (int64_t j0 = 0; j0 < jp; j0 += kLane) {
+    Vec<T> t0 = {}, t1 = {}, t2 = {}, t3 = {};
+    const T* xd = xt + j0;
+    for (int64_t d = 0; d < Dh; ++d, xd += ld) {
+      const Vec<T> x = load8(xd);
+      t0 += rows[d] * x;
+      t1 += rows[Dh + d] * x;
+      t2 += rows[2 * Dh + d] * x;
+      t3 += rows[3 * Dh + d] * x;
+    }
+    store8(s + j0, t0);
+    store8(s + ld + j0, t1);
+    store8(s + 2 * ld + j0, t2);
+    store8(s + 3 * ld + j0, t3);
+  }
+}
+
+// acc[r][d] = sum_{j < n} s[r][j] * x[j][d] for r < kRows, d < dp (row pitch of x and acc).
+template <typename T>
+HEPGEN_INLINE void tile_weights_times_rows(const T* s, int64_t ld, const T* x, int64_t dp, int64_t n,
+                                           T* acc) {
+  for (int64_t d0 = 0; d0 < dp; d0 += kLane) {
+    Vec<T> a0 = {}, a1 = {}, a2 = {}, a3 = {};
+    const T* xj = x + d0;
+    for (int64_t j = 0; j < n; ++j, xj += dp) {
+      const Vec<T> v = load8(xj);
+      a0 += s[j] * v;
+      a1 += s[ld + j] * v;
+      a2 += s[2 * ld + j] * v;
+      a3 += s[3 * ld + j] * v;
+    }
+    store8(acc + d0, a0);
+    store8(acc + dp + d0, a1);
+    store8(acc + 2 * dp + d0, a2);
+    store8(acc + 3 * dp + d0, a3);
+  }
+}
+
+// dst_t[d][j] += sum_r rows[r][d] * s[r][j] for d < Dh, j < jp: a rank-kRows update of a
+// transposed [Dh][ld] gradient.
+template <typename T>
+HEPGEN_INLINE void tile_add_outer(T* dst_t, int64_t ld, const T* rows, int64_t Dh, const T* s,
+                                  int64_t jp) {
+  for (int64_t d = 0; d < Dh; ++d) {
+    T* row = dst_t + d * ld;
+    const T c0 = rows[d], c1 = rows[Dh + d], c2 = rows[2 * Dh + d], c3 = rows[3 * Dh + d];
+    for (int64_t j0 = 0; j0 < jp; j0 += kLane) {
+      Vec<T> x = load8(row + j0);
+      x += c0 * load8(s + j0) + c1 * load8(s + ld + j0) + c2 * load8(s + 2 * ld + j0) +
+           c3 * load8(s + 3 * ld + j0);
+      store8(row + j0, x);
+    }
+  }
+}
+
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 // Scratch of one task, reused across the (sequence, head) pairs a thread handles. Transposed
@@ -101,17 +161,19 @@ struct Scratch {
   std::vector<int64_t> pos;  // positions of the real keys, increasing
   std::vector<T> kt, vt;     // [Dh][ld]: real keys / values, transposed (key index fastest)
   int64_t dp;                // Dh rounded up to kLane: row pitch of v and acc
-  std::vector<T> k;          // [L][Dh]: real keys, row-major
+  std::vector<T> k;          // [L][dp]: real keys, row-major, zero beyond Dh (backward)
   std::vector<T> v;          // [L][dp]: real values, row-major, zero beyond Dh
   std::vector<T> q;          // [kRows][Dh]: a block of scaled query rows
   std::vector<T> s;          // [kRows][ld]: scores, then probabilities
-  std::vector<T> ds;         // [ld]
+  std::vector<T> ds;         // [kRows][ld]: dP, then dS (backward)
+  std::vector<T> g;          // [kRows][Dh]: a block of grad_out rows (backward)
   std::vector<T> acc;        // [kRows][dp]
   std::vector<T> dkt, dvt;   // [Dh][ld]: key and value gradients, transposed
   Scratch(int64_t L, int64_t Dh, bool backward)
       : ld(round_up(L > 0 ? L : 1, kLane)), pos(L), kt(ld * Dh, T(0)), vt(backward ? ld * Dh : 0, T(0)),
-        dp(round_up(Dh, kLane)), k(backward ? L * Dh : 0), v(L * dp, T(0)), q(kRows * Dh),
-        s(kRows * ld), ds(ld), acc(kRows * dp), dkt(backward ? ld * Dh : 0), dvt(backward ? ld * Dh : 0) {}
+        dp(round_up(Dh, kLane)), k(backward ? L * round_up(Dh, kLane) : 0, T(0)),
+        v(L * round_up(Dh, kLane), T(0)), q(kRows * Dh), s(kRows * ld), ds(backward ? kRows * ld : 0),
+        g(backward ? kRows * Dh : 0), acc(kRows * round_up(Dh, kLane)), dkt(backward ? ld * Dh : 0), dvt(backward ? ld * Dh : 0) {}
 };
 
 // Copies the real keys and values of (b, h) into scratch; returns how many there are. The
@@ -133,7 +195,7 @@ HEPGEN_INLINE int64_t gather_real_keys(const T* k, S4 ks, const T* v, S4 vs, con
       kt[d * ld + n] = kd;
       w.v[n * w.dp + d] = vd;
       if (backward) {
-        w.k[n * Dh + d] = kd;
+        w.k[n * w.dp + d] = kd;
         vt[d * ld + n] = vd;
       }
     }
@@ -146,18 +208,6 @@ HEPGEN_INLINE int64_t gather_real_keys(const T* k, S4 ks, const T* v, S4 vs, con
       if (backward) vt[d * ld + j] = T(0);
     }
   return n;
-}
-
-// s[j] = scale * sum_d q[d] kt[d][j] for j < n (q strided).
-template <typename T>
-HEPGEN_INLINE void scores(const T* q, int64_t q_stride, T scale, const T* kt, int64_t ld,
-                          int64_t Dh, int64_t n, T* s) {
-  for (int64_t j = 0; j < n; ++j) s[j] = T(0);
-  for (int64_t d = 0; d < Dh; ++d) {
-    const T qd = q[d * q_stride] * scale;
-    const T* ktd = kt + d * ld;
-    for (int64_t j = 0; j < n; ++j) s[j] += qd * ktd[j];
-  }
 }
 
 // Softmax of s[0..n) in place; returns the log-sum-exp.
@@ -206,21 +256,7 @@ HEPGEN_INLINE void forward_head(const T* q, S4 qs, const T* k, S4 ks, const T* v
       // S = Qblock K^T over the first round_up(jmax, kLane) keys (zero padding beyond n), in
       // kRows x kLane register tiles accumulated over the whole head dimension.
       const int64_t jp = round_up(jmax, kLane) < ld ? round_up(jmax, kLane) : ld;
-      for (int64_t j0 = 0; j0 < jp; j0 += kLane) {
-        Vec<T> t0 = {}, t1 = {}, t2 = {}, t3 = {};
-        const T* kd = kt + j0;
-        for (int64_t d = 0; d < Dh; ++d, kd += ld) {
-          const Vec<T> kv = load8(kd);
-          t0 += qb[d] * kv;
-          t1 += qb[Dh + d] * kv;
-          t2 += qb[2 * Dh + d] * kv;
-          t3 += qb[3 * Dh + d] * kv;
-        }
-        store8(sb + j0, t0);
-        store8(sb + ld + j0, t1);
-        store8(sb + 2 * ld + j0, t2);
-        store8(sb + 3 * ld + j0, t3);
-      }
+      tile_rows_times_t(qb, Dh, kt, ld, jp, sb);
       // Per row: softmax over its own prefix, zero beyond it (up to jmax) for the joint PV loop.
       for (int64_t r = 0; r < kRows; ++r) {
         T* sr = sb + r * ld;
@@ -231,26 +267,7 @@ HEPGEN_INLINE void forward_head(const T* q, S4 qs, const T* k, S4 ks, const T* v
         for (int64_t j = seen_r[r]; j < jmax; ++j) sr[j] = T(0);
       }
       // O = P V in kRows x kLane register tiles over the (padded) head dimension.
-      const int64_t dp = w.dp;
-      const T* s0 = sb;
-      const T* s1 = sb + ld;
-      const T* s2 = sb + 2 * ld;
-      const T* s3 = sb + 3 * ld;
-      for (int64_t d0 = 0; d0 < dp; d0 += kLane) {
-        Vec<T> a0 = {}, a1 = {}, a2 = {}, a3 = {};
-        const T* vj = vr + d0;
-        for (int64_t j = 0; j < jmax; ++j, vj += dp) {
-          const Vec<T> vv = load8(vj);
-          a0 += s0[j] * vv;
-          a1 += s1[j] * vv;
-          a2 += s2[j] * vv;
-          a3 += s3[j] * vv;
-        }
-        store8(acc + d0, a0);
-        store8(acc + dp + d0, a1);
-        store8(acc + 2 * dp + d0, a2);
-        store8(acc + 3 * dp + d0, a3);
-      }
+      tile_weights_times_rows(sb, ld, vr, w.dp, jmax, acc);
     }
     for (int64_t r = 0; r < rows; ++r) {
       T* o = out + (bh * L + i0 + r) * Dh;
@@ -264,62 +281,72 @@ HEPGEN_INLINE void forward_head(const T* q, S4 qs, const T* k, S4 ks, const T* v
   }
 }
 
+// One (sequence, head) of the backward pass, query rows in blocks of kRows as in the forward:
+//   S = Q K^T (scaled), P = exp(S - lse), dP = dO V^T, dS = P (dP - delta),
+//   dV^T += dO^T P, dK^T += (scale Q)^T dS, dQ = scale dS K.
 template <typename T>
 HEPGEN_INLINE void backward_head(const T* grad_out, const T* q, S4 qs, const T* k, S4 ks,
                                  const T* v, S4 vs, const uint8_t* mask, const int64_t* ms,
                                  const T* out, const T* lse, int64_t bh, int64_t H, int64_t L,
                                  int64_t Dh, bool causal, T scale, T* grad_q, T* grad_k, T* grad_v,
                                  Scratch<T>& w) {
-  const int64_t b = bh / H, h = bh % H, ld = w.ld;
+  const int64_t b = bh / H, h = bh % H, ld = w.ld, dp = w.dp;
   const int64_t n = gather_real_keys(k, ks, v, vs, mask, ms, b, h, L, Dh, true, w);
   T* dkt = w.dkt.data();
   T* dvt = w.dvt.data();
   const T* kt = w.kt.data();
   const T* vt = w.vt.data();
+  T* qb = w.q.data();
+  T* gb = w.g.data();
+  T* pb = w.s.data();
+  T* db = w.ds.data();
+  T* acc = w.acc.data();
   for (int64_t e = 0; e < Dh * ld; ++e) dkt[e] = dvt[e] = T(0);
   int64_t seen = causal ? 0 : n;
-  for (int64_t i = 0; i < L; ++i) {
-    if (causal)
-      while (seen < n && w.pos[seen] <= i) ++seen;
-    T* dq = grad_q + (bh * L + i) * Dh;
-    for (int64_t d = 0; d < Dh; ++d) dq[d] = T(0);
-    if (seen == 0) continue;  // an empty row has no gradient
-    const T* qi = q + b * qs.b + h * qs.h + i * qs.l;
-    const T* dO = grad_out + (bh * L + i) * Dh;
-    const T* oi = out + (bh * L + i) * Dh;
-    T* p = w.s.data();
-    T* ds = w.ds.data();
-    // p_ij = exp(s_ij - lse_i), recomputed.
-    scores(qi, qs.d, scale, kt, ld, Dh, seen, p);
-    const T l = lse[bh * L + i];
-    for (int64_t j = 0; j < seen; ++j) p[j] -= l;
-    exp_inplace(p, seen);
-    // dp_ij = dO_i . v_j; delta_i = dO_i . out_i; ds_ij = p_ij (dp_ij - delta_i).
-    for (int64_t j = 0; j < seen; ++j) ds[j] = T(0);
-    T delta = T(0);
-    for (int64_t d = 0; d < Dh; ++d) {
-      const T g = dO[d];
-      delta += g * oi[d];
-      const T* vtd = vt + d * ld;
-      for (int64_t j = 0; j < seen; ++j) ds[j] += g * vtd[j];
-    }
-    for (int64_t j = 0; j < seen; ++j) ds[j] = p[j] * (ds[j] - delta);
-    // dv_j += p_ij dO_i; dk_j += ds_ij q_i (scale applied once, at the end).
-    for (int64_t d = 0; d < Dh; ++d) {
-      const T g = dO[d], qd = qi[d * qs.d];
-      T* dvtd = dvt + d * ld;
-      T* dktd = dkt + d * ld;
-      for (int64_t j = 0; j < seen; ++j) {
-        dvtd[j] += g * p[j];
-        dktd[j] += qd * ds[j];
+  for (int64_t i0 = 0; i0 < L; i0 += kRows) {
+    const int64_t rows = L - i0 < kRows ? L - i0 : kRows;
+    int64_t seen_r[kRows];
+    T delta[kRows];
+    for (int64_t r = 0; r < kRows; ++r) {
+      if (causal && r < rows)
+        while (seen < n && w.pos[seen] <= i0 + r) ++seen;
+      seen_r[r] = r < rows ? seen : 0;
+      const T* qi = q + b * qs.b + h * qs.h + (i0 + r) * qs.l;
+      const T* gi = grad_out + (bh * L + i0 + r) * Dh;
+      const T* oi = out + (bh * L + i0 + r) * Dh;
+      T dl = T(0);
+      for (int64_t d = 0; d < Dh; ++d) {
+        qb[r * Dh + d] = r < rows ? qi[d * qs.d] * scale : T(0);
+        gb[r * Dh + d] = r < rows ? gi[d] : T(0);
+        dl += r < rows ? gi[d] * oi[d] : T(0);
       }
+      delta[r] = dl;
     }
-    // dq_i = scale sum_j ds_ij k_j.
-    for (int64_t j = 0; j < seen; ++j) {
-      const T c = ds[j] * scale;
-      const T* kj = w.k.data() + j * Dh;
-      for (int64_t d = 0; d < Dh; ++d) dq[d] += c * kj[d];
+    const int64_t jmax = seen;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t d = 0; d < Dh; ++d) grad_q[(bh * L + i0 + r) * Dh + d] = T(0);
+    if (jmax == 0) continue;  // no row of the block sees a key: no gradient
+    const int64_t jp = round_up(jmax, kLane) < ld ? round_up(jmax, kLane) : ld;
+    tile_rows_times_t(qb, Dh, kt, ld, jp, pb);  // S
+    tile_rows_times_t(gb, Dh, vt, ld, jp, db);  // dP
+    for (int64_t r = 0; r < kRows; ++r) {
+      T* pr = pb + r * ld;
+      T* dr = db + r * ld;
+      const int64_t m = seen_r[r];
+      if (m > 0) {
+        const T l = lse[bh * L + i0 + r];
+        for (int64_t j = 0; j < m; ++j) pr[j] -= l;
+        exp_inplace(pr, m);
+        for (int64_t j = 0; j < m; ++j) dr[j] = pr[j] * (dr[j] - delta[r]);
+      }
+      for (int64_t j = m; j < jp; ++j) pr[j] = dr[j] = T(0);  // inadmissible: no contribution
     }
+    tile_add_outer(dvt, ld, gb, Dh, pb, jp);  // dV^T += dO^T P
+    tile_add_outer(dkt, ld, qb, Dh, db, jp);  // dK^T += (scale Q)^T dS
+    tile_weights_times_rows(db, ld, w.k.data(), dp, jmax, acc);  // dS K
+    for (int64_t r = 0; r < rows; ++r)
+      if (seen_r[r] > 0)
+        for (int64_t d = 0; d < Dh; ++d) grad_q[(bh * L + i0 + r) * Dh + d] = acc[r * dp + d] * scale;
   }
   // Scatter back to positions; padded keys get 0.
   T* dk = grad_k + bh * L * Dh;
@@ -329,7 +356,7 @@ HEPGEN_INLINE void backward_head(const T* grad_out, const T* q, S4 qs, const T* 
     T* dkj = dk + w.pos[j] * Dh;
     T* dvj = dv + w.pos[j] * Dh;
     for (int64_t d = 0; d < Dh; ++d) {
-      dkj[d] = dkt[d * ld + j] * scale;
+      dkj[d] = dkt[d * ld + j];
       dvj[d] = dvt[d * ld + j];
     }
   }
