@@ -210,8 +210,8 @@ HEPGEN_INLINE int64_t gather_real_keys(const T* k, S4 ks, const T* v, S4 vs, con
   return n;
 }
 
-// Softmax of s[0..n) in place; returns the log-sum-exp.
-template <typename T>
+// Softmax of s[0..n) in place; returns the log-sum-exp when asked (a log per row).
+template <typename T, bool kWantLse = true>
 HEPGEN_INLINE T softmax_inplace(T* s, int64_t n) {
   T m = s[0];
   HEPGEN_SIMD_MAX(m)
@@ -223,7 +223,7 @@ HEPGEN_INLINE T softmax_inplace(T* s, int64_t n) {
   for (int64_t j = 0; j < n; ++j) sum += s[j];
   const T inv = T(1) / sum;
   for (int64_t j = 0; j < n; ++j) s[j] *= inv;
-  return m + std::log(sum);
+  return kWantLse ? m + std::log(sum) : T(0);
 }
 
 // One (sequence, head): query rows in blocks of kRows, so every key and value row loaded
@@ -428,61 +428,76 @@ void backward_kernel(const T* grad_out, const T* q, S4 qs, const T* k, S4 ks, co
   }
 }
 
+// One (sequence, head) of the decode step: write the new key/value, attend over 0..len.
+template <typename T>
+HEPGEN_INLINE void decode_head(const T* q, S4 qs, const T* k_new, S4 kns, const T* v_new, S4 vns,
+                               T* k_cache, S4 kcs, T* v_cache, S4 vcs, const int64_t* lengths,
+                               int64_t bh, int64_t H, int64_t Lmax, int64_t Dh, T scale, T* out,
+                               T* s, T* acc, T* qrow) {
+  const int64_t b = bh / H, h = bh % H;
+  const int64_t len = lengths[b];
+  T* o = out + bh * Dh;
+  if (len < 0 || len >= Lmax) {  // full cache (unchecked by the caller): say so loudly
+    for (int64_t d = 0; d < Dh; ++d) o[d] = std::numeric_limits<T>::quiet_NaN();
+    return;
+  }
+  T* kc = k_cache + b * kcs.b + h * kcs.h;
+  T* vc = v_cache + b * vcs.b + h * vcs.h;
+  const T* kn = k_new + b * kns.b + h * kns.h;
+  const T* vn = v_new + b * vns.b + h * vns.h;
+  for (int64_t d = 0; d < Dh; ++d) {
+    kc[len * kcs.l + d * kcs.d] = kn[d * kns.d];
+    vc[len * vcs.l + d * vcs.d] = vn[d * vns.d];
+    qrow[d] = q[b * qs.b + h * qs.h + d * qs.d] * scale;
+  }
+  const int64_t seen = len + 1;
+  for (int64_t j = 0; j < seen; ++j) {
+    const T* kj = kc + j * kcs.l;
+    T dot = T(0);
+    if (kcs.d == 1) {
+      HEPGEN_SIMD_SUM(dot)
+      for (int64_t d = 0; d < Dh; ++d) dot += qrow[d] * kj[d];
+    } else {
+      for (int64_t d = 0; d < Dh; ++d) dot += qrow[d] * kj[d * kcs.d];
+    }
+    s[j] = dot;
+  }
+  softmax_inplace<T, false>(s, seen);
+  for (int64_t d = 0; d < Dh; ++d) acc[d] = T(0);
+  for (int64_t j = 0; j < seen; ++j) {
+    const T pj = s[j];
+    const T* vj = vc + j * vcs.l;
+    if (vcs.d == 1) {
+      for (int64_t d = 0; d < Dh; ++d) acc[d] += pj * vj[d];
+    } else {
+      for (int64_t d = 0; d < Dh; ++d) acc[d] += pj * vj[d * vcs.d];
+    }
+  }
+  for (int64_t d = 0; d < Dh; ++d) o[d] = acc[d];
+}
+
+#define HEPGEN_DECODE_PARAMS                                                                     \
+  (const T* q, S4 qs, const T* k_new, S4 kns, const T* v_new, S4 vns, T* k_cache, S4 kcs,         \
+   T* v_cache, S4 vcs, const int64_t* lengths, int64_t bh, int64_t H, int64_t Lmax, int64_t Dh,   \
+   T scale, T* out, T* s, T* acc, T* qrow)
+#define HEPGEN_DECODE_ARGS \
+  (q, qs, k_new, kns, v_new, vns, k_cache, kcs, v_cache, vcs, lengths, bh, H, Lmax, Dh, scale, out, s, acc, qrow)
+HEPGEN_HEAD_VARIANTS(decode_head, void, HEPGEN_DECODE_PARAMS, HEPGEN_DECODE_ARGS)
+
 template <typename T>
 void decode_kernel(const T* q, S4 qs, const T* k_new, S4 kns, const T* v_new, S4 vns, T* k_cache,
                    S4 kcs, T* v_cache, S4 vcs, const int64_t* lengths, int64_t B, int64_t H,
                    int64_t Lmax, int64_t Dh, T scale, T* out) {
+  auto head = decode_head_generic<T>;
+#ifdef HEPGEN_AVX2_CLONE
+  if (cpu_has_avx2()) head = decode_head_avx2<T>;
+#endif
   HEPGEN_PARALLEL_REGION(B * H * Lmax * Dh) {
     std::vector<T> s(Lmax), acc(Dh), qrow(Dh);
     HEPGEN_FOR
-    for (int64_t bh = 0; bh < B * H; ++bh) {
-      const int64_t b = bh / H, h = bh % H;
-      const int64_t len = lengths[b];
-      T* o = out + bh * Dh;
-      if (len < 0 || len >= Lmax) {  // full cache (unchecked by the caller): say so loudly
-        for (int64_t d = 0; d < Dh; ++d) o[d] = std::numeric_limits<T>::quiet_NaN();
-        continue;
-      }
-      T* kc = k_cache + b * kcs.b + h * kcs.h;
-      T* vc = v_cache + b * vcs.b + h * vcs.h;
-      const T* kn = k_new + b * kns.b + h * kns.h;
-      const T* vn = v_new + b * vns.b + h * vns.h;
-      for (int64_t d = 0; d < Dh; ++d) {
-        kc[len * kcs.l + d * kcs.d] = kn[d * kns.d];
-        vc[len * vcs.l + d * vcs.d] = vn[d * vns.d];
-        qrow[d] = q[b * qs.b + h * qs.h + d * qs.d] * scale;
-      }
-      const int64_t seen = len + 1;
-      T m = -std::numeric_limits<T>::infinity();
-      for (int64_t j = 0; j < seen; ++j) {
-        const T* kj = kc + j * kcs.l;
-        T dot = T(0);
-        if (kcs.d == 1) {
-          HEPGEN_SIMD_SUM(dot)
-          for (int64_t d = 0; d < Dh; ++d) dot += qrow[d] * kj[d];
-        } else {
-          for (int64_t d = 0; d < Dh; ++d) dot += qrow[d] * kj[d * kcs.d];
-        }
-        s[j] = dot;
-        m = dot > m ? dot : m;
-      }
-      for (int64_t j = 0; j < seen; ++j) s[j] -= m;
-      exp_inplace(s.data(), seen);
-      T sum = T(0);
-      for (int64_t d = 0; d < Dh; ++d) acc[d] = T(0);
-      for (int64_t j = 0; j < seen; ++j) {
-        const T pj = s[j];
-        sum += pj;
-        const T* vj = vc + j * vcs.l;
-        if (vcs.d == 1) {
-          for (int64_t d = 0; d < Dh; ++d) acc[d] += pj * vj[d];
-        } else {
-          for (int64_t d = 0; d < Dh; ++d) acc[d] += pj * vj[d * vcs.d];
-        }
-      }
-      const T inv = T(1) / sum;
-      for (int64_t d = 0; d < Dh; ++d) o[d] = acc[d] * inv;
-    }
+    for (int64_t bh = 0; bh < B * H; ++bh)
+      head(q, qs, k_new, kns, v_new, vns, k_cache, kcs, v_cache, vcs, lengths, bh, H, Lmax, Dh,
+           scale, out, s.data(), acc.data(), qrow.data());
   }
 }
 
