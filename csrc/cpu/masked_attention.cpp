@@ -182,21 +182,32 @@ template <typename T>
 HEPGEN_INLINE int64_t gather_real_keys(const T* k, S4 ks, const T* v, S4 vs, const uint8_t* mask,
                                        const int64_t* ms, int64_t b, int64_t h, int64_t L,
                                        int64_t Dh, bool backward, Scratch<T>& w) {
-  const int64_t ld = w.ld;
+  const int64_t ld = w.ld, dp = w.dp;
   T* kt = w.kt.data();
   T* vt = w.vt.data();
+  T* kr = w.k.data();
+  T* vr = w.v.data();
   int64_t n = 0;
   for (int64_t j = 0; j < L; ++j) {
     if (mask && !mask[b * ms[0] + j * ms[1]]) continue;
     const T* kj = k + b * ks.b + h * ks.h + j * ks.l;
     const T* vj = v + b * vs.b + h * vs.h + j * vs.l;
-    for (int64_t d = 0; d < Dh; ++d) {
-      const T kd = kj[d * ks.d], vd = vj[d * vs.d];
-      kt[d * ld + n] = kd;
-      w.v[n * w.dp + d] = vd;
+    if (ks.d == 1 && vs.d == 1) {  // the usual layout: unit-stride rows, vectorised copies
+      for (int64_t d = 0; d < Dh; ++d) vr[n * dp + d] = vj[d];
+      for (int64_t d = 0; d < Dh; ++d) kt[d * ld + n] = kj[d];
       if (backward) {
-        w.k[n * w.dp + d] = kd;
-        vt[d * ld + n] = vd;
+        for (int64_t d = 0; d < Dh; ++d) kr[n * dp + d] = kj[d];
+        for (int64_t d = 0; d < Dh; ++d) vt[d * ld + n] = vj[d];
+      }
+    } else {
+      for (int64_t d = 0; d < Dh; ++d) {
+        const T kd = kj[d * ks.d], vd = vj[d * vs.d];
+        kt[d * ld + n] = kd;
+        vr[n * dp + d] = vd;
+        if (backward) {
+          kr[n * dp + d] = kd;
+          vt[d * ld + n] = vd;
+        }
       }
     }
     w.pos[n++] = j;
@@ -224,6 +235,27 @@ HEPGEN_INLINE T softmax_inplace(T* s, int64_t n) {
   const T inv = T(1) / sum;
   for (int64_t j = 0; j < n; ++j) s[j] *= inv;
   return kWantLse ? m + std::log(sum) : T(0);
+}
+
+// Softmax of s[0..n) in place over a row of jp >= n entries (jp a multiple of kLane), with
+// s[n..jp) set to 0; returns the log-sum-exp. Every loop runs over whole vectors.
+template <typename T>
+HEPGEN_INLINE T softmax_tile(T* s, int64_t n, int64_t jp) {
+  T m = s[0];
+  HEPGEN_SIMD_MAX(m)
+  for (int64_t j = 1; j < n; ++j) m = s[j] > m ? s[j] : m;
+  // A finite fill far below the maximum: exp gives ~0 (then exactly 0 below), and the float
+  // to int conversion inside exp_inplace stays in range.
+  for (int64_t j = n; j < jp; ++j) s[j] = m - T(200);
+  for (int64_t j = 0; j < jp; ++j) s[j] -= m;
+  exp_inplace(s, jp);
+  for (int64_t j = n; j < jp; ++j) s[j] = T(0);  // exactly 0, whatever exp made of the fill
+  T sum = T(0);
+  HEPGEN_SIMD_SUM(sum)
+  for (int64_t j = 0; j < jp; ++j) sum += s[j];
+  const T inv = T(1) / sum;
+  for (int64_t j = 0; j < jp; ++j) s[j] *= inv;
+  return m + std::log(sum);
 }
 
 // One (sequence, head): query rows in blocks of kRows, so every key and value row loaded
@@ -257,14 +289,17 @@ HEPGEN_INLINE void forward_head(const T* q, S4 qs, const T* k, S4 ks, const T* v
       // kRows x kLane register tiles accumulated over the whole head dimension.
       const int64_t jp = round_up(jmax, kLane) < ld ? round_up(jmax, kLane) : ld;
       tile_rows_times_t(qb, Dh, kt, ld, jp, sb);
-      // Per row: softmax over its own prefix, zero beyond it (up to jmax) for the joint PV loop.
+      // Per row: softmax over its own prefix, 0 beyond it, computed over all jp lanes (a
+      // multiple of kLane: no scalar remainders) with the tail set to 0 explicitly after exp.
       for (int64_t r = 0; r < kRows; ++r) {
         T* sr = sb + r * ld;
-        if (seen_r[r] > 0) {
-          const T l = softmax_inplace(sr, seen_r[r]);
-          if (r < rows) lse[bh * L + i0 + r] = l;
+        const int64_t m = seen_r[r];
+        if (m == 0) {
+          for (int64_t j = 0; j < jp; ++j) sr[j] = T(0);
+          continue;
         }
-        for (int64_t j = seen_r[r]; j < jmax; ++j) sr[j] = T(0);
+        const T l = softmax_tile(sr, m, jp);
+        if (r < rows) lse[bh * L + i0 + r] = l;
       }
       // O = P V in kRows x kLane register tiles over the (padded) head dimension.
       tile_weights_times_rows(sb, ld, vr, w.dp, jmax, acc);
