@@ -112,6 +112,8 @@ def test_matches_scaled_dot_product_attention(device, backend, causal):
 def test_padded_keys_are_never_read(device, backend):
     q, k, v = _qkv(3, 2, 9, 16, device, seed=8)
     mask = _mask(3, 9, 8, device=device)
+    mask = torch.stack([mask, ~mask], dim=-1)[..., 0]  # a strided view of the same mask
+    assert not mask.is_contiguous()
     padded = ~mask[:, None, :, None]
     k, v = k.float().masked_fill(padded, float("nan")), v.float().masked_fill(padded, float("inf"))
     q = q.float().requires_grad_()
