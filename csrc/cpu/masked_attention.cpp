@@ -241,11 +241,13 @@ HEPGEN_INLINE T softmax_inplace(T* s, int64_t n) {
 // s[n..jp) set to 0; returns the log-sum-exp. Every loop runs over whole vectors.
 template <typename T>
 HEPGEN_INLINE T softmax_tile(T* s, int64_t n, int64_t jp) {
+  // The tail first holds a copy of a real score, so the maximum can run over whole vectors,
+  // then a finite value far below the maximum: exp gives ~0 there (set exactly to 0 below)
+  // and the float-to-int conversion inside exp_inplace stays in range.
+  for (int64_t j = n; j < jp; ++j) s[j] = s[0];
   T m = s[0];
   HEPGEN_SIMD_MAX(m)
-  for (int64_t j = 1; j < n; ++j) m = s[j] > m ? s[j] : m;
-  // A finite fill far below the maximum: exp gives ~0 (then exactly 0 below), and the float
-  // to int conversion inside exp_inplace stays in range.
+  for (int64_t j = 0; j < jp; ++j) m = s[j] > m ? s[j] : m;
   for (int64_t j = n; j < jp; ++j) s[j] = m - T(200);
   for (int64_t j = 0; j < jp; ++j) s[j] -= m;
   exp_inplace(s, jp);
