@@ -387,8 +387,9 @@ def masked_attention_decode(q: torch.Tensor, k_new: torch.Tensor, v_new: torch.T
         q, k_new, v_new: [B, H, 1, Dh], one floating dtype, any strides.
         k_cache, v_cache: [B, H, Lmax, Dh], q's dtype, any strides; written in place.
         lengths: [B] integer, tokens already cached per sequence; 0 <= lengths[b] < Lmax
-            (checked for CPU tensors; not on the GPU, where it would cost a device sync:
-            there an out-of-range row writes nothing and returns NaN).
+            (checked for CPU tensors in eager mode; not on the GPU, where it would cost a
+            device sync, nor under torch.compile: there the compiled kernels write nothing
+            for an out-of-range row and return NaN).
         scale: score scale; default 1/sqrt(Dh).
 
     Returns:
@@ -418,7 +419,10 @@ def masked_attention_decode(q: torch.Tensor, k_new: torch.Tensor, v_new: torch.T
         raise ValueError(f"lengths must have shape ({B},) to match q's batch, got {tuple(lengths.shape)}")
     _checks.same_device("lengths", lengths, "q", q)
     Lmax = k_cache.shape[2]
-    if lengths.device.type == "cpu" and B > 0 and (lengths.min() < 0 or lengths.max() >= Lmax):
+    # A value check needs the data: done for CPU tensors in eager mode only (on the GPU it
+    # would cost a sync per token; under torch.compile it would break the graph).
+    if (lengths.device.type == "cpu" and B > 0 and not torch.compiler.is_compiling()
+            and (lengths.min() < 0 or lengths.max() >= Lmax)):
         raise ValueError(f"lengths must lie in [0, {Lmax}) (max_length of k_cache): the cache is full or a "
                          f"length is negative; got min {int(lengths.min())}, max {int(lengths.max())}")
     scale = _check_scale(scale, Dh)
