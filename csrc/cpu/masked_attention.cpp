@@ -169,11 +169,14 @@ struct Scratch {
   std::vector<T> g;          // [kRows][Dh]: a block of grad_out rows (backward)
   std::vector<T> acc;        // [kRows][dp]
   std::vector<T> dkt, dvt;   // [Dh][ld]: key and value gradients, transposed
+  std::vector<T> qall;       // [round_up(L, kRows)][Dh]: all scaled query rows (forward)
+  int64_t n_real = 0;        // real keys gathered (forward)
   Scratch(int64_t L, int64_t Dh, bool backward)
       : ld(round_up(L > 0 ? L : 1, kLane)), pos(L), kt(ld * Dh, T(0)), vt(backward ? ld * Dh : 0, T(0)),
         dp(round_up(Dh, kLane)), k(backward ? L * round_up(Dh, kLane) : 0, T(0)),
         v(L * round_up(Dh, kLane), T(0)), q(kRows * Dh), s(kRows * ld), ds(backward ? kRows * ld : 0),
-        g(backward ? kRows * Dh : 0), acc(kRows * round_up(Dh, kLane)), dkt(backward ? ld * Dh : 0), dvt(backward ? ld * Dh : 0) {}
+        g(backward ? kRows * Dh : 0), acc(kRows * round_up(Dh, kLane)), dkt(backward ? ld * Dh : 0), dvt(backward ? ld * Dh : 0),
+        qall(backward ? 0 : round_up(L, kRows) * Dh, T(0)) {}
 };
 
 // Copies the real keys and values of (b, h) into scratch; returns how many there are. The
@@ -260,6 +263,44 @@ HEPGEN_INLINE T softmax_tile(T* s, int64_t n, int64_t jp) {
   return m + std::log(sum);
 }
 
+// Gathers every head of sequence b for the forward pass: scaled query rows, and the real
+// keys and values compacted. The loops follow memory order: token-major for views of a
+// [B, L, H, Dh] projection (the usual input), head-major for a [B, H, L, Dh] layout.
+template <typename T>
+void gather_sequence(const T* q, S4 qs, const T* k, S4 ks, const T* v, S4 vs, const uint8_t* mask,
+                     const int64_t* ms, int64_t b, int64_t H, int64_t L, int64_t Dh, T scale,
+                     Scratch<T>* ws) {
+  auto gather = [&](int64_t h, int64_t j) {
+    Scratch<T>& w = ws[h];
+    const T* qj = q + b * qs.b + h * qs.h + j * qs.l;
+    T* qrow = w.qall.data() + j * Dh;
+    for (int64_t d = 0; d < Dh; ++d) qrow[d] = qj[d * qs.d] * scale;
+    if (mask && !mask[b * ms[0] + j * ms[1]]) return;
+    const int64_t n = w.n_real++;
+    const T* kj = k + b * ks.b + h * ks.h + j * ks.l;
+    const T* vj = v + b * vs.b + h * vs.h + j * vs.l;
+    T* vrow = w.v.data() + n * w.dp;
+    T* kt = w.kt.data();
+    for (int64_t d = 0; d < Dh; ++d) vrow[d] = vj[d * vs.d];
+    for (int64_t d = 0; d < Dh; ++d) kt[d * w.ld + n] = kj[d * ks.d];
+    w.pos[n] = j;
+  };
+  for (int64_t h = 0; h < H; ++h) ws[h].n_real = 0;
+  if (ks.l > ks.h) {  // tokens outermost in memory
+    for (int64_t j = 0; j < L; ++j)
+      for (int64_t h = 0; h < H; ++h) gather(h, j);
+  } else {
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t j = 0; j < L; ++j) gather(h, j);
+  }
+  for (int64_t h = 0; h < H; ++h) {  // zero padding: key columns to a multiple of kLane
+    Scratch<T>& w = ws[h];
+    const int64_t n = w.n_real, padded = round_up(n, kLane) < w.ld ? round_up(n, kLane) : w.ld;
+    for (int64_t d = 0; d < Dh; ++d)
+      for (int64_t j = n; j < padded; ++j) w.kt[d * w.ld + j] = T(0);
+  }
+}
+
 // One (sequence, head): query rows in blocks of kRows, so every key and value row loaded
 // from scratch feeds kRows multiply-adds.
 template <typename T>
@@ -267,11 +308,12 @@ HEPGEN_INLINE void forward_head(const T* q, S4 qs, const T* k, S4 ks, const T* v
                                 const uint8_t* mask, const int64_t* ms, int64_t bh, int64_t H,
                                 int64_t L, int64_t Dh, bool causal, T scale, T* out, T* lse,
                                 Scratch<T>& w) {
-  const int64_t b = bh / H, h = bh % H, ld = w.ld;
-  const int64_t n = gather_real_keys(k, ks, v, vs, mask, ms, b, h, L, Dh, false, w);
+  // q, k, v and the mask were gathered into w by gather_sequence.
+  (void)q, (void)qs, (void)k, (void)ks, (void)v, (void)vs, (void)mask, (void)ms, (void)H, (void)scale;
+  const int64_t ld = w.ld;
+  const int64_t n = w.n_real;
   const T* kt = w.kt.data();
   const T* vr = w.v.data();
-  T* qb = w.q.data();
   T* sb = w.s.data();
   T* acc = w.acc.data();
   int64_t seen = causal ? 0 : n;  // real keys the current query may see: a prefix
@@ -282,9 +324,8 @@ HEPGEN_INLINE void forward_head(const T* q, S4 qs, const T* k, S4 ks, const T* v
       if (causal && r < rows)
         while (seen < n && w.pos[seen] <= i0 + r) ++seen;
       seen_r[r] = r < rows ? seen : 0;
-      const T* qi = q + b * qs.b + h * qs.h + (i0 + r) * qs.l;
-      for (int64_t d = 0; d < Dh; ++d) qb[r * Dh + d] = r < rows ? qi[d * qs.d] * scale : T(0);
     }
+    const T* qb = w.qall.data() + i0 * Dh;  // kRows rows, zero beyond L
     const int64_t jmax = seen;  // the block's last row sees the most
     if (jmax > 0) {
       // S = Qblock K^T over the first round_up(jmax, kLane) keys (zero padding beyond n), in
@@ -440,10 +481,13 @@ void forward_kernel(const T* q, S4 qs, const T* k, S4 ks, const T* v, S4 vs, con
   if (cpu_has_avx2()) head = forward_head_avx2<T>;
 #endif
   HEPGEN_PARALLEL_REGION(B * H * L * L * Dh) {
-    Scratch<T> w(L, Dh, false);
+    std::vector<Scratch<T>> ws(H, Scratch<T>(L, Dh, false));
     HEPGEN_FOR
-    for (int64_t bh = 0; bh < B * H; ++bh)
-      head(q, qs, k, ks, v, vs, mask, ms, bh, H, L, Dh, causal, scale, out, lse, w);
+    for (int64_t b = 0; b < B; ++b) {
+      gather_sequence(q, qs, k, ks, v, vs, mask, ms, b, H, L, Dh, scale, ws.data());
+      for (int64_t h = 0; h < H; ++h)
+        head(q, qs, k, ks, v, vs, mask, ms, b * H + h, H, L, Dh, causal, scale, out, lse, ws[h]);
+    }
   }
 }
 
