@@ -163,66 +163,20 @@ struct Scratch {
   int64_t dp;                // Dh rounded up to kLane: row pitch of v and acc
   std::vector<T> k;          // [L][dp]: real keys, row-major, zero beyond Dh (backward)
   std::vector<T> v;          // [L][dp]: real values, row-major, zero beyond Dh
-  std::vector<T> q;          // [kRows][Dh]: a block of scaled query rows
   std::vector<T> s;          // [kRows][ld]: scores, then probabilities
   std::vector<T> ds;         // [kRows][ld]: dP, then dS (backward)
   std::vector<T> g;          // [kRows][Dh]: a block of grad_out rows (backward)
   std::vector<T> acc;        // [kRows][dp]
   std::vector<T> dkt, dvt;   // [Dh][ld]: key and value gradients, transposed
-  std::vector<T> qall;       // [round_up(L, kRows)][Dh]: all scaled query rows (forward)
-  int64_t n_real = 0;        // real keys gathered (forward)
+  std::vector<T> qall;       // [round_up(L, kRows)][Dh]: all scaled query rows
+  int64_t n_real = 0;        // real keys gathered by gather_sequence
   Scratch(int64_t L, int64_t Dh, bool backward)
       : ld(round_up(L > 0 ? L : 1, kLane)), pos(L), kt(ld * Dh, T(0)), vt(backward ? ld * Dh : 0, T(0)),
         dp(round_up(Dh, kLane)), k(backward ? L * round_up(Dh, kLane) : 0, T(0)),
-        v(L * round_up(Dh, kLane), T(0)), q(kRows * Dh), s(kRows * ld), ds(backward ? kRows * ld : 0),
+        v(L * round_up(Dh, kLane), T(0)), s(kRows * ld), ds(backward ? kRows * ld : 0),
         g(backward ? kRows * Dh : 0), acc(kRows * round_up(Dh, kLane)), dkt(backward ? ld * Dh : 0), dvt(backward ? ld * Dh : 0),
-        qall(backward ? 0 : round_up(L, kRows) * Dh, T(0)) {}
+        qall(round_up(L, kRows) * Dh, T(0)) {}
 };
-
-// Copies the real keys and values of (b, h) into scratch; returns how many there are. The
-// transposed buffers are zero between n and the next multiple of kLane.
-template <typename T>
-HEPGEN_INLINE int64_t gather_real_keys(const T* k, S4 ks, const T* v, S4 vs, const uint8_t* mask,
-                                       const int64_t* ms, int64_t b, int64_t h, int64_t L,
-                                       int64_t Dh, bool backward, Scratch<T>& w) {
-  const int64_t ld = w.ld, dp = w.dp;
-  T* kt = w.kt.data();
-  T* vt = w.vt.data();
-  T* kr = w.k.data();
-  T* vr = w.v.data();
-  int64_t n = 0;
-  for (int64_t j = 0; j < L; ++j) {
-    if (mask && !mask[b * ms[0] + j * ms[1]]) continue;
-    const T* kj = k + b * ks.b + h * ks.h + j * ks.l;
-    const T* vj = v + b * vs.b + h * vs.h + j * vs.l;
-    if (ks.d == 1 && vs.d == 1) {  // the usual layout: unit-stride rows, vectorised copies
-      for (int64_t d = 0; d < Dh; ++d) vr[n * dp + d] = vj[d];
-      for (int64_t d = 0; d < Dh; ++d) kt[d * ld + n] = kj[d];
-      if (backward) {
-        for (int64_t d = 0; d < Dh; ++d) kr[n * dp + d] = kj[d];
-        for (int64_t d = 0; d < Dh; ++d) vt[d * ld + n] = vj[d];
-      }
-    } else {
-      for (int64_t d = 0; d < Dh; ++d) {
-        const T kd = kj[d * ks.d], vd = vj[d * vs.d];
-        kt[d * ld + n] = kd;
-        vr[n * dp + d] = vd;
-        if (backward) {
-          kr[n * dp + d] = kd;
-          vt[d * ld + n] = vd;
-        }
-      }
-    }
-    w.pos[n++] = j;
-  }
-  const int64_t padded = round_up(n, kLane) < ld ? round_up(n, kLane) : ld;
-  for (int64_t d = 0; d < Dh; ++d)
-    for (int64_t j = n; j < padded; ++j) {
-      kt[d * ld + j] = T(0);
-      if (backward) vt[d * ld + j] = T(0);
-    }
-  return n;
-}
 
 // Softmax of s[0..n) in place; returns the log-sum-exp when asked (a log per row).
 template <typename T, bool kWantLse = true>
@@ -269,7 +223,7 @@ HEPGEN_INLINE T softmax_tile(T* s, int64_t n, int64_t jp) {
 template <typename T>
 void gather_sequence(const T* q, S4 qs, const T* k, S4 ks, const T* v, S4 vs, const uint8_t* mask,
                      const int64_t* ms, int64_t b, int64_t H, int64_t L, int64_t Dh, T scale,
-                     Scratch<T>* ws) {
+                     bool backward, Scratch<T>* ws) {
   auto gather = [&](int64_t h, int64_t j) {
     Scratch<T>& w = ws[h];
     const T* qj = q + b * qs.b + h * qs.h + j * qs.l;
@@ -283,6 +237,12 @@ void gather_sequence(const T* q, S4 qs, const T* k, S4 ks, const T* v, S4 vs, co
     T* kt = w.kt.data();
     for (int64_t d = 0; d < Dh; ++d) vrow[d] = vj[d * vs.d];
     for (int64_t d = 0; d < Dh; ++d) kt[d * w.ld + n] = kj[d * ks.d];
+    if (backward) {
+      T* krow = w.k.data() + n * w.dp;
+      T* vt = w.vt.data();
+      for (int64_t d = 0; d < Dh; ++d) krow[d] = kj[d * ks.d];
+      for (int64_t d = 0; d < Dh; ++d) vt[d * w.ld + n] = vj[d * vs.d];
+    }
     w.pos[n] = j;
   };
   for (int64_t h = 0; h < H; ++h) ws[h].n_real = 0;
@@ -297,7 +257,10 @@ void gather_sequence(const T* q, S4 qs, const T* k, S4 ks, const T* v, S4 vs, co
     Scratch<T>& w = ws[h];
     const int64_t n = w.n_real, padded = round_up(n, kLane) < w.ld ? round_up(n, kLane) : w.ld;
     for (int64_t d = 0; d < Dh; ++d)
-      for (int64_t j = n; j < padded; ++j) w.kt[d * w.ld + j] = T(0);
+      for (int64_t j = n; j < padded; ++j) {
+        w.kt[d * w.ld + j] = T(0);
+        if (backward) w.vt[d * w.ld + j] = T(0);
+      }
   }
 }
 
@@ -368,13 +331,15 @@ HEPGEN_INLINE void backward_head(const T* grad_out, const T* q, S4 qs, const T* 
                                  const T* out, const T* lse, int64_t bh, int64_t H, int64_t L,
                                  int64_t Dh, bool causal, T scale, T* grad_q, T* grad_k, T* grad_v,
                                  Scratch<T>& w) {
-  const int64_t b = bh / H, h = bh % H, ld = w.ld, dp = w.dp;
-  const int64_t n = gather_real_keys(k, ks, v, vs, mask, ms, b, h, L, Dh, true, w);
+  // q, k, v and the mask were gathered into w by gather_sequence.
+  (void)q, (void)qs, (void)k, (void)ks, (void)v, (void)vs, (void)mask, (void)ms, (void)H;
+  const int64_t ld = w.ld, dp = w.dp;
+  const int64_t n = w.n_real;
   T* dkt = w.dkt.data();
   T* dvt = w.dvt.data();
   const T* kt = w.kt.data();
   const T* vt = w.vt.data();
-  T* qb = w.q.data();
+  const T* qall = w.qall.data();
   T* gb = w.g.data();
   T* pb = w.s.data();
   T* db = w.ds.data();
@@ -389,17 +354,16 @@ HEPGEN_INLINE void backward_head(const T* grad_out, const T* q, S4 qs, const T* 
       if (causal && r < rows)
         while (seen < n && w.pos[seen] <= i0 + r) ++seen;
       seen_r[r] = r < rows ? seen : 0;
-      const T* qi = q + b * qs.b + h * qs.h + (i0 + r) * qs.l;
       const T* gi = grad_out + (bh * L + i0 + r) * Dh;
       const T* oi = out + (bh * L + i0 + r) * Dh;
       T dl = T(0);
       for (int64_t d = 0; d < Dh; ++d) {
-        qb[r * Dh + d] = r < rows ? qi[d * qs.d] * scale : T(0);
         gb[r * Dh + d] = r < rows ? gi[d] : T(0);
         dl += r < rows ? gi[d] * oi[d] : T(0);
       }
       delta[r] = dl;
     }
+    const T* qb = qall + i0 * Dh;  // kRows scaled query rows, zero beyond L
     const int64_t jmax = seen;
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t d = 0; d < Dh; ++d) grad_q[(bh * L + i0 + r) * Dh + d] = T(0);
@@ -484,7 +448,7 @@ void forward_kernel(const T* q, S4 qs, const T* k, S4 ks, const T* v, S4 vs, con
     std::vector<Scratch<T>> ws(H, Scratch<T>(L, Dh, false));
     HEPGEN_FOR
     for (int64_t b = 0; b < B; ++b) {
-      gather_sequence(q, qs, k, ks, v, vs, mask, ms, b, H, L, Dh, scale, ws.data());
+      gather_sequence(q, qs, k, ks, v, vs, mask, ms, b, H, L, Dh, scale, false, ws.data());
       for (int64_t h = 0; h < H; ++h)
         head(q, qs, k, ks, v, vs, mask, ms, b * H + h, H, L, Dh, causal, scale, out, lse, ws[h]);
     }
@@ -501,11 +465,14 @@ void backward_kernel(const T* grad_out, const T* q, S4 qs, const T* k, S4 ks, co
   if (cpu_has_avx2()) head = backward_head_avx2<T>;
 #endif
   HEPGEN_PARALLEL_REGION(B * H * L * L * Dh) {
-    Scratch<T> w(L, Dh, true);
+    std::vector<Scratch<T>> ws(H, Scratch<T>(L, Dh, true));
     HEPGEN_FOR
-    for (int64_t bh = 0; bh < B * H; ++bh)
-      head(grad_out, q, qs, k, ks, v, vs, mask, ms, out, lse, bh, H, L, Dh, causal, scale, grad_q,
-           grad_k, grad_v, w);
+    for (int64_t b = 0; b < B; ++b) {
+      gather_sequence(q, qs, k, ks, v, vs, mask, ms, b, H, L, Dh, scale, true, ws.data());
+      for (int64_t h = 0; h < H; ++h)
+        head(grad_out, q, qs, k, ks, v, vs, mask, ms, out, lse, b * H + h, H, L, Dh, causal, scale,
+             grad_q, grad_k, grad_v, ws[h]);
+    }
   }
 }
 
