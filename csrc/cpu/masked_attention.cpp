@@ -1,11 +1,12 @@
-// Masked attention on the CPU: one OpenMP task per (sequence, head); see
-// hepgen/masked_attention.h for the maths.
+// Masked attention on the CPU; see hepgen/masked_attention.h for the maths.
 //
-// A head is small (L up to ~150 tokens, Dh <= 128), so a task first copies the head's real
-// keys and values into contiguous scratch, in position order ("compaction": padded keys are
-// skipped and never read). After that every inner loop is a unit-stride loop over keys or
-// over the head dimension that the compiler vectorises, and causal masking costs nothing:
-// the real keys query i may see are exactly a prefix of the compacted list.
+// Forward and backward: one OpenMP task per sequence. A task first copies the sequence's
+// query rows and its real keys and values, head by head, into contiguous scratch in position
+// order ("compaction": padded keys are skipped and never read), reading the inputs in memory
+// order. After that every inner loop is a unit-stride loop over keys or over the head
+// dimension, the hot ones written as 4-row x 8-lane register tiles, and causal masking costs
+// nothing: the real keys query i may see are exactly a prefix of the compacted list.
+// Decode: one task per (sequence, head).
 #include "hepgen/masked_attention.h"
 
 #include <cmath>
