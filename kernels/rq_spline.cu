@@ -69,11 +69,14 @@ __device__ __forceinline__ RowBin<A> walk(const T* u, int64_t K, A min_size, A b
   A mx, inv_sum;
   row_softmax(u, K, mx, inv_sum);
   const A scale = A(1) - min_size * A(K);
-  A c = 0, prev = -bound, below = 0;
+  // The knots cumulate in double, as on the CPU: a knot's rounding error is amplified by
+  // 1 / (bin width) in the bin position.
+  double c = 0.0;
+  A prev = -bound, below = 0;
   for (int64_t j = 0; j + 1 < K; ++j) {
     const A p = exp(load(u + j) - mx) * inv_sum;
-    c += min_size + scale * p;
-    const A knot = A(2) * bound * c - bound;
+    c += static_cast<double>(min_size + scale * p);
+    const A knot = static_cast<A>(2.0 * static_cast<double>(bound) * c - static_cast<double>(bound));
     if (search ? !(value >= knot) : j == k) return {j, prev, knot, p, below};
     prev = knot;
     below += p;

@@ -65,11 +65,13 @@ inline void softmax_knots(const T* u, int64_t K, T min_size, T bound, T* p, T* k
   }
   const T inv = T(1) / sum;
   for (int64_t j = 0; j < K; ++j) p[j] *= inv;
+  // The knots cumulate in double: with float the knots near +B would carry K rounding
+  // errors, and a knot's error is amplified by 1 / (bin width) in the bin position.
   const T scale = T(1) - min_size * T(K);
-  T c = T(0);
+  double c = 0.0;
   for (int64_t j = 0; j + 1 < K; ++j) {
-    c += min_size + scale * p[j];
-    knots[j] = T(2) * bound * c - bound;
+    c += static_cast<double>(min_size + scale * p[j]);
+    knots[j] = static_cast<T>(2.0 * static_cast<double>(bound) * c - static_cast<double>(bound));
   }
 }
 

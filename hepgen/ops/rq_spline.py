@@ -46,7 +46,7 @@ from hepgen.ops import _checks
 from hepgen.ops._backends import op_backends
 from hepgen.ops._compiled import dtype_code, stream_of
 
-__all__ = ["rq_spline", "rq_spline_reference", "BACKENDS",
+__all__ = ["rq_spline", "rq_spline_reference", "rq_spline_backward_reference", "BACKENDS",
            "DEFAULT_MIN_BIN_WIDTH", "DEFAULT_MIN_BIN_HEIGHT", "DEFAULT_MIN_DERIVATIVE"]
 
 # nflows' defaults.
@@ -142,18 +142,86 @@ def rq_spline_reference(inputs: torch.Tensor, unnormalized_widths: torch.Tensor,
     return outputs, logabsdet
 
 
-def _reference_forward(x, uw, uh, ud, inverse, bound, mw, mh, md):
-    return rq_spline_reference(x, uw, uh, ud, inverse, bound, mw, mh, md)
+def rq_spline_backward_reference(grad_outputs: torch.Tensor, grad_logabsdet: torch.Tensor, inputs: torch.Tensor,
+                                 unnormalized_widths: torch.Tensor, unnormalized_heights: torch.Tensor,
+                                 unnormalized_derivatives: torch.Tensor, inverse: bool = False, tail_bound: float = 1.0,
+                                 min_bin_width: float = DEFAULT_MIN_BIN_WIDTH,
+                                 min_bin_height: float = DEFAULT_MIN_BIN_HEIGHT,
+                                 min_derivative: float = DEFAULT_MIN_DERIVATIVE) -> tuple[torch.Tensor, ...]:
+    """The hand-derived gradients of rq_spline_reference, in plain PyTorch, for equal batch shapes.
 
+    Returns the gradients for (inputs, widths, heights, derivatives). The derivation is in
+    csrc/cpu/rq_spline_bin.h; the kernels implement exactly these formulas, and the tests
+    check them against autograd through rq_spline_reference.
+    """
+    x, uw, uh, ud, gy, gl = inputs, unnormalized_widths, unnormalized_heights, unnormalized_derivatives, grad_outputs, grad_logabsdet
+    K, bound = uw.shape[-1], tail_bound
+    inside = (x >= -bound) & (x <= bound)
+    z = torch.where(inside, x, torch.zeros_like(x))
+    xk, widths = _knots(uw, min_bin_width, bound)
+    yk, heights = _knots(uh, min_bin_height, bound)
+    derivs = min_derivative + F.softplus(F.pad(ud, (1, 1), value=boundary_derivative_logit(min_derivative)))
+    k = (z.unsqueeze(-1) >= (yk if inverse else xk)[..., 1:K]).sum(-1, keepdim=True)
 
-def _reference_backward(gy, gl, x, uw, uh, ud, inverse, bound, mw, mh, md):
-    # The reference backward is autograd through the spec (the kernels' hand-derived
-    # backward is tested against it).
-    with torch.enable_grad():
-        leaves = [t.detach().requires_grad_() for t in (x, uw, uh, ud)]
-        y, ld = rq_spline_reference(*leaves, inverse, bound, mw, mh, md)
-        grads = torch.autograd.grad((y, ld), leaves, (gy, gl), allow_unused=True)
-    return tuple(torch.zeros_like(t) if g is None else g.contiguous() for g, t in zip(grads, leaves))
+    def at(t, offset=0):
+        return t.gather(-1, k + offset).squeeze(-1)
+
+    x0, w, y0, h, d0, d1 = at(xk), at(widths), at(yk), at(heights), at(derivs), at(derivs, 1)
+    s = h / w
+    curv = d0 + d1 - 2 * s
+    if inverse:
+        dy = z - y0
+        a, b, c = h * (s - d0) + dy * curv, h * d0 - dy * curv, -s * dy
+        t = (2 * c) / (-b - torch.sqrt((b * b - 4 * a * c).clamp_min(0)))
+    else:
+        t = (z - x0) / w
+    q = t * (1 - t)
+    den = s + curv * q
+    n = s * t**2 + d0 * q
+    m = d1 * t**2 + 2 * s * q + d0 * (1 - t) ** 2
+    # Partial derivatives of y = y0 + h n / den and L = log(s^2 m / den^2).
+    y_t = h * s * m / den**2
+    y_s = h * (t**2 * den - n * (1 - 2 * q)) / den**2
+    y_h = n / den
+    y_d0 = h * q * (den - n) / den**2
+    y_d1 = -h * n * q / den**2
+    l_t = 2 * (d1 * t + s * (1 - 2 * t) - d0 * (1 - t)) / m - 2 * curv * (1 - 2 * t) / den
+    l_s = 2 / s + 2 * q / m - 2 * (1 - 2 * q) / den
+    l_d0 = (1 - t) ** 2 / m - 2 * q / den
+    l_d1 = t**2 / m - 2 * q / den
+    if inverse:
+        lam = (gy * w - gl * l_t) / y_t  # the gradient on t over dy/dt (implicit function)
+        g_s = -gl * l_s - lam * y_s
+        g_in, g_x0, g_w = lam, gy, gy * t - g_s * s / w
+        g_y0, g_h = -lam, -lam * y_h + g_s / w
+        g_d0, g_d1 = -gl * l_d0 - lam * y_d0, -gl * l_d1 - lam * y_d1
+    else:
+        g_t, g_s = gy * y_t + gl * l_t, gy * y_s + gl * l_s
+        g_in, g_x0, g_w = g_t / w, -g_t / w, -(g_t * t + g_s * s) / w
+        g_y0, g_h = gy, gy * y_h + g_s / w
+        g_d0, g_d1 = gy * y_d0 + gl * l_d0, gy * y_d1 + gl * l_d1
+
+    bins = torch.arange(K, device=x.device)
+    below, here = bins < k, bins == k  # [..., K]
+
+    def through_softmax(u, min_size, g_left, g_width):
+        # Knots left of the bin move with g_left, its right knot with g_width (see the header).
+        p = torch.softmax(u, dim=-1)
+        g = torch.where(below, g_left.unsqueeze(-1), torch.where(here, g_width.unsqueeze(-1), torch.zeros_like(p)))
+        mean = (p * g).sum(-1, keepdim=True)
+        return 2 * bound * (1 - min_size * K) * p * (g - mean)
+
+    keep = inside.unsqueeze(-1)
+    zero = torch.zeros((), dtype=x.dtype, device=x.device)
+    grad_w = torch.where(keep, through_softmax(uw, min_bin_width, g_x0, g_w), zero)
+    grad_h = torch.where(keep, through_softmax(uh, min_bin_height, g_y0, g_h), zero)
+    sig = torch.sigmoid(ud)  # softplus'
+    knots = torch.arange(K - 1, device=x.device)
+    grad_d = (torch.where(knots == k - 1, (g_d0.unsqueeze(-1) * sig), zero)
+              + torch.where(knots == k, (g_d1.unsqueeze(-1) * sig), zero))
+    grad_d = torch.where(keep, grad_d, zero)
+    grad_in = torch.where(inside, g_in, gy)
+    return grad_in, grad_w, grad_h, grad_d
 
 
 # ---- compiled core (cpu, cuda) ----------------------------------------------------------
@@ -213,7 +281,7 @@ def _triton_backward(*args):
 
 
 BACKENDS = op_backends("rq_spline", preference={"cpu": ("cpu", "reference"), "cuda": ("cuda", "triton", "reference")})
-BACKENDS.register("reference", forward=_reference_forward, backward=_reference_backward)
+BACKENDS.register("reference", forward=rq_spline_reference, backward=rq_spline_backward_reference)
 BACKENDS.register("cpu", forward=lambda *a: _core_forward(*a, "cpu"), backward=lambda *a: _core_backward(*a, "cpu"))
 BACKENDS.register("cuda", forward=lambda *a: _core_forward(*a, "cuda"), backward=lambda *a: _core_backward(*a, "cuda"))
 BACKENDS.register("triton", forward=_triton_forward, backward=_triton_backward)
