@@ -37,7 +37,7 @@ inline float exp_nonpositive(float x) {
   const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
-  return x == x ? p * scale : x;
+  return x == x ? p * scale : x;  // NaN in, NaN out (a select: the loop still vectorises)
 }
 
 inline double exp_nonpositive(double x) { return std::exp(x); }
@@ -58,11 +58,9 @@ template <typename T>
 inline void softmax_knots(const T* u, int64_t K, T min_size, T bound, T* p, T* knots) {
   T mx = u[0];
   for (int64_t j = 1; j < K; ++j) mx = u[j] > mx ? u[j] : mx;
+  for (int64_t j = 0; j < K; ++j) p[j] = exp_nonpositive(u[j] - mx);  // vectorised
   T sum = T(0);
-  for (int64_t j = 0; j < K; ++j) {
-    p[j] = exp_nonpositive(u[j] - mx);
-    sum += p[j];
-  }
+  for (int64_t j = 0; j < K; ++j) sum += p[j];
   const T inv = T(1) / sum;
   for (int64_t j = 0; j < K; ++j) p[j] *= inv;
   // The knots cumulate in double: with float the knots near +B would carry K rounding
