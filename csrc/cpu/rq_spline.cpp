@@ -430,6 +430,129 @@ void forward_lanes(const Params<T>& P, int64_t i0, int nl, const T* in, T* out, 
   }
 }
 
+// The float path of forward_lanes, every step on vectors of kVec lanes (the generic template
+// above is the double path and the readable version of the same steps).
+inline VecF vselect(VecI mask, VecF a, VecF b) { return mask ? a : b; }
+
+// A parameter tensor's rows i0 .. i0+nl-1, transposed in place into knots [K-1][lane]
+// (the last bin row is left as scratch). The cumulative sum is compensated (TwoSum) so a
+// knot is as accurate as a double-precision sum would make it.
+inline void lane_knots_vec(const float* rows, int64_t stride, int64_t i0, int nl, int64_t K, float min_size,
+                           float bound, float* a) {
+  for (int l = 0; l < nl; ++l) {
+    const float* row = rows + (i0 + l) * stride;
+    for (int64_t j = 0; j < K; ++j) a[j * kLanes + l] = row[j];
+  }
+  for (int l = nl; l < kLanes; ++l)
+    for (int64_t j = 0; j < K; ++j) a[j * kLanes + l] = 0.0f;
+  const float scale = 1.0f - min_size * static_cast<float>(K);
+  for (int h = 0; h < kLanes; h += kVec) {
+    VecF mx = load_lanes(a + h);
+    for (int64_t j = 1; j < K; ++j) {
+      const VecF u = load_lanes(a + j * kLanes + h);
+      mx = vselect(u > mx, u, mx);
+    }
+    VecF sum = splat(0.0f);
+    for (int64_t j = 0; j < K; ++j) {
+      const VecF e = exp_nonpositive(load_lanes(a + j * kLanes + h) - mx);
+      store_lanes(a + j * kLanes + h, e);
+      sum += e;
+    }
+    const VecF inv = 1.0f / sum;
+    VecF hi = splat(0.0f), lo = splat(0.0f);
+    for (int64_t j = 0; j + 1 < K; ++j) {
+      const VecF term = min_size + scale * (load_lanes(a + j * kLanes + h) * inv);
+      const VecF sum2 = hi + term;  // TwoSum: hi + term = sum2 + err exactly
+      const VecF bp = sum2 - hi;
+      lo += (hi - (sum2 - bp)) + (term - bp);
+      hi = sum2;
+      store_lanes(a + j * kLanes + h, (2.0f * bound * hi - bound) + 2.0f * bound * lo);
+    }
+  }
+}
+
+inline void forward_lanes(const Params<float>& P, int64_t i0, int nl, const float* in, float* out,
+                          float* logdet, LaneScratch<float>& s) {
+  const int64_t K = P.K;
+  const float B = P.bound;
+  lane_knots_vec(P.widths, P.ws, i0, nl, K, P.min_w, B, s.xk);
+  lane_knots_vec(P.heights, P.hs, i0, nl, K, P.min_h, B, s.yk);
+  float v[kLanes];
+  for (int l = 0; l < kLanes; ++l) v[l] = l < nl ? in[i0 + l] : 0.0f;
+  const float* search = P.inverse ? s.yk : s.xk;
+  float res[kLanes], ld[kLanes];
+  int32_t inside[kLanes];
+  for (int h = 0; h < kLanes; h += kVec) {
+    const VecF vv = load_lanes(v + h);
+    const VecI in_bounds = (vv >= splat(-B)) & (vv <= splat(B));  // false for NaN and +-inf
+    const VecF z = vselect(in_bounds, vv, splat(0.0f));
+    VecI k = VecI{} + 0;
+    for (int64_t j = 0; j + 1 < K; ++j) k -= z >= load_lanes(search + j * kLanes + h);  // true is -1
+    VecF x0 = splat(-B), x1 = splat(B), y0 = splat(-B), y1 = splat(B);
+    for (int64_t j = 0; j + 1 < K; ++j) {
+      const VecI left = k == static_cast<int32_t>(j + 1), right = k == static_cast<int32_t>(j);
+      const VecF xk = load_lanes(s.xk + j * kLanes + h), yk = load_lanes(s.yk + j * kLanes + h);
+      x0 = vselect(left, xk, x0);
+      x1 = vselect(right, xk, x1);
+      y0 = vselect(left, yk, y0);
+      y1 = vselect(right, yk, y1);
+    }
+    // The bin's two knot derivatives: gathered per lane, softplus'd as a vector.
+    float g0[kVec], g1[kVec];
+    for (int l = 0; l < kVec; ++l) {
+      const bool live = h + l < nl;
+      const float* dv = P.derivs + (i0 + h + l) * P.ds;
+      g0[l] = live && k[l] > 0 ? dv[k[l] - 1] : 0.0f;
+      g1[l] = live && k[l] < K - 1 ? dv[k[l]] : 0.0f;
+    }
+    VecF d0 = load_lanes(g0), d1 = load_lanes(g1);
+    {
+      const VecF sp[2] = {d0, d1};
+      VecF out2[2];
+      for (int i = 0; i < 2; ++i) {
+        const VecF av = vselect(sp[i] < splat(0.0f), -sp[i], sp[i]);
+        const VecF e = exp_nonpositive(-av);
+        const VecF u = e + 1.0f;
+        out2[i] = vselect(sp[i] > splat(0.0f), sp[i], splat(0.0f)) + log_normal(u) + (e - (u - 1.0f)) / u;
+      }
+      d0 = vselect(k == 0, splat(P.d_end), P.min_d + out2[0]);
+      d1 = vselect(k == static_cast<int32_t>(K - 1), splat(P.d_end), P.min_d + out2[1]);
+    }
+    const VecF w = x1 - x0, hgt = y1 - y0, sl = hgt / w;
+    const VecF curv = d0 + d1 - 2.0f * sl;
+    VecF t, r;
+    if (P.inverse) {
+      const VecF dy = z - y0;
+      const VecF a = hgt * (sl - d0) + dy * curv;
+      const VecF b = hgt * d0 - dy * curv;
+      const VecF c = -sl * dy;
+      VecF disc = b * b - 4.0f * a * c;
+      disc = vselect(disc > splat(0.0f), disc, splat(0.0f));
+      VecF root = splat(0.0f);
+      for (int l = 0; l < kVec; ++l) root[l] = std::sqrt(disc[l]);
+      t = (2.0f * c) / (-b - root);
+      r = x0 + t * w;
+    } else {
+      t = (z - x0) / w;
+    }
+    const VecF q = t * (1.0f - t);
+    const VecF den = sl + curv * q;
+    const VecF m = d1 * t * t + 2.0f * sl * q + d0 * (1.0f - t) * (1.0f - t);
+    if (!P.inverse) r = y0 + hgt * (sl * t * t + d0 * q) / den;
+    const VecF arg = sl * sl * m / (den * den);
+    VecF l_ = log_normal(arg);
+    for (int l = 0; l < kVec; ++l)  // rare: zero, subnormal, infinite or NaN arguments
+      if (!log_fast_ok(arg[l])) l_[l] = std::log(arg[l]);
+    store_lanes(res + h, r);
+    store_lanes(ld + h, P.inverse ? -l_ : l_);
+    std::memcpy(inside + h, &in_bounds, sizeof in_bounds);
+  }
+  for (int l = 0; l < nl; ++l) {
+    out[i0 + l] = inside[l] ? res[l] : v[l];
+    logdet[i0 + l] = inside[l] ? ld[l] : 0.0f;
+  }
+}
+
 template <typename T>
 void forward_kernel(int64_t n, const Params<T>& P, const T* in, T* out, T* logdet) {
   const int64_t blocks = (n + kLanes - 1) / kLanes;
