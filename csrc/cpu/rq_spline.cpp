@@ -471,18 +471,8 @@ inline void lane_knots_vec(const float* rows, int64_t stride, int64_t i0, int nl
   }
 }
 
-// Compiled twice where the compiler can (GCC on x86-64, glibc ifunc): for AVX2 + FMA and
-// for the portable baseline; the loader picks one for the machine, so a distributable build
-// still uses FMA and blends where the CPU has them.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define HEPGEN_CPU_CLONES __attribute__((target_clones("arch=haswell", "default"), flatten))
-#else
-#define HEPGEN_CPU_CLONES
-#endif
-
-HEPGEN_CPU_CLONES
-void forward_lanes(const Params<float>& P, int64_t i0, int nl, const float* in, float* out,
-                   float* logdet, LaneScratch<float>& s) {
+inline void forward_lanes(const Params<float>& P, int64_t i0, int nl, const float* in, float* out,
+                          float* logdet, LaneScratch<float>& s) {
   const int64_t K = P.K;
   const float B = P.bound;
   lane_knots_vec(P.widths, P.ws, i0, nl, K, P.min_w, B, s.xk);
