@@ -3,6 +3,7 @@
 #ifndef HEPGEN_WITH_CUDA
 
 #include "hepgen/core.h"
+#include "hepgen/rq_spline.h"
 #include "hepgen/set_pool.h"
 
 namespace hepgen {
@@ -19,6 +20,17 @@ Status set_pool_forward(DType, const void*, const int64_t*, const void*, const i
 
 Status set_pool_backward(DType, const void*, const void*, const int64_t*, int64_t, int64_t,
                          int64_t, double, void*, void*) {
+  return Status::not_built;
+}
+
+Status rq_spline_forward(DType, int64_t, const RQSplineOptions&, const void*, const void*, int64_t,
+                         const void*, int64_t, const void*, int64_t, void*, void*, void*) {
+  return Status::not_built;
+}
+
+Status rq_spline_backward(DType, int64_t, const RQSplineOptions&, const void*, const void*, int64_t,
+                          const void*, int64_t, const void*, int64_t, const void*, const void*,
+                          void*, void*, void*, void*, void*) {
   return Status::not_built;
 }
 
