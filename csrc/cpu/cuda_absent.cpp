@@ -3,6 +3,7 @@
 #ifndef HEPGEN_WITH_CUDA
 
 #include "hepgen/core.h"
+#include "hepgen/rq_spline.h"
 #include "hepgen/set_pool.h"
 #include "hepgen/masked_attention.h"
 
@@ -41,6 +42,17 @@ Status masked_attention_decode(DType, const void*, const int64_t*, const void*, 
                                const void*, const int64_t*, void*, const int64_t*, void*,
                                const int64_t*, const int64_t*, int64_t, int64_t, int64_t, int64_t,
                                double, void*, void*) {
+  return Status::not_built;
+}
+
+Status rq_spline_forward(DType, int64_t, const RQSplineOptions&, const void*, const void*, int64_t,
+                         const void*, int64_t, const void*, int64_t, void*, void*, void*) {
+  return Status::not_built;
+}
+
+Status rq_spline_backward(DType, int64_t, const RQSplineOptions&, const void*, const void*, int64_t,
+                          const void*, int64_t, const void*, int64_t, const void*, const void*,
+                          void*, void*, void*, void*, void*) {
   return Status::not_built;
 }
 
