@@ -5,7 +5,12 @@ See :mod:`hepgen.ops._backends` for how a backend is chosen and forced.
 
 from hepgen.ops._backends import BACKEND_NAMES, registered_ops, use_backend, why_unavailable
 from hepgen.ops.set_pool import set_pool, set_pool_reference
-from hepgen.ops.rq_spline import rq_spline, rq_spline_reference  # noqa: F401  (lead: add to __all__ on merge)
-from hepgen.ops.masked_attention import masked_attention, masked_attention_decode  # noqa: F401  (lead: add to __all__ on merge)
+from hepgen.ops.rq_spline import rq_spline, rq_spline_reference
+from hepgen.ops.masked_attention import masked_attention, masked_attention_decode
 
-__all__ = ["BACKEND_NAMES", "registered_ops", "use_backend", "why_unavailable", "set_pool", "set_pool_reference"]
+__all__ = [
+    "BACKEND_NAMES", "registered_ops", "use_backend", "why_unavailable",
+    "set_pool", "set_pool_reference",
+    "rq_spline", "rq_spline_reference",
+    "masked_attention", "masked_attention_decode",
+]
