@@ -3,6 +3,8 @@
 #ifndef HEPGEN_WITH_CUDA
 
 #include "hepgen/core.h"
+#include "hepgen/epic_local.h"
+#include "hepgen/ode_combine.h"
 #include "hepgen/set_pool.h"
 
 namespace hepgen {
@@ -19,6 +21,24 @@ Status set_pool_forward(DType, const void*, const int64_t*, const void*, const i
 
 Status set_pool_backward(DType, const void*, const void*, const int64_t*, int64_t, int64_t,
                          int64_t, double, void*, void*) {
+  return Status::not_built;
+}
+
+Status epic_local_forward(DType, const void*, const int64_t*, const void*, const int64_t*,
+                          const void*, const void*, const void*, const void*, int64_t, int64_t,
+                          int64_t, int64_t, double, double, void*, void*, void*) {
+  return Status::not_built;
+}
+
+Status epic_local_backward(DType, const void*, const void*, const void*, const int64_t*,
+                           const void*, const void*, const int64_t*, const void*, const void*,
+                           const void*, const void*, int64_t, int64_t, int64_t, int64_t, double,
+                           double, void*, void*, void*, void*, void*, void*, void*) {
+  return Status::not_built;
+}
+
+Status ode_combine(DType, const void*, double, const void* const*, const double*, int,
+                   const void*, const void*, int64_t, int64_t, int64_t, void*, void*) {
   return Status::not_built;
 }
 
