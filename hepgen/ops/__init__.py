@@ -6,6 +6,7 @@ See :mod:`hepgen.ops._backends` for how a backend is chosen and forced.
 from hepgen.ops._backends import BACKEND_NAMES, registered_ops, use_backend, why_unavailable
 from hepgen.ops.set_pool import set_pool, set_pool_reference
 from hepgen.ops.epic_local import epic_local, epic_local_reference  # noqa: E402
+from hepgen.ops.ode_combine import ode_combine, ode_combine_reference  # noqa: E402
 
 __all__ = ["BACKEND_NAMES", "registered_ops", "use_backend", "why_unavailable", "set_pool", "set_pool_reference",
-           "epic_local", "epic_local_reference"]
+           "epic_local", "epic_local_reference", "ode_combine", "ode_combine_reference"]
