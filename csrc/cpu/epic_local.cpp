@@ -3,6 +3,7 @@
 // activation, residual, mask, pooling, and their gradients) costs one read and one write.
 #include "hepgen/epic_local.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <vector>
 
@@ -11,17 +12,24 @@
 namespace hepgen {
 namespace {
 
-template <typename T> inline T act(T v, T slope) { return v > T(0) ? v : v * slope; }
+// Branch-free forms: GCC does not if-convert `v > 0 ? v : v * slope` (under the default
+// -ftrapping-math it will not speculate the multiply), which left these loops scalar.
+template <typename T> inline T act(T v, T slope) {
+  return std::max(v, T(0)) + slope * std::min(v, T(0));
+}
 // LeakyReLU keeps the sign, so act'(z) can be read from act(z): 1 where act(z) > 0.
-template <typename T> inline T act_grad_from_output(T out, T slope) { return out > T(0) ? T(1) : slope; }
+template <typename T> inline T act_grad_from_output(T out, T slope) {
+  return slope + (T(1) - slope) * static_cast<T>(out > T(0));
+}
 
 template <typename T>
 void bias_act(T* z, const T* bias, const int64_t* off, int64_t B, int64_t F, T slope) {
+  const int64_t row0 = off[0];  // z holds rows off[0] .. off[B] (a chunk of whole sets)
   HEPGEN_PARALLEL_FOR((off[B] - off[0]) * F)
   for (int64_t b = 0; b < B; ++b) {
-    const T* bb = bias + b * F;
+    const T* __restrict bb = bias + b * F;
     for (int64_t r = off[b]; r < off[b + 1]; ++r) {
-      T* row = z + r * F;
+      T* __restrict row = z + (r - row0) * F;
       for (int64_t f = 0; f < F; ++f) row[f] = act(row[f] + bb[f], slope);
     }
   }
@@ -31,35 +39,47 @@ template <typename T>
 void residual_pool(const T* z2, const T* x, const T* bias2, const T* mask, const int64_t ms[2],
                    const int64_t* off, int64_t B, int64_t N, int64_t H, T slope, T scale, T* y,
                    T* pooled) {
-  HEPGEN_PARALLEL_FOR(B * N * H)
-  for (int64_t b = 0; b < B; ++b) {
-    const T* bb = bias2 + b * H;
-    T* mean = pooled + b * 2 * H;
-    T* total = mean + H;  // accumulate here, derive both halves at the end
-    for (int64_t f = 0; f < H; ++f) total[f] = T(0);
-    T count = T(0);
-    int64_t r = off[b];
-    for (int64_t n = 0; n < N; ++n) {
-      T* out = y + (b * N + n) * H;
-      const T m = mask[b * ms[0] + n * ms[1]];
-      if (m == T(0)) {
-        for (int64_t f = 0; f < H; ++f) out[f] = T(0);
-        continue;
+  const int64_t row0 = off[0];  // z2 and x hold rows off[0] .. off[B]
+  HEPGEN_PARALLEL_REGION(B * N * H) {
+    std::vector<T> acc(static_cast<std::size_t>(H));  // per-thread: keeps the loops alias-free
+    HEPGEN_FOR
+    for (int64_t b = 0; b < B; ++b) {
+      const T* __restrict bb = bias2 + b * H;
+      T* __restrict total = acc.data();
+      for (int64_t f = 0; f < H; ++f) total[f] = T(0);
+      T count = T(0);
+      int64_t r = off[b] - row0;
+      for (int64_t n = 0; n < N; ++n) {
+        T* __restrict out = y + (b * N + n) * H;
+        const T m = mask[b * ms[0] + n * ms[1]];
+        if (m == T(0)) {
+          for (int64_t f = 0; f < H; ++f) out[f] = T(0);
+          continue;
+        }
+        const T* __restrict zr = z2 + r * H;
+        const T* __restrict xr = x + r * H;
+        ++r;
+        count += m;
+        if (m == T(1)) {  // the common case: a 0/1 mask
+          for (int64_t f = 0; f < H; ++f) {
+            const T v = act(zr[f] + bb[f] + xr[f], slope);
+            out[f] = v;
+            total[f] += v;
+          }
+        } else {
+          for (int64_t f = 0; f < H; ++f) {
+            const T v = m * act(zr[f] + bb[f] + xr[f], slope);
+            out[f] = v;
+            total[f] += m * v;
+          }
+        }
       }
-      const T* zr = z2 + r * H;
-      const T* xr = x + r * H;
-      ++r;
-      count += m;
+      const T inv = count != T(0) ? T(1) / count : T(0);
+      T* __restrict mean = pooled + b * 2 * H;
       for (int64_t f = 0; f < H; ++f) {
-        const T v = m * act(zr[f] + bb[f] + xr[f], slope);
-        out[f] = v;
-        total[f] += m * v;
+        mean[f] = total[f] * inv;
+        mean[H + f] = total[f] * scale;
       }
-    }
-    const T inv = count != T(0) ? T(1) / count : T(0);
-    for (int64_t f = 0; f < H; ++f) {
-      mean[f] = total[f] * inv;
-      total[f] *= scale;
     }
   }
 }

@@ -97,6 +97,19 @@ def _pack(x: torch.Tensor, mask: torch.Tensor):
     return packed, offsets, all_real
 
 
+# Rows per chunk of the CPU forward: the chunk's two hidden tensors (2 × rows × H floats)
+# stay in L2 between the GEMMs and the passes around them.
+CPU_CHUNK_ROWS = 1024
+
+
+def _set_chunks(offsets: torch.Tensor, rows: int) -> list[tuple[int, int]]:
+    """Split sets 0..B into runs of whole sets of about `rows` packed rows each."""
+    bounds = torch.searchsorted(offsets, torch.arange(rows, int(offsets[-1]), rows, dtype=torch.int64), right=True)
+    cuts = [0] + sorted(set(int(c) - 1 for c in bounds.tolist() if 0 < int(c) - 1 < offsets.numel() - 1))
+    B = offsets.numel() - 1
+    return [(b0, b1) for b0, b1 in zip(cuts, cuts[1:] + [B]) if b1 > b0]
+
+
 def _cpu_forward(x, mask, w1, bias1, w2, bias2, sum_scale, slope):
     B, N, H = x.shape
     H1 = w1.shape[0]
@@ -108,11 +121,25 @@ def _cpu_forward(x, mask, w1, bias1, w2, bias2, sum_scale, slope):
     dt = dtype_code(x)
     xp, offsets, _ = _pack(x, mask)
     bias1, bias2 = bias1.contiguous(), bias2.contiguous()
-    h = torch.mm(xp, w1.t())
-    C.epic_bias_act(dt, h.data_ptr(), bias1.data_ptr(), offsets.data_ptr(), B, H1, slope)
-    z2 = torch.mm(h, w2.t())
-    C.epic_residual_pool(dt, z2.data_ptr(), xp.data_ptr(), bias2.data_ptr(), mask.data_ptr(), tuple(mask.stride()),
-                         offsets.data_ptr(), B, N, H, slope, sum_scale, y.data_ptr(), pooled.data_ptr())
+    w1t, w2t = w1.t().contiguous().t(), w2.t().contiguous().t()  # BLAS-friendly layouts (tiny copies)
+    item, ms = x.element_size(), tuple(mask.stride())
+    M = xp.shape[0]
+    chunk = min(M, CPU_CHUNK_ROWS * 2)
+    h_buf = torch.empty((chunk, H1), dtype=x.dtype)
+    z_buf = torch.empty((chunk, H), dtype=x.dtype)
+    for b0, b1 in _set_chunks(offsets, CPU_CHUNK_ROWS) if M > chunk else [(0, B)]:
+        r0, r1 = int(offsets[b0]), int(offsets[b1])
+        if r1 - r0 > h_buf.shape[0]:  # one very large set
+            h_buf = torch.empty((r1 - r0, H1), dtype=x.dtype)
+            z_buf = torch.empty((r1 - r0, H), dtype=x.dtype)
+        xc = xp[r0:r1]
+        h = torch.mm(xc, w1t.t(), out=h_buf[:r1 - r0])
+        off = offsets.data_ptr() + 8 * b0
+        C.epic_bias_act(dt, h.data_ptr(), bias1.data_ptr() + item * b0 * H1, off, b1 - b0, H1, slope)
+        z2 = torch.mm(h, w2t.t(), out=z_buf[:r1 - r0])
+        C.epic_residual_pool(dt, z2.data_ptr(), xc.data_ptr(), bias2.data_ptr() + item * b0 * H,
+                             mask.data_ptr() + item * b0 * ms[0], ms, off, b1 - b0, N, H, slope, sum_scale,
+                             y.data_ptr() + item * b0 * N * H, pooled.data_ptr() + item * b0 * 2 * H)
     return y, pooled
 
 

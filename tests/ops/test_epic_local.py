@@ -197,3 +197,20 @@ def test_bad_input_is_rejected_before_any_kernel(change, error, match):
     args.update(change)
     with pytest.raises(error, match=match):
         epic_local(**args)
+
+
+def test_cpu_forward_in_chunks_of_whole_sets_matches_one_pass(monkeypatch):
+    import importlib
+
+    module = importlib.import_module("hepgen.ops.epic_local")
+    if ops.why_unavailable("cpu", torch.device("cpu"), torch.float64):
+        pytest.skip(ops.why_unavailable("cpu", torch.device("cpu"), torch.float64))
+    args = _inputs(9, 37, 6, 5, "cpu", seed=21)
+    args[1][4, :30] = True  # one set larger than a chunk
+    with ops.use_backend("cpu"):
+        whole = epic_local(*args)
+        monkeypatch.setattr(module, "CPU_CHUNK_ROWS", 7)
+        assert len(module._set_chunks(module._pack(args[0], args[1].double())[1], 7)) > 3
+        chunked = epic_local(*args)
+    for a, b in zip(chunked, whole):
+        torch.testing.assert_close(a, b, rtol=1e-14, atol=1e-14)
