@@ -30,7 +30,7 @@ __global__ void forward_kernel(const T* __restrict__ x, S3 xs, const T* __restri
                                int H, int H1, typename Acc<T>::type slope,
                                typename Acc<T>::type scale, T* __restrict__ y, T* __restrict__ pooled) {
   using A = typename Acc<T>::type;
-  extern __shared__ unsigned char smem_raw[];
+  extern __shared__ __align__(16) unsigned char smem_raw[];
   A* xs_t = reinterpret_cast<A*>(smem_raw);  // [kTile][H]
   A* hs_t = xs_t + kTile * H;                 // [kTile][H1]
   __shared__ A m_t[kTile];
@@ -93,7 +93,7 @@ __global__ void backward_kernel(const T* __restrict__ gy, const T* __restrict__ 
                                 T* __restrict__ dx, T* __restrict__ dz1, T* __restrict__ h_out,
                                 T* __restrict__ dz2, T* __restrict__ gb1, T* __restrict__ gb2) {
   using A = typename Acc<T>::type;
-  extern __shared__ unsigned char smem_raw[];
+  extern __shared__ __align__(16) unsigned char smem_raw[];
   A* xs_t = reinterpret_cast<A*>(smem_raw);  // [kTile][H]
   A* hs_t = xs_t + kTile * H;                 // [kTile][H1]: h, then dz1
   A* d2_t = hs_t + kTile * H1;                // [kTile][H]: dz2

@@ -46,7 +46,8 @@ class Setup:
 def setup(device: str, quick: bool) -> Setup:
     if device.startswith("cuda"):
         return Setup(batch=1024, steps=QUICK_STEPS if quick else STEPS, runs=3)
-    return Setup(batch=16 if quick else 64, steps=QUICK_STEPS if quick else STEPS, runs=1 if quick else 2)
+    # One whole generation per measurement: at 200 evaluations a run takes seconds to minutes.
+    return Setup(batch=16 if quick else 128, steps=QUICK_STEPS if quick else STEPS, runs=1 if quick else 3)
 
 
 def make_network(device: str, seed: int = 0) -> EPiCNet:
@@ -76,15 +77,22 @@ def _generator(fn, net, y0, mask, steps):
     return run
 
 
-def _median_time(fn, device: str, runs: int) -> float:
-    times = []
+def _seconds(fn, device: str) -> float:
+    _sync(torch.device(device))
+    t0 = time.perf_counter()
+    fn()
+    _sync(torch.device(device))
+    return time.perf_counter() - t0
+
+
+def _interleaved_medians(fn_a, fn_b, device: str, runs: int) -> tuple[float, float]:
+    """Median seconds of fn_a and fn_b, run alternately so a change in machine load (a shared
+    CPU) hits both alike."""
+    a, b = [], []
     for _ in range(runs):
-        _sync(torch.device(device))
-        t0 = time.perf_counter()
-        fn()
-        _sync(torch.device(device))
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        a.append(_seconds(fn_a, device))
+        b.append(_seconds(fn_b, device))
+    return statistics.median(a), statistics.median(b)
 
 
 def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5) -> list[Row]:
@@ -104,8 +112,7 @@ def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5) -> li
         # Same answer first (float32, 2 steps), then time.
         torch.testing.assert_close(_generator(hepgen_generate, net, y0, mask, 2)(),
                                    _generator(plain_midpoint, net, y0, mask, 2)(), rtol=1e-3, atol=1e-3)
-        t_ours = _median_time(ours, device, cfg.runs)
-        t_base = _median_time(base, device, cfg.runs)
+        t_ours, t_base = _interleaved_medians(ours, base, device, cfg.runs)
         mem_ours = peak_memory(_generator(hepgen_generate, net, y0, mask, 2), device)
         mem_base = peak_memory(_generator(plain_midpoint, net, y0, mask, 2), device)
         rows.append(Row("epic", f"N={n} B={cfg.batch} NFE={2 * cfg.steps}", "generate, ms/jet", device, ours_name,

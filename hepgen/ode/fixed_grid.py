@@ -99,10 +99,16 @@ def odeint(func: Func, y0: torch.Tensor, t: torch.Tensor, *, method: str = "midp
 def integrate(func: Func, y0: torch.Tensor, t: torch.Tensor, method: str = "midpoint",
               mask: torch.Tensor | None = None) -> torch.Tensor:
     """Like odeint, but returns only y(t[-1]) and keeps no intermediate states (sampling)."""
-    t = _check_grid(t, y0).to(device=y0.device)
-    tableau = method_tableau(method)
-    times = t.tolist()
+    t = _check_grid(t, y0)
+    return integrate_on_grid(func, y0, t.to(device=y0.device), t.tolist(), method_tableau(method), mask)
+
+
+def integrate_on_grid(func: Func, y0: torch.Tensor, t_device: torch.Tensor, times: list[float],
+                      tableau: Tableau, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The sampling loop with the grid given twice, checked: on y0's device (the times func
+    sees) and as Python floats (the step sizes). Nothing here waits for the device, so the
+    loop can be captured in a CUDA graph."""
     y = y0
     for i in range(len(times) - 1):
-        y = rk_step(func, tableau, t[i], y, times[i + 1] - times[i], mask)
+        y = rk_step(func, tableau, t_device[i], y, times[i + 1] - times[i], mask)
     return y

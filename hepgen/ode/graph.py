@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from hepgen.ode.fixed_grid import Func, integrate
+from hepgen.ode.fixed_grid import Func, _check_grid, integrate_on_grid, method_tableau
 
 
 class FixedGridSampler:
@@ -21,14 +21,19 @@ class FixedGridSampler:
 
     def __init__(self, func: Func, t: torch.Tensor, method: str = "midpoint", mask: torch.Tensor | None = None,
                  cuda_graph: bool = False, warmup: int = 2):
-        self.func, self.t, self.method, self.mask = func, t, method, mask
+        self.func, self.mask = func, mask
+        self.t = _check_grid(t, torch.empty(0))
+        self.times = self.t.tolist()  # step sizes as host floats, read once, here
+        self.tableau = method_tableau(method)
         self.cuda_graph, self.warmup = cuda_graph, warmup
         self._graph = None
         self._static_in: torch.Tensor | None = None
         self._static_out: torch.Tensor | None = None
 
     def _loop(self, y0: torch.Tensor) -> torch.Tensor:
-        return integrate(self.func, y0, self.t, self.method, self.mask)
+        if self.t.device != y0.device or self.t.dtype != y0.dtype:
+            self.t = self.t.to(device=y0.device, dtype=y0.dtype)  # before capture: warm-up runs first
+        return integrate_on_grid(self.func, y0, self.t, self.times, self.tableau, self.mask)
 
     def __call__(self, y0: torch.Tensor) -> torch.Tensor:
         if not self.cuda_graph:
