@@ -22,8 +22,10 @@ def test_both_generators_solve_the_same_ode():
     net = epic.make_network("cpu").double()
     y0 = torch.randn(3, 5, 3, dtype=torch.float64)
     mask = torch.ones(3, 5, dtype=torch.bool)
-    torch.testing.assert_close(epic._generator(epic.hepgen_generate, net, y0, mask, 3)(),
-                               epic._generator(epic.plain_midpoint, net, y0, mask, 3)())
+    # 4 steps: every stage time is exact in binary in both loops. (Elsewhere the two grids differ
+    # in the last bit, and cos(π t e^31) of the time embedding turns that into ~1e-4.)
+    torch.testing.assert_close(epic._generator(epic.hepgen_generate, net, y0, mask, 4)(),
+                               epic._generator(epic.plain_midpoint, net, y0, mask, 4)())
     # and the baseline network is the published form of the same modules
     with torch.no_grad():
         torch.testing.assert_close(net(y0, 0.25, mask), plain_epic_forward(net, y0, 0.25, mask))
