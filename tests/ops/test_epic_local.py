@@ -214,3 +214,28 @@ def test_cpu_forward_in_chunks_of_whole_sets_matches_one_pass(monkeypatch):
         chunked = epic_local(*args)
     for a, b in zip(chunked, whole):
         torch.testing.assert_close(a, b, rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_eager_path_and_custom_op_agree(backend):
+    """Eager calls skip the custom-op dispatcher; torch.compile sees the op. Same numbers both ways."""
+    if ops.why_unavailable(backend, torch.device("cpu"), torch.float64):
+        pytest.skip(ops.why_unavailable(backend, torch.device("cpu"), torch.float64))
+    x, mask, w1, b1, w2, b2 = _inputs(4, 9, 5, 6, "cpu", seed=31)
+    w_y, w_p = torch.randn(4, 9, 5, dtype=torch.float64), torch.randn(4, 10, dtype=torch.float64)
+    results = []
+    with ops.use_backend(backend):
+        for path in ("eager", "op"):
+            leaves = [t.clone().requires_grad_() for t in (x, w1, b1, w2, b2)]
+            if path == "eager":
+                y, p = epic_local(leaves[0], mask, *leaves[1:])
+            else:
+                y, p = _epic_local_op(leaves[0], mask.double(), *leaves[1:], 0.01, 0.01)
+            grads = torch.autograd.grad((y * w_y).sum() + (p * w_p).sum(), leaves)
+            results.append((y, p, *grads))
+        with torch.no_grad():  # and the no-autograd path
+            results.append(epic_local(x, mask, w1, b1, w2, b2))
+    for a, b in zip(results[0], results[1]):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    for a, b in zip(results[2], results[0][:2]):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

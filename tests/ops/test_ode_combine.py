@@ -97,3 +97,11 @@ def test_bad_input_is_rejected(kwargs, error, match):
     args.update(kwargs)
     with pytest.raises(error, match=match):
         ode_combine(**args)
+
+
+def test_custom_op_path_gradients():
+    """The op path (what torch.compile sees) has the same gradients as the eager path."""
+    y, ks, coeffs, h, mask = _inputs((3, 4, 2), 2, "cpu", seed=4)
+    leaves = [y.requires_grad_(), *[k.requires_grad_() for k in ks], h.requires_grad_()]
+    assert torch.autograd.gradcheck(lambda y, k0, k1, h: _ode_combine_op(y, [k0, k1], coeffs, h, mask.double(), 0.9),
+                                    leaves)
