@@ -1,6 +1,6 @@
 """pytest-benchmark suite for EPiC-FM generation, on the cases and baseline of hepgen.bench.epic.
 
-    pytest benchmarks/test_epic.py --benchmark-group-by=param:multiplicity
+    pytest benchmarks/test_epic_generation.py --benchmark-group-by=param:multiplicity
 
 Times one network evaluation and a short midpoint generation (10 evaluations) per
 multiplicity, for hepgen and for the published plain-PyTorch EPiC with the same weights.
