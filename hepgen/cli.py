@@ -14,6 +14,8 @@ import sys
 # Modules that define subcommands, in the order `--help` shows them.
 SUBCOMMAND_MODULES = (
     "hepgen.info",
+    "hepgen.data.cli",
+    "hepgen.metrics.cli",
     "hepgen.bench.cli",
 )
 

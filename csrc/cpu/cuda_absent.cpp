@@ -5,6 +5,7 @@
 #include "hepgen/core.h"
 #include "hepgen/epic_local.h"
 #include "hepgen/ode_combine.h"
+#include "hepgen/rq_spline.h"
 #include "hepgen/set_pool.h"
 
 namespace hepgen {
@@ -39,6 +40,17 @@ Status epic_local_backward(DType, const void*, const void*, const void*, const i
 
 Status ode_combine(DType, const void*, double, const void* const*, const double*, int,
                    const void*, const void*, int64_t, int64_t, int64_t, void*, void*) {
+  return Status::not_built;
+}
+
+Status rq_spline_forward(DType, int64_t, const RQSplineOptions&, const void*, const void*, int64_t,
+                         const void*, int64_t, const void*, int64_t, void*, void*, void*) {
+  return Status::not_built;
+}
+
+Status rq_spline_backward(DType, int64_t, const RQSplineOptions&, const void*, const void*, int64_t,
+                          const void*, int64_t, const void*, int64_t, const void*, const void*,
+                          void*, void*, void*, void*, void*) {
   return Status::not_built;
 }
 

@@ -38,5 +38,6 @@ inline void* mptr(std::uintptr_t p) { return reinterpret_cast<void*>(p); }
 void bind_set_pool(py::module_& m);
 void bind_epic_local(py::module_& m);
 void bind_ode_combine(py::module_& m);
+void bind_rq_spline(py::module_& m);
 
 }  // namespace hepgen_python

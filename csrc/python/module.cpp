@@ -32,4 +32,5 @@ PYBIND11_MODULE(_C, m) {
   hepgen_python::bind_set_pool(m);
   hepgen_python::bind_epic_local(m);
   hepgen_python::bind_ode_combine(m);
+  hepgen_python::bind_rq_spline(m);
 }

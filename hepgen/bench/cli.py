@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
                 if environment is None:
                     info = collect()
                     environment = {k: info[k] for k in ("hepgen", "python", "torch", "triton", "torch_threads", "core", "gpus")}
-                    environment["command"] = "hepgen " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+                    environment["command"] = "hepgen " + " ".join(shlex.quote(a) for a in sys.argv[1:])
                 paths = save(rows, args.save, suite, device, environment)
                 print("recorded in " + " and ".join(paths))
     return 0

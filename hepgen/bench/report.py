@@ -23,6 +23,10 @@ class Row:
     baseline_ms: float
     ours_peak_mib: float | None = None
     baseline_peak_mib: float | None = None
+    # Elementwise ops: elements per call (the table then shows ns per element) and the bytes
+    # hepgen's kernels move per element (to set a GPU time against the bandwidth bound).
+    elements: int | None = None
+    bytes_per_element: float | None = None
 
     @property
     def speedup(self) -> float:
@@ -33,10 +37,20 @@ def _mib(v: float | None) -> str:
     return "-" if v is None else f"{v:.1f}"
 
 
+def _per_element(ms: float, r: Row) -> str:
+    return f"{ms * 1e6 / r.elements:.3g}" if r.elements else "-"
+
+
 def format_table(rows: list[Row]) -> str:
     head = ["case", "pass", "device", "hepgen", "ms", "peak MiB", "baseline", "ms", "peak MiB", "speedup"]
     body = [[r.case, r.direction, r.device, r.ours, f"{r.ours_ms:.4g}", _mib(r.ours_peak_mib),
              r.baseline, f"{r.baseline_ms:.4g}", _mib(r.baseline_peak_mib), f"{r.speedup:.2f}x"] for r in rows]
+    if any(r.elements for r in rows):  # elementwise suites: ns per element and hepgen's bytes per element
+        head[5:5] = ["ns/elem", "B/elem"]
+        head[10:10] = ["ns/elem"]
+        for b, r in zip(body, rows):
+            b[5:5] = [_per_element(r.ours_ms, r), "-" if r.bytes_per_element is None else f"{r.bytes_per_element:g}"]
+            b[10:10] = [_per_element(r.baseline_ms, r)]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
     fmt = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"

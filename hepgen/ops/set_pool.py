@@ -107,12 +107,21 @@ BACKENDS.register("cuda", forward=lambda x, m, s: _core_forward(x, m, s, "cuda")
 BACKENDS.register("triton", forward=_triton_forward, backward=_triton_backward)
 
 
-# ---- the custom ops -----------------------------------------------------------------------
+# ---- dispatch: one place that picks the backend --------------------------------------------
+
+def _forward(x: torch.Tensor, mask: torch.Tensor, sum_scale: float) -> torch.Tensor:
+    return BACKENDS.get(BACKENDS.choose(x.device, x.dtype), "forward")(x, mask, sum_scale)
+
+
+def _backward(grad_out: torch.Tensor, mask: torch.Tensor, sum_scale: float) -> torch.Tensor:
+    return BACKENDS.get(BACKENDS.choose(grad_out.device, grad_out.dtype), "backward")(grad_out, mask, sum_scale)
+
+
+# ---- the custom ops: what torch.compile and export see --------------------------------------
 
 @torch.library.custom_op("hepgen::set_pool", mutates_args=())
 def _set_pool_op(x: torch.Tensor, mask: torch.Tensor, sum_scale: float) -> torch.Tensor:
-    backend = BACKENDS.choose(x.device, x.dtype)
-    return BACKENDS.get(backend, "forward")(x, mask, sum_scale)
+    return _forward(x, mask, sum_scale)
 
 
 @_set_pool_op.register_fake
@@ -122,8 +131,7 @@ def _(x, mask, sum_scale):
 
 @torch.library.custom_op("hepgen::set_pool_backward", mutates_args=())
 def _set_pool_backward_op(grad_out: torch.Tensor, mask: torch.Tensor, sum_scale: float) -> torch.Tensor:
-    backend = BACKENDS.choose(grad_out.device, grad_out.dtype)
-    return BACKENDS.get(backend, "backward")(grad_out, mask, sum_scale)
+    return _backward(grad_out, mask, sum_scale)
 
 
 @_set_pool_backward_op.register_fake
@@ -131,31 +139,57 @@ def _(grad_out, mask, sum_scale):
     return grad_out.new_empty((mask.shape[0], mask.shape[1], grad_out.shape[1] // 2))
 
 
-def _setup_context(ctx, inputs, output):
+def _save_mask_and_scale(ctx, inputs, output):
     _, mask, sum_scale = inputs
     ctx.save_for_backward(mask)
     ctx.sum_scale = sum_scale
 
 
-def _backward(ctx, grad_out):
+def _op_backward(ctx, grad_out):
     (mask,) = ctx.saved_tensors
     return _set_pool_backward_op(grad_out, mask, ctx.sum_scale), None, None
 
 
-def _backward_setup_context(ctx, inputs, output):
-    _, mask, sum_scale = inputs
-    ctx.save_for_backward(mask)
-    ctx.sum_scale = sum_scale
-
-
-def _backward_backward(ctx, grad_grad_x):
+def _op_double_backward(ctx, grad_grad_x):
     # set_pool_backward is linear in grad_out and its adjoint is the pooling itself.
     (mask,) = ctx.saved_tensors
     return _set_pool_op(grad_grad_x, mask, ctx.sum_scale), None, None
 
 
-_set_pool_op.register_autograd(_backward, setup_context=_setup_context)
-_set_pool_backward_op.register_autograd(_backward_backward, setup_context=_backward_setup_context)
+_set_pool_op.register_autograd(_op_backward, setup_context=_save_mask_and_scale)
+_set_pool_backward_op.register_autograd(_op_double_backward, setup_context=_save_mask_and_scale)
+
+
+# ---- eager path: the same kernels without the custom-op dispatcher --------------------------
+# A torch.library custom op costs tens of microseconds per call in eager mode, more than the
+# kernel itself for a small batch; batch-1 latency is what a fast-simulation framework sees.
+# Outside torch.compile, calls take these autograd Functions (or no autograd at all) instead;
+# both paths run the same _forward/_backward and are tested alike.
+
+class _SetPoolEager(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, mask, sum_scale):
+        ctx.save_for_backward(mask)
+        ctx.sum_scale = sum_scale
+        return _forward(x, mask, sum_scale)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (mask,) = ctx.saved_tensors
+        return _SetPoolBackwardEager.apply(grad_out, mask, ctx.sum_scale), None, None
+
+
+class _SetPoolBackwardEager(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, grad_out, mask, sum_scale):
+        ctx.save_for_backward(mask)
+        ctx.sum_scale = sum_scale
+        return _backward(grad_out, mask, sum_scale)
+
+    @staticmethod
+    def backward(ctx, grad_grad_x):
+        (mask,) = ctx.saved_tensors
+        return _SetPoolEager.apply(grad_grad_x, mask, ctx.sum_scale), None, None
 
 
 # ---- public entry point -----------------------------------------------------------------
@@ -184,4 +218,8 @@ def set_pool(x: torch.Tensor, mask: torch.Tensor, sum_scale: float = DEFAULT_SUM
     sum_scale = _checks.finite_float("sum_scale", sum_scale)
     # One dtype for both inputs keeps every kernel to one template parameter; [B, N] is small.
     mask = mask.to(x.dtype)
-    return _set_pool_op(x, mask, sum_scale)
+    if torch.compiler.is_compiling():
+        return _set_pool_op(x, mask, sum_scale)
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _SetPoolEager.apply(x, mask, sum_scale)
+    return _forward(x, mask, sum_scale)

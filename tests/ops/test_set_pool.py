@@ -49,7 +49,9 @@ def test_forward_and_gradient_match_float64_reference(device, backend, shape, ma
     # Gradients of a generic scalar function of the output.
     w = torch.randn(out.shape, dtype=torch.float64, device=device)
     xg = x32.clone().requires_grad_()
-    (gx,) = torch.autograd.grad((_run(backend, xg, mask, 0.37) * w.float()).sum(), xg)
+    # The backend is chosen per call, backward included: take the gradient inside the block.
+    with ops.use_backend(backend):
+        (gx,) = torch.autograd.grad((ops.set_pool(xg, mask, 0.37) * w.float()).sum(), xg)
     gref64 = set_pool_backward_reference(w, mask, 0.37)
     gref32 = set_pool_backward_reference(w.float(), mask, 0.37)
     assert_close_to_reference(gx, gref32, gref64, what=f"grad x (seed {seed})")
@@ -78,9 +80,10 @@ def test_padding_is_never_read(device, backend):
 def test_empty_set_has_mean_zero_not_nan(device, backend):
     x = torch.randn(3, 4, 2, device=device, requires_grad=True)
     mask = torch.zeros(3, 4, dtype=torch.bool, device=device)
-    out = _run(backend, x, mask)
+    with ops.use_backend(backend):
+        out = ops.set_pool(x, mask)
+        (g,) = torch.autograd.grad(out.sum(), x)
     assert torch.equal(out, torch.zeros(3, 4, device=device))
-    (g,) = torch.autograd.grad(out.sum(), x)
     assert torch.equal(g, torch.zeros_like(x))
 
 
@@ -160,3 +163,44 @@ def test_forced_backend_that_cannot_run_is_a_clear_error(monkeypatch):
 def test_bad_input_is_rejected_before_any_kernel(x, mask, scale, error, match):
     with pytest.raises(error, match=match):
         ops.set_pool(x, mask, scale)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(B=st.integers(0, 6), N=st.integers(0, 40), D=st.integers(0, 20), scale=st.floats(-10, 10),
+       seed=st.integers(0, 2**31 - 1))
+def test_default_backend_matches_reference_on_any_shape(B, N, D, scale, seed):
+    x, mask = _inputs(B, N, D, "cpu", seed, mask_kind="float" if seed % 2 else "bool")
+    torch.testing.assert_close(ops.set_pool(x, mask, scale), set_pool_reference(x, mask, scale), rtol=1e-12, atol=1e-12)
+
+
+def test_compiled_graph_goes_through_the_custom_op():
+    x, mask = _inputs(3, 7, 4, "cpu", seed=17)
+    x = x.float().requires_grad_()
+
+    def f(t):
+        return (ops.set_pool(t, mask, 0.2) ** 2).sum()
+
+    compiled = torch.compile(f, backend="aot_eager", fullgraph=True)
+    (g_compiled,) = torch.autograd.grad(compiled(x), x)
+    (g_eager,) = torch.autograd.grad(f(x), x)
+    torch.testing.assert_close(g_compiled, g_eager)
+    torch.testing.assert_close(compiled(x), f(x))
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_custom_op_path_matches_eager_path(backend):
+    # The eager path bypasses the dispatcher; the custom op is what compile/export use.
+    x, mask = _inputs(5, 9, 6, "cpu", seed=19)
+    x = x.requires_grad_()
+    with ops.use_backend(backend):
+        eager = ops.set_pool(x, mask, 0.3)
+        op = _set_pool_op(x, mask.double(), 0.3)
+        torch.testing.assert_close(op, eager, rtol=0, atol=0)
+        w = torch.randn_like(op)
+        (g_op,) = torch.autograd.grad((op * w).sum(), x)
+        (g_eager,) = torch.autograd.grad((eager * w).sum(), x)
+        torch.testing.assert_close(g_op, g_eager, rtol=0, atol=0)

@@ -1,0 +1,11 @@
+"""Normalizing flows on hepgen's kernels: conditional coupling and masked autoregressive
+rational-quadratic spline flows (nflows-compatible layers and weights)."""
+
+from hepgen.flows.flow import Flow, autoregressive_spline_flow, coupling_spline_flow
+from hepgen.flows.nets import MADE, ResidualNet
+from hepgen.flows.spline import MaskedRQSAutoregressiveTransform, RQSCouplingTransform, alternating_mask
+from hepgen.flows.transforms import CompositeTransform, LULinear, RandomPermutation, Transform
+
+__all__ = ["Flow", "coupling_spline_flow", "autoregressive_spline_flow", "MADE", "ResidualNet",
+           "RQSCouplingTransform", "MaskedRQSAutoregressiveTransform", "alternating_mask",
+           "CompositeTransform", "LULinear", "RandomPermutation", "Transform"]
