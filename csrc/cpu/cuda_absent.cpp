@@ -3,6 +3,8 @@
 #ifndef HEPGEN_WITH_CUDA
 
 #include "hepgen/core.h"
+#include "hepgen/epic_local.h"
+#include "hepgen/ode_combine.h"
 #include "hepgen/rq_spline.h"
 #include "hepgen/set_pool.h"
 #include "hepgen/masked_attention.h"
@@ -42,6 +44,24 @@ Status masked_attention_decode(DType, const void*, const int64_t*, const void*, 
                                const void*, const int64_t*, void*, const int64_t*, void*,
                                const int64_t*, const int64_t*, int64_t, int64_t, int64_t, int64_t,
                                double, void*, void*) {
+  return Status::not_built;
+}
+
+Status epic_local_forward(DType, const void*, const int64_t*, const void*, const int64_t*,
+                          const void*, const void*, const void*, const void*, int64_t, int64_t,
+                          int64_t, int64_t, double, double, void*, void*, void*) {
+  return Status::not_built;
+}
+
+Status epic_local_backward(DType, const void*, const void*, const void*, const int64_t*,
+                           const void*, const void*, const int64_t*, const void*, const void*,
+                           const void*, const void*, int64_t, int64_t, int64_t, int64_t, double,
+                           double, void*, void*, void*, void*, void*, void*, void*) {
+  return Status::not_built;
+}
+
+Status ode_combine(DType, const void*, double, const void* const*, const double*, int,
+                   const void*, const void*, int64_t, int64_t, int64_t, void*, void*) {
   return Status::not_built;
 }
 

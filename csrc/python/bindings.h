@@ -36,6 +36,8 @@ inline void* mptr(std::uintptr_t p) { return reinterpret_cast<void*>(p); }
 
 // One function per op file, called from module.cpp.
 void bind_set_pool(py::module_& m);
+void bind_epic_local(py::module_& m);
+void bind_ode_combine(py::module_& m);
 void bind_rq_spline(py::module_& m);
 void bind_masked_attention(py::module_& m);
 

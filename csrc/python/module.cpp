@@ -30,6 +30,8 @@ PYBIND11_MODULE(_C, m) {
         "CUDA devices visible to the core (0 without CUDA, driver or device).");
 
   hepgen_python::bind_set_pool(m);
+  hepgen_python::bind_epic_local(m);
+  hepgen_python::bind_ode_combine(m);
   hepgen_python::bind_rq_spline(m);
   hepgen_python::bind_masked_attention(m);
 }
