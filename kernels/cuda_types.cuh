@@ -24,5 +24,9 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_acc<__nv_bfloat16, flo
   return __float2bfloat16(v);
 }
 
+// Pointer forms of the same conversions.
+template <typename T> __device__ __forceinline__ typename Acc<T>::type load(const T* p) { return to_acc(*p); }
+template <typename T, typename A> __device__ __forceinline__ T store(A v) { return from_acc<T, A>(v); }
+
 }  // namespace cuda
 }  // namespace hepgen

@@ -18,6 +18,7 @@
 #include <cmath>
 
 #include "cuda_check.cuh"
+#include "cuda_types.cuh"
 #include "hepgen/masked_attention.h"
 
 namespace hepgen {
@@ -29,20 +30,6 @@ constexpr int kRowsPerWarp = 4;
 constexpr int kRowTile = kWarps * kRowsPerWarp;  // 16 rows per block
 constexpr int kTile = 32;                        // one key (or query) per lane
 constexpr int kMaxChunks = 4;                    // Dh <= 32 * 4
-
-template <typename T> struct Acc { using type = float; };
-template <> struct Acc<double> { using type = double; };
-
-template <typename T> __device__ __forceinline__ typename Acc<T>::type ld(const T* p) {
-  return static_cast<typename Acc<T>::type>(*p);
-}
-template <> __device__ __forceinline__ float ld(const __half* p) { return __half2float(*p); }
-template <> __device__ __forceinline__ float ld(const __nv_bfloat16* p) { return __bfloat162float(*p); }
-template <typename T, typename A> __device__ __forceinline__ T st(A v) { return static_cast<T>(v); }
-template <> __device__ __forceinline__ __half st<__half, float>(float v) { return __float2half(v); }
-template <> __device__ __forceinline__ __nv_bfloat16 st<__nv_bfloat16, float>(float v) {
-  return __float2bfloat16(v);
-}
 
 __device__ __forceinline__ float exp_(float x) { return __expf(x); }
 __device__ __forceinline__ double exp_(double x) { return exp(x); }
@@ -73,7 +60,7 @@ __device__ void stage(A* dst, int pitch, const T* src, S4 s, int64_t b, int64_t 
     const int r = e / sh.D, d = e % sh.D;
     const int64_t row = r0 + r;
     bool ok = row < sh.L && (!mask || mask[b * ms[0] + row * ms[1]]);
-    dst[r * pitch + d] = ok ? ld(src + b * s.b + h * s.h + row * s.l + d * s.d) * mul : A(0);
+    dst[r * pitch + d] = ok ? load(src + b * s.b + h * s.h + row * s.l + d * s.d) * mul : A(0);
     if (valid && d == 0) valid[r] = ok;
   }
 }
@@ -142,7 +129,7 @@ __global__ void forward_kernel(const T* __restrict__ q, S4 qs, const T* __restri
     T* o = out + (bh * sh.L + i) * sh.D;
     for (int c = 0; c < kMaxChunks; ++c) {
       const int d = lane + 32 * c;
-      if (d < sh.D) o[d] = st<T>(acc[r][c] * inv);
+      if (d < sh.D) o[d] = store<T>(acc[r][c] * inv);
     }
     if (lane == 0) lse[bh * sh.L + i] = empty ? infinity<A>() : m[r] + log_(l[r]);
   }
@@ -177,7 +164,7 @@ __global__ void dq_kernel(const T* __restrict__ grad_out, const T* __restrict__ 
     const int64_t i = i0 + ri;
     A part = A(0);
     if (i < sh.L)
-      for (int d = lane; d < sh.D; d += 32) part += Gs[ri * sh.D + d] * ld(out + (bh * sh.L + i) * sh.D + d);
+      for (int d = lane; d < sh.D; d += 32) part += Gs[ri * sh.D + d] * load(out + (bh * sh.L + i) * sh.D + d);
     delta[r] = warp_sum(part);
     row_lse[r] = i < sh.L ? lse[bh * sh.L + i] : infinity<A>();
     for (int c = 0; c < kMaxChunks; ++c) dq[r][c] = A(0);
@@ -217,7 +204,7 @@ __global__ void dq_kernel(const T* __restrict__ grad_out, const T* __restrict__ 
     T* g = grad_q + (bh * sh.L + i) * sh.D;
     for (int c = 0; c < kMaxChunks; ++c) {
       const int d = lane + 32 * c;
-      if (d < sh.D) g[d] = st<T>(dq[r][c] * scale);
+      if (d < sh.D) g[d] = store<T>(dq[r][c] * scale);
     }
   }
 }
@@ -259,7 +246,7 @@ __global__ void dkdv_kernel(const T* __restrict__ grad_out, const T* __restrict_
       A part = A(0);
       if (i < sh.L)
         for (int d = lane; d < sh.D; d += 32)
-          part += ld(grad_out + (bh * sh.L + i) * sh.D + d) * ld(out + (bh * sh.L + i) * sh.D + d);
+          part += load(grad_out + (bh * sh.L + i) * sh.D + d) * load(out + (bh * sh.L + i) * sh.D + d);
       part = warp_sum(part);
       if (lane == 0) {
         Ds[t] = part;
@@ -303,8 +290,8 @@ __global__ void dkdv_kernel(const T* __restrict__ grad_out, const T* __restrict_
     for (int c = 0; c < kMaxChunks; ++c) {
       const int d = lane + 32 * c;
       if (d < sh.D) {
-        gk[d] = st<T>(dk[r][c]);
-        gv[d] = st<T>(dv[r][c]);
+        gk[d] = store<T>(dk[r][c]);
+        gv[d] = store<T>(dv[r][c]);
       }
     }
   }
@@ -323,7 +310,7 @@ __global__ void decode_kernel(const T* __restrict__ q, S4 qs, const T* __restric
   const int64_t len = lengths[b];
   T* o = out + bh * sh.D;
   if (len < 0 || len >= sh.L) {  // full cache (unchecked on the GPU): write nothing, say NaN
-    for (int d = lane; d < sh.D; d += 32) o[d] = st<T>(A(NAN));
+    for (int d = lane; d < sh.D; d += 32) o[d] = store<T>(A(NAN));
     return;
   }
   const T* kn = k_new + b * kns.b + h * kns.h;
@@ -331,7 +318,7 @@ __global__ void decode_kernel(const T* __restrict__ q, S4 qs, const T* __restric
   T* kc = k_cache + b * kcs.b + h * kcs.h;
   T* vc = v_cache + b * vcs.b + h * vcs.h;
   for (int d = lane; d < sh.D; d += 32) {
-    qrow[d] = ld(q + b * qs.b + h * qs.h + d * qs.d) * scale;
+    qrow[d] = load(q + b * qs.b + h * qs.h + d * qs.d) * scale;
     kc[len * kcs.l + d * kcs.d] = kn[d * kns.d];
     vc[len * vcs.l + d * vcs.d] = vn[d * vns.d];
   }
@@ -345,7 +332,7 @@ __global__ void decode_kernel(const T* __restrict__ q, S4 qs, const T* __restric
       const T* kj = j == len ? kn : kc + j * kcs.l;
       const int64_t sd = j == len ? kns.d : kcs.d;
       s = A(0);
-      for (int d = 0; d < sh.D; ++d) s += qrow[d] * ld(kj + d * sd);
+      for (int d = 0; d < sh.D; ++d) s += qrow[d] * load(kj + d * sd);
     }
     const A m_new = fmax(m, warp_max(s));
     const A p = j <= len ? exp_(s - m_new) : A(0);
@@ -359,14 +346,14 @@ __global__ void decode_kernel(const T* __restrict__ q, S4 qs, const T* __restric
       const int64_t sd = j0 + jj == len ? vns.d : vcs.d;
       for (int c = 0; c < kMaxChunks; ++c) {
         const int d = lane + 32 * c;
-        if (d < sh.D) acc[c] += pj * ld(vj + d * sd);
+        if (d < sh.D) acc[c] += pj * load(vj + d * sd);
       }
     }
     m = m_new;
   }
   for (int c = 0; c < kMaxChunks; ++c) {
     const int d = lane + 32 * c;
-    if (d < sh.D) o[d] = st<T>(acc[c] / l);
+    if (d < sh.D) o[d] = store<T>(acc[c] / l);
   }
 }
 

@@ -7,27 +7,12 @@
 #include <cuda_fp16.h>
 
 #include "cuda_check.cuh"
+#include "cuda_types.cuh"
 #include "hepgen/set_pool.h"
 
 namespace hepgen {
 namespace cuda {
 namespace {
-
-template <typename T> struct Acc { using type = float; };
-template <> struct Acc<double> { using type = double; };
-
-template <typename T> __device__ __forceinline__ typename Acc<T>::type load(const T* p) {
-  return static_cast<typename Acc<T>::type>(*p);
-}
-template <> __device__ __forceinline__ float load(const __half* p) { return __half2float(*p); }
-template <> __device__ __forceinline__ float load(const __nv_bfloat16* p) {
-  return __bfloat162float(*p);
-}
-template <typename T, typename A> __device__ __forceinline__ T store(A v) { return static_cast<T>(v); }
-template <> __device__ __forceinline__ __half store<__half, float>(float v) { return __float2half(v); }
-template <> __device__ __forceinline__ __nv_bfloat16 store<__nv_bfloat16, float>(float v) {
-  return __float2bfloat16(v);
-}
 
 struct Strides3 { int64_t b, n, d; };
 struct Strides2 { int64_t b, n; };
