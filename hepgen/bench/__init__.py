@@ -4,4 +4,4 @@ Each suite module has ``run(device, quick, min_time_s) -> list[Row]``; every row
 hepgen and its baseline on the same inputs, in the same run, on the same device.
 """
 
-SUITES = {"pooling": "hepgen.bench.pooling", "spline": "hepgen.bench.spline"}
+SUITES = {"pooling": "hepgen.bench.pooling", "spline": "hepgen.bench.spline", "calo": "hepgen.bench.calo"}

@@ -95,7 +95,7 @@ class CaloMan(nn.Module):
             decoded = p.layer_energies(showers)
             # An empty decoded layer cannot be rescaled; it stays empty.
             factor = torch.where(decoded > 0, target / decoded.clamp_min(1e-30), torch.zeros_like(decoded))
-            showers = showers * factor.repeat_interleave(torch.tensor(p.layer_sizes, device=e.device), dim=1)
+            showers = showers * factor[:, p.voxel_layer]
         return showers
 
     @torch.no_grad()

@@ -52,6 +52,10 @@ class Preprocessing(nn.Module):
         self.register_buffer("layer_low", torch.full((n_layers,), -torch.inf))
         self.register_buffer("layer_high", torch.full((n_layers,), torch.inf))
         self.register_buffer("fitted", torch.tensor(False))
+        # Layer of each voxel: spreads per-layer factors over voxels by indexing (persistent=False:
+        # derived from layer_sizes, so not part of a checkpoint).
+        sizes = torch.tensor(self.layer_sizes)
+        self.register_buffer("voxel_layer", torch.repeat_interleave(torch.arange(n_layers), sizes), persistent=False)
 
     # --- fitting -------------------------------------------------------------------
     @torch.no_grad()
