@@ -143,6 +143,8 @@ def test_train_rejects_bad_input(showers):
         train_caloman(showers.showers[:, :10], showers.incident_energies, CaloManConfig(**SMALL), epochs=1)
     with pytest.raises(ValueError, match="epochs"):
         train_caloman(showers.showers, showers.incident_energies, CaloManConfig(**SMALL), epochs=0)
+    with pytest.raises(ValueError, match="too few"):
+        train_caloman(showers.showers[:5], showers.incident_energies[:5], CaloManConfig(**SMALL), epochs=1)
     with pytest.raises(ValueError, match="rows"):
         train_caloman(showers.showers, showers.incident_energies[:5], CaloManConfig(**SMALL), epochs=1)
 

@@ -72,8 +72,8 @@ def train_caloman(showers, energies, config: CaloManConfig | None = None, epochs
         raise ValueError(f"showers must be [N, {config.n_voxels}], got shape {tuple(showers.shape)}")
     if energies.shape[0] != showers.shape[0]:
         raise ValueError(f"energies has {energies.shape[0]} rows but showers has {showers.shape[0]}")
-    if showers.shape[0] < 2 * batch_size and showers.shape[0] < 100:
-        raise ValueError(f"showers: {showers.shape[0]} are too few to train on")
+    if showers.shape[0] < 10:  # the preprocessing's means and standard deviations need a sample
+        raise ValueError(f"showers: {showers.shape[0]} are too few to train on (need at least 10)")
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     model = CaloMan(config, seed=seed)
