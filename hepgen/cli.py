@@ -15,6 +15,8 @@ import sys
 SUBCOMMAND_MODULES = (
     "hepgen.info",
     "hepgen.data.cli",
+    "hepgen.train_cli",
+    "hepgen.generate_cli",
     "hepgen.metrics.cli",
     "hepgen.bench.cli",
 )

@@ -9,4 +9,5 @@ SUITES = {
     "spline": "hepgen.bench.spline",
     "attention": "hepgen.bench.attention",
     "epic": "hepgen.bench.epic",
+    "calo": "hepgen.bench.calo",
 }

@@ -27,6 +27,9 @@ class Row:
     # hepgen's kernels move per element (to set a GPU time against the bandwidth bound).
     elements: int | None = None
     bytes_per_element: float | None = None
+    # Model suites: floating-point operations hepgen's pass does per element (e.g. per shower),
+    # so the table shows the achieved GFLOP/s against the device's peak.
+    flops_per_element: float | None = None
 
     @property
     def speedup(self) -> float:
@@ -51,6 +54,11 @@ def format_table(rows: list[Row]) -> str:
         for b, r in zip(body, rows):
             b[5:5] = [_per_element(r.ours_ms, r), "-" if r.bytes_per_element is None else f"{r.bytes_per_element:g}"]
             b[10:10] = [_per_element(r.baseline_ms, r)]
+    if any(r.flops_per_element for r in rows):
+        head.append("hepgen GFLOP/s")
+        for b, r in zip(body, rows):
+            ok = r.flops_per_element and r.elements and r.ours_ms > 0
+            b.append(f"{r.flops_per_element * r.elements / (r.ours_ms * 1e6):.3g}" if ok else "-")
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
     fmt = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"

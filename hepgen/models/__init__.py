@@ -1,0 +1,1 @@
+"""The generators. Each model is a subpackage; :mod:`hepgen.models.caloman` is CaloMan."""
