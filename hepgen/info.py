@@ -62,8 +62,8 @@ def collect() -> dict:
             dev.type: {
                 "available": table.available(dev, torch.float32),
                 "chosen": table.choose(dev, torch.float32),
-                "unavailable": {b: ops.why_unavailable(b, dev, torch.float32)
-                                for b in table.impls if ops.why_unavailable(b, dev, torch.float32)},
+                "unavailable": {b: table.why_not(b, dev, torch.float32)
+                                for b in table.impls if table.why_not(b, dev, torch.float32)},
             }
             for dev in devices
         }

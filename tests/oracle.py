@@ -16,13 +16,14 @@ def devices() -> list[str]:
     return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
-def backend_params(device: str, dtype: torch.dtype = torch.float32) -> list:
-    """pytest params (device, backend) for every backend, skipped with the reason where it cannot run."""
+def backend_params(device: str, dtype: torch.dtype = torch.float32, op: str | None = None) -> list:
+    """pytest params (device, backend) for every backend, skipped with the reason where it cannot run
+    (`op`'s own limits included when given)."""
     import pytest
 
     params = []
     for backend in BACKEND_NAMES:
-        why = why_unavailable(backend, torch.device(device), dtype)
+        why = why_unavailable(backend, torch.device(device), dtype, op)
         marks = [pytest.mark.skip(reason=why)] if why else []
         params.append(pytest.param(device, backend, marks=marks, id=f"{device}-{backend}"))
     return params

@@ -29,7 +29,7 @@ python3 -m hepgen info | tee "$OUT/res/info.txt"
 
 if [[ $what == tests || $what == all ]]; then
   t tests
-  timeout ${TEST_TIMEOUT:-260} python3 -m pytest tests/ops tests/nn tests/ode tests/flows tests/models -k cuda \
+  timeout ${TEST_TIMEOUT:-260} python3 -m pytest tests/ops tests/nn tests/ode tests/flows tests/models -k "cuda or graph" \
     -q -rfE -p no:cacheprovider -n 8 --junitxml "$OUT/res/junit.xml" > "$OUT/res/tests.log" 2>&1
   echo "pytest rc=$?"; grep -E "^(FAILED|ERROR)" "$OUT/res/tests.log" | head -40; tail -3 "$OUT/res/tests.log"
 fi
@@ -40,4 +40,5 @@ if [[ $what == bench || $what == all ]]; then
     echo "bench $s rc=$?"; tail -25 "$OUT/res/bench_$s.log"
   done
 fi
+if [[ -n ${EXTRA:-} ]]; then t "extra: $EXTRA"; timeout ${EXTRA_TIMEOUT:-200} bash -c "$EXTRA" 2>&1 | tee "$OUT/res/extra.log"; fi
 t done

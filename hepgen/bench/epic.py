@@ -30,6 +30,7 @@ from hepgen.bench.report import Row
 from hepgen.bench.timing import _sync, peak_memory
 from hepgen.nn import EPiCNet
 from hepgen.ode import integrate
+from hepgen.ode.graph import FixedGridSampler
 from hepgen.ops import registered_ops
 
 MULTIPLICITIES = (10, 30, 50, 100, 150)
@@ -50,9 +51,10 @@ def setup(device: str, quick: bool) -> Setup:
     return Setup(batch=16 if quick else 128, steps=QUICK_STEPS if quick else STEPS, runs=1 if quick else 3)
 
 
-def make_network(device: str, seed: int = 0) -> EPiCNet:
+def make_network(device: str, seed: int = 0, weight_norm: bool = True) -> EPiCNet:
     torch.manual_seed(seed)
-    return EPiCNet(features=3, hidden=128, latent=10, layers=6, time_dim=32).to(device).eval()
+    return EPiCNet(features=3, hidden=128, latent=10, layers=6, time_dim=32,
+                   weight_norm=weight_norm).to(device).eval()
 
 
 def plain_midpoint(net: EPiCNet, y: torch.Tensor, mask: torch.Tensor, steps: int) -> torch.Tensor:
@@ -68,6 +70,33 @@ def plain_midpoint(net: EPiCNet, y: torch.Tensor, mask: torch.Tensor, steps: int
 def hepgen_generate(net: EPiCNet, y: torch.Tensor, mask: torch.Tensor, steps: int) -> torch.Tensor:
     grid = torch.linspace(1.0, 0.0, steps + 1, dtype=y.dtype, device=y.device)
     return integrate(lambda t, x: net(x, t, mask), y, grid, "midpoint", mask)
+
+
+def _without_weight_norm(net: EPiCNet, device: str) -> EPiCNet:
+    """The same network with weight norm folded into plain weights (the same function).
+
+    A CUDA graph replays the addresses it captured, so weights that weight norm recomputes per
+    call (or caches only inside a ``parametrize.cached()`` block) must become plain tensors."""
+    frozen = make_network(device, weight_norm=False)
+    plain = dict(frozen.named_modules())
+    with torch.no_grad():
+        for name, module in net.named_modules():
+            if isinstance(module, torch.nn.Linear):
+                plain[name].weight.copy_(module.weight)
+                plain[name].bias.copy_(module.bias)
+    return frozen
+
+
+def graph_generator(net: EPiCNet, y0: torch.Tensor, mask: torch.Tensor, steps: int):
+    """hepgen's sampling loop captured once as a CUDA graph (captured on the first call)."""
+    frozen = _without_weight_norm(net, str(y0.device))
+    grid = torch.linspace(1.0, 0.0, steps + 1, dtype=y0.dtype, device=y0.device)
+    sampler = FixedGridSampler(lambda t, x: frozen(x, t, mask), grid, "midpoint", mask, cuda_graph=True)
+
+    def run():
+        with torch.no_grad():
+            return sampler(y0)
+    return run
 
 
 def _generator(fn, net, y0, mask, steps):
@@ -119,4 +148,14 @@ def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5) -> li
                         t_ours * 1e3 / cfg.batch, "published EPiC, plain PyTorch", t_base * 1e3 / cfg.batch,
                         None if mem_ours is None else mem_ours / 2**20,
                         None if mem_base is None else mem_base / 2**20))
+        if device.startswith("cuda"):
+            # The whole loop as one CUDA-graph replay: checked against the eager loop first.
+            torch.testing.assert_close(graph_generator(net, y0, mask, 2)(),
+                                       _generator(hepgen_generate, net, y0, mask, 2)(), rtol=1e-4, atol=1e-4)
+            graphed = graph_generator(net, y0, mask, cfg.steps)
+            graphed()  # capture outside the timing
+            t_graph, t_base = _interleaved_medians(graphed, base, device, cfg.runs)
+            rows.append(Row("epic", f"N={n} B={cfg.batch} NFE={2 * cfg.steps}", "generate, ms/jet", device,
+                            ours_name[:-1] + ", CUDA graph)", t_graph * 1e3 / cfg.batch,
+                            "published EPiC, plain PyTorch", t_base * 1e3 / cfg.batch, None, None))
     return rows

@@ -55,8 +55,17 @@ def _triton_import_error() -> str:
     return ""
 
 
-def why_unavailable(backend: str, device: torch.device, dtype: torch.dtype) -> str:
-    """Why `backend` cannot run a call on (device, dtype); "" when it can."""
+def why_unavailable(backend: str, device: torch.device, dtype: torch.dtype, op: str | None = None) -> str:
+    """Why `backend` cannot run a call on (device, dtype) (of `op`, if given); "" when it can."""
+    why = _why_backend_unavailable(backend, device, dtype)
+    if not why and op is not None:
+        if op not in _REGISTRY:
+            raise ValueError(f"unknown op {op!r}; ops are {', '.join(sorted(_REGISTRY))}")
+        why = _REGISTRY[op].why_restricted(backend, device, dtype)
+    return why
+
+
+def _why_backend_unavailable(backend: str, device: torch.device, dtype: torch.dtype) -> str:
     kind = device.type
     if backend == "reference":
         return ""
@@ -99,14 +108,30 @@ class OpBackends:
     op: str
     preference: dict[str, tuple[str, ...]]
     impls: dict[str, dict[str, Callable]] = field(default_factory=dict)
+    # (backend, device type) -> (dtypes it runs, why not others): an op's own limits beyond
+    # the backend's (e.g. a Triton kernel whose float64 dots the GPU compiler cannot lower).
+    restrictions: dict[tuple[str, str], tuple[frozenset, str]] = field(default_factory=dict)
 
     def register(self, backend: str, **fns: Callable) -> None:
         if backend not in BACKEND_NAMES:
             raise ValueError(f"backend must be one of {BACKEND_NAMES}, got {backend!r}")
         self.impls[backend] = fns
 
+    def restrict(self, backend: str, device_type: str, dtypes, reason: str) -> None:
+        """Limit `backend` on `device_type` to `dtypes` for this op; `reason` says why."""
+        self.restrictions[(backend, device_type)] = (frozenset(dtypes), reason)
+
+    def why_restricted(self, backend: str, device: torch.device, dtype: torch.dtype) -> str:
+        limit = self.restrictions.get((backend, device.type))
+        if limit is None or dtype in limit[0]:
+            return ""
+        return f"{self.op}'s {backend} backend does not run {dtype} on {device.type}: {limit[1]}"
+
+    def why_not(self, backend: str, device: torch.device, dtype: torch.dtype) -> str:
+        return _why_backend_unavailable(backend, device, dtype) or self.why_restricted(backend, device, dtype)
+
     def available(self, device: torch.device, dtype: torch.dtype) -> list[str]:
-        return [b for b in BACKEND_NAMES if b in self.impls and not why_unavailable(b, device, dtype)]
+        return [b for b in BACKEND_NAMES if b in self.impls and not self.why_not(b, device, dtype)]
 
     def choose(self, device: torch.device, dtype: torch.dtype) -> str:
         forced = _forced_for(self.op)
@@ -114,13 +139,13 @@ class OpBackends:
             if forced not in self.impls:
                 raise RuntimeError(f"{self.op}: backend {forced!r} is not implemented for this op "
                                    f"(it has {', '.join(self.impls)})")
-            why = why_unavailable(forced, device, dtype)
+            why = self.why_not(forced, device, dtype)
             if why:
                 raise RuntimeError(f"{self.op}: backend {forced!r} was requested but cannot run "
                                    f"{dtype} tensors on {device}: {why}")
             return forced
         for backend in self.preference.get(device.type, ("reference",)):
-            if backend in self.impls and not why_unavailable(backend, device, dtype):
+            if backend in self.impls and not self.why_not(backend, device, dtype):
                 return backend
         return "reference"
 
@@ -160,6 +185,32 @@ def _forced_for(op: str) -> str | None:
     if isinstance(forced, dict):
         return forced.get(op)
     return forced
+
+
+def records_forced_backend(fn: Callable) -> Callable:
+    """Decorates a forward (or setup_context) taking ``ctx`` first: remembers the override in force.
+
+    Autograd runs the backward pass of CUDA tensors on its own worker thread, where the
+    (context-local) setting of ``use_backend`` is not seen; the backward must run on the backend
+    its forward ran on, so the override travels in ``ctx`` (see ``under_forced_backend``).
+    """
+    @functools.wraps(fn)
+    def wrapper(ctx, *args, **kwargs):
+        ctx.hepgen_forced_backend = _forced.get()
+        return fn(ctx, *args, **kwargs)
+    return wrapper
+
+
+def under_forced_backend(fn: Callable) -> Callable:
+    """Decorates a backward taking ``ctx`` first: runs it under the override its forward saw."""
+    @functools.wraps(fn)
+    def wrapper(ctx, *args, **kwargs):
+        token = _forced.set(getattr(ctx, "hepgen_forced_backend", None))
+        try:
+            return fn(ctx, *args, **kwargs)
+        finally:
+            _forced.reset(token)
+    return wrapper
 
 
 @contextlib.contextmanager

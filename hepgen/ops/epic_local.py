@@ -29,7 +29,7 @@ import torch
 
 from hepgen import _core
 from hepgen.ops import _checks
-from hepgen.ops._backends import op_backends
+from hepgen.ops._backends import op_backends, records_forced_backend, under_forced_backend
 from hepgen.ops._compiled import dtype_code, stream_of
 from hepgen.ops.set_pool import DEFAULT_SUM_SCALE, set_pool_reference
 
@@ -287,12 +287,14 @@ def _(grad_y, grad_pooled, x, mask, w1, bias1, w2, y, sum_scale, negative_slope)
             x.new_empty((B, x.shape[2])))
 
 
+@records_forced_backend
 def _setup_context(ctx, inputs, output):
     x, mask, w1, bias1, w2, _, sum_scale, slope = inputs
     ctx.save_for_backward(x, mask, w1, bias1, w2, output[0])
     ctx.sum_scale, ctx.slope = sum_scale, slope
 
 
+@under_forced_backend
 def _op_backward(ctx, grad_y, grad_pooled):
     x, mask, w1, bias1, w2, y = ctx.saved_tensors
     if grad_y is None:
@@ -314,6 +316,7 @@ _epic_local_op.register_autograd(_op_backward, setup_context=_setup_context)
 
 class _EpicLocalEager(torch.autograd.Function):
     @staticmethod
+    @records_forced_backend
     def forward(ctx, x, mask, w1, bias1, w2, bias2, sum_scale, slope):
         y, pooled = _forward(x, mask, w1, bias1, w2, bias2, sum_scale, slope)
         ctx.save_for_backward(x, mask, w1, bias1, w2, y)
@@ -322,6 +325,7 @@ class _EpicLocalEager(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
+    @under_forced_backend
     def backward(ctx, grad_y, grad_pooled):
         x, mask, w1, bias1, w2, y = ctx.saved_tensors
         dx, dw1, db1, dw2, db2 = _backward(grad_y, grad_pooled, x, mask, w1, bias1, w2, y, ctx.sum_scale, ctx.slope)

@@ -47,7 +47,7 @@ import torch
 
 from hepgen import _core
 from hepgen.ops import _checks
-from hepgen.ops._backends import op_backends
+from hepgen.ops._backends import op_backends, records_forced_backend, under_forced_backend
 from hepgen.ops._compiled import dtype_code, stream_of
 
 __all__ = ["masked_attention", "masked_attention_decode", "masked_attention_reference",
@@ -217,6 +217,10 @@ for _kind in ("cpu", "cuda"):
                       backward=lambda *a, _k=_kind: _core_backward(*a, _k),
                       decode=lambda *a, _k=_kind: _core_decode(*a, _k))
 BACKENDS.register("triton", forward=_triton("forward"), backward=_triton("backward"), decode=_triton("decode"))
+# Measured on an H100 (Triton 3.6): float64 tl.dot fails to lower to LLVM, and the float64
+# decode's exp ran at float32 accuracy. The CUDA backend runs float64 on the GPU instead.
+BACKENDS.restrict("triton", "cuda", (torch.float16, torch.bfloat16, torch.float32),
+                  "Triton does not compile this kernel's float64 dots for GPUs (use the cuda backend)")
 
 
 # ---- dispatch: one place that picks the backend --------------------------------------------
@@ -259,6 +263,7 @@ def _(grad_out, q, k, v, key_padding_mask, out, lse, causal, scale):
     return q.new_empty(q.shape), q.new_empty(q.shape), q.new_empty(q.shape)
 
 
+@records_forced_backend
 def _save_for_backward(ctx, inputs, output):
     q, k, v, key_padding_mask, causal, scale = inputs
     out, lse = output
@@ -266,6 +271,7 @@ def _save_for_backward(ctx, inputs, output):
     ctx.causal, ctx.scale = causal, scale
 
 
+@under_forced_backend
 def _op_backward(ctx, grad_out, grad_lse):
     # lse is a statistic saved for the backward pass, not a differentiable result: the public
     # function never returns it, so grad_lse is unused.
@@ -295,6 +301,7 @@ def _(q, k_new, v_new, k_cache, v_cache, lengths, scale):
 
 class _AttentionEager(torch.autograd.Function):
     @staticmethod
+    @records_forced_backend
     def forward(ctx, q, k, v, key_padding_mask, causal, scale):
         out, lse = _forward(q, k, v, key_padding_mask, causal, scale)
         ctx.save_for_backward(q, k, v, key_padding_mask, out, lse)
@@ -303,6 +310,7 @@ class _AttentionEager(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
+    @under_forced_backend
     def backward(ctx, grad_out):
         q, k, v, key_padding_mask, out, lse = ctx.saved_tensors
         dq, dk, dv = _backward(grad_out, q, k, v, key_padding_mask, out, lse, ctx.causal, ctx.scale)

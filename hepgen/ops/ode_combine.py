@@ -22,7 +22,7 @@ import torch
 
 from hepgen import _core
 from hepgen.ops import _checks
-from hepgen.ops._backends import op_backends
+from hepgen.ops._backends import op_backends, records_forced_backend, under_forced_backend
 from hepgen.ops._compiled import dtype_code, stream_of
 
 __all__ = ["ode_combine", "ode_combine_reference", "MAX_TERMS", "BACKENDS"]
@@ -140,12 +140,14 @@ def _(grad, ks, coeffs, h, mask, y_coeff):
     return torch.empty_like(grad), [torch.empty_like(grad) for _ in ks], torch.empty_like(h)
 
 
+@records_forced_backend
 def _setup_context(ctx, inputs, output):
     y, ks, coeffs, h, mask, y_coeff = inputs
     ctx.save_for_backward(h, *([] if mask is None else [mask]), *ks)
     ctx.has_mask, ctx.coeffs, ctx.y_coeff, ctx.n = mask is not None, coeffs, y_coeff, len(ks)
 
 
+@under_forced_backend
 def _backward(ctx, grad):
     saved = ctx.saved_tensors
     h = saved[0]
@@ -164,6 +166,7 @@ _ode_combine_op.register_autograd(_backward, setup_context=_setup_context)
 
 class _OdeCombineEager(torch.autograd.Function):
     @staticmethod
+    @records_forced_backend
     def forward(ctx, y, h, mask, coeffs, y_coeff, *ks):
         ctx.save_for_backward(h, *([] if mask is None else [mask]), *ks)
         ctx.has_mask, ctx.coeffs, ctx.y_coeff = mask is not None, coeffs, y_coeff
@@ -171,6 +174,7 @@ class _OdeCombineEager(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
+    @under_forced_backend
     def backward(ctx, grad):
         saved = ctx.saved_tensors
         mask = saved[1] if ctx.has_mask else None

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 
 from hepgen import _core
 from hepgen.ops import _checks
-from hepgen.ops._backends import op_backends
+from hepgen.ops._backends import op_backends, records_forced_backend, under_forced_backend
 from hepgen.ops._compiled import dtype_code, stream_of
 
 __all__ = ["rq_spline", "rq_spline_reference", "rq_spline_backward_reference", "BACKENDS",
@@ -321,11 +321,13 @@ def _(grad_outputs, grad_logabsdet, inputs, widths, heights, derivatives, *scala
             derivatives.new_empty(derivatives.shape))
 
 
+@records_forced_backend
 def _setup_context(ctx, inputs, output):
     ctx.save_for_backward(*inputs[:4])
     ctx.scalars = inputs[4:]
 
 
+@under_forced_backend
 def _backward(ctx, grad_outputs, grad_logabsdet):
     x, uw, uh, ud = ctx.saved_tensors
     grads = _rq_spline_backward_op(grad_outputs, grad_logabsdet, x, uw, uh, ud, *ctx.scalars)

@@ -19,7 +19,7 @@ import torch
 
 from hepgen import _core
 from hepgen.ops import _checks
-from hepgen.ops._backends import op_backends
+from hepgen.ops._backends import op_backends, records_forced_backend, under_forced_backend
 from hepgen.ops._compiled import dtype_code, stream_of
 
 __all__ = ["set_pool", "set_pool_reference", "set_pool_backward_reference", "BACKENDS"]
@@ -139,17 +139,20 @@ def _(grad_out, mask, sum_scale):
     return grad_out.new_empty((mask.shape[0], mask.shape[1], grad_out.shape[1] // 2))
 
 
+@records_forced_backend
 def _save_mask_and_scale(ctx, inputs, output):
     _, mask, sum_scale = inputs
     ctx.save_for_backward(mask)
     ctx.sum_scale = sum_scale
 
 
+@under_forced_backend
 def _op_backward(ctx, grad_out):
     (mask,) = ctx.saved_tensors
     return _set_pool_backward_op(grad_out, mask, ctx.sum_scale), None, None
 
 
+@under_forced_backend
 def _op_double_backward(ctx, grad_grad_x):
     # set_pool_backward is linear in grad_out and its adjoint is the pooling itself.
     (mask,) = ctx.saved_tensors
@@ -168,12 +171,14 @@ _set_pool_backward_op.register_autograd(_op_double_backward, setup_context=_save
 
 class _SetPoolEager(torch.autograd.Function):
     @staticmethod
+    @records_forced_backend
     def forward(ctx, x, mask, sum_scale):
         ctx.save_for_backward(mask)
         ctx.sum_scale = sum_scale
         return _forward(x, mask, sum_scale)
 
     @staticmethod
+    @under_forced_backend
     def backward(ctx, grad_out):
         (mask,) = ctx.saved_tensors
         return _SetPoolBackwardEager.apply(grad_out, mask, ctx.sum_scale), None, None
@@ -181,12 +186,14 @@ class _SetPoolEager(torch.autograd.Function):
 
 class _SetPoolBackwardEager(torch.autograd.Function):
     @staticmethod
+    @records_forced_backend
     def forward(ctx, grad_out, mask, sum_scale):
         ctx.save_for_backward(mask)
         ctx.sum_scale = sum_scale
         return _backward(grad_out, mask, sum_scale)
 
     @staticmethod
+    @under_forced_backend
     def backward(ctx, grad_grad_x):
         (mask,) = ctx.saved_tensors
         return _SetPoolEager.apply(grad_grad_x, mask, ctx.sum_scale), None, None

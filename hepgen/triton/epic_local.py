@@ -12,6 +12,9 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+from triton.runtime.errors import OutOfResources
+
+from hepgen.triton._scalars import joined, split_scalar
 
 
 @triton.jit
@@ -21,9 +24,11 @@ def _act(v, slope):
 
 @triton.jit
 def _forward_kernel(x_ptr, mask_ptr, w1_ptr, b1_ptr, w2_ptr, b2_ptr, y_ptr, pooled_ptr,
-                    N, H, H1, sxb, sxn, sxd, smb, smn, sw1o, sw1i, sw2o, sw2i, slope, sum_scale,
+                    N, H, H1, sxb, sxn, sxd, smb, smn, sw1o, sw1i, sw2o, sw2i, slope_hi, slope_lo, sum_scale_hi, sum_scale_lo,
                     ACC: tl.constexpr, PRECISION: tl.constexpr,
                     BLOCK_N: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_H1: tl.constexpr):
+    slope = joined(slope_hi, slope_lo, ACC)
+    sum_scale = joined(sum_scale_hi, sum_scale_lo, ACC)
     b = tl.program_id(0).to(tl.int64)
     f = tl.arange(0, BLOCK_H)
     j = tl.arange(0, BLOCK_H1)
@@ -59,9 +64,11 @@ def _forward_kernel(x_ptr, mask_ptr, w1_ptr, b1_ptr, w2_ptr, b2_ptr, y_ptr, pool
 @triton.jit
 def _backward_kernel(gy_ptr, gp_ptr, x_ptr, y_ptr, mask_ptr, w1_ptr, b1_ptr, w2_ptr,
                      dx_ptr, dz1_ptr, h_ptr, dz2_ptr, gb1_ptr, gb2_ptr,
-                     N, H, H1, sxb, sxn, sxd, smb, smn, sw1o, sw1i, sw2o, sw2i, slope, sum_scale,
+                     N, H, H1, sxb, sxn, sxd, smb, smn, sw1o, sw1i, sw2o, sw2i, slope_hi, slope_lo, sum_scale_hi, sum_scale_lo,
                      ACC: tl.constexpr, PRECISION: tl.constexpr,
                      BLOCK_N: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_H1: tl.constexpr):
+    slope = joined(slope_hi, slope_lo, ACC)
+    sum_scale = joined(sum_scale_hi, sum_scale_lo, ACC)
     b = tl.program_id(0).to(tl.int64)
     f = tl.arange(0, BLOCK_H)
     j = tl.arange(0, BLOCK_H1)
@@ -128,7 +135,7 @@ def forward(x, mask, w1, bias1, w2, bias2, sum_scale, slope):
     if B == 0 or H == 0:
         return y, pooled.zero_()
     _forward_kernel[(B,)](x, mask, w1, bias1, w2, bias2, y, pooled, N, H, H1, *x.stride(), *mask.stride(),
-                          *w1.stride(), *w2.stride(), slope, sum_scale, **_meta(x.dtype, N, H, H1))
+                          *w1.stride(), *w2.stride(), *split_scalar(slope), *split_scalar(sum_scale), **_meta(x.dtype, N, H, H1))
     return y, pooled
 
 
@@ -140,7 +147,14 @@ def backward(grad_y, grad_pooled, x, y, mask, w1, bias1, w2, sum_scale, slope):
     dx, dz1, h, dz2, gb1, gb2 = new(B, N, H), new(B, N, H1), new(B, N, H1), new(B, N, H), new(B, H1), new(B, H)
     if B == 0 or (H == 0 and H1 == 0):
         return dx, dz1, h, dz2, gb1.zero_(), gb2.zero_()
-    _backward_kernel[(B,)](grad_y, grad_pooled, x, y, mask, w1, bias1, w2, dx, dz1, h, dz2, gb1, gb2,
-                           N, H, H1, *x.stride(), *mask.stride(), *w1.stride(), *w2.stride(), slope, sum_scale,
-                           **_meta(x.dtype, N, H, H1))
+    try:
+        _backward_kernel[(B,)](grad_y, grad_pooled, x, y, mask, w1, bias1, w2, dx, dz1, h, dz2, gb1, gb2,
+                               N, H, H1, *x.stride(), *mask.stride(), *w1.stride(), *w2.stride(),
+                               *split_scalar(slope), *split_scalar(sum_scale), **_meta(x.dtype, N, H, H1))
+    except OutOfResources as err:
+        # Seen on an H100 at H = H1 = 128 in float32: the kernel keeps both weight matrices in
+        # shared memory for its four products (311 kB needed, 227 kB there).
+        raise RuntimeError(f"epic_local: the triton backward kernel does not fit this GPU's shared memory at "
+                           f"hidden sizes H={H}, H1={H1} in {x.dtype} ({err}); use the cuda backend, the "
+                           f"default on GPUs") from err
     return dx, dz1, h, dz2, gb1, gb2

