@@ -154,8 +154,8 @@ def run_generate(args: argparse.Namespace) -> int:
     output_path(args.output, args.force)  # fail before loading anything
     model = load(args.model, args.device)
     cfg = model.config
-    method = args.method or DEFAULT_METHOD[cfg.model]
-    steps = args.steps or DEFAULT_STEPS[cfg.model]
+    method = DEFAULT_METHOD[cfg.model] if args.method is None else args.method
+    steps = DEFAULT_STEPS[cfg.model] if args.steps is None else args.steps
     model._check_sampling(args.n, steps, method, args.batch_size)
     P = cfg.particles
     layout = {PARTICLE_KEY: ((P, 4), np.float32, None), JET_KEY: ((4,), np.float32, "GeV")}

@@ -123,8 +123,8 @@ class EPiCGenerator(nn.Module):
         """Yield :class:`hepgen.data.JetSample` chunks of at most ``batch_size`` jets, ``n`` in all."""
         from hepgen.data import JetSample
 
-        method = method or DEFAULT_METHOD[self.config.model]
-        steps = steps or DEFAULT_STEPS[self.config.model]
+        method = DEFAULT_METHOD[self.config.model] if method is None else method
+        steps = DEFAULT_STEPS[self.config.model] if steps is None else steps
         self._check_sampling(n, steps, method, batch_size)
         device = torch.device(device) if device is not None else next(self.parameters()).device
         was_training = self.training
