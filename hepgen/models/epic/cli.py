@@ -45,9 +45,10 @@ def register_train(kinds) -> None:
 def register_generate(kinds) -> None:
     p = kinds.add_parser("jets", help="jets from an EPiC-FM/EPiC-JeDi checkpoint (default: the shipped model)",
                          description="Sample jets from an EPiC-FM or EPiC-JeDi checkpoint into a JetNet-layout "
-                                     "HDF5 file, streamed in chunks of --batch-size jets. The file appears "
-                                     "under its name only when complete. Without --model: the shipped EPiC-FM "
-                                     "for Pythia top jets with 30 particles.")
+                                     "HDF5 file, streamed in chunks of --batch-size jets (written to FILE.partial "
+                                     "and renamed when done; Ctrl-C keeps the finished chunks, marked "
+                                     "complete=False; any other error leaves no file). Without --model: the "
+                                     "shipped EPiC-FM for Pythia top jets with 30 particles.")
     p.add_argument("--model", default="pretrained", metavar="CKPT",
                    help="checkpoint from `hepgen train jets`, or 'pretrained' (default)")
     p.add_argument("-n", type=int, required=True, help="number of jets")
@@ -116,7 +117,9 @@ def run_train(args: argparse.Namespace) -> int:
         config = EPiCConfig(model=args.model, particles=P, conditional=args.conditional, hidden=args.hidden,
                             latent=args.latent, layers=args.layers)
     extra = {"data": str(args.data), "n_train": int(len(particles)), "seed": args.seed,
-             "command": "hepgen " + " ".join(sys.argv[1:]) if sys.argv else ""}
+             "settings": {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "max_jets")}}
+    if sys.argv and Path(sys.argv[0]).name in ("hepgen", "__main__.py"):  # run from the shell
+        extra["command"] = "hepgen " + " ".join(sys.argv[1:])
 
     def on_epoch(state):
         extra.update(epochs=state.epoch, losses=[float(v) for v in state.history])
