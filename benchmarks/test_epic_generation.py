@@ -3,8 +3,10 @@
     pytest benchmarks/test_epic_generation.py --benchmark-group-by=param:multiplicity
 
 Times one network evaluation and a short midpoint generation (10 evaluations) per
-multiplicity, for hepgen and for the published plain-PyTorch EPiC with the same weights.
-`hepgen bench epic` runs the full 200-evaluation generation and prints ms per jet with ratios.
+multiplicity, for hepgen and for the published plain-PyTorch EPiC with the same weights
+(generation also with torchdiffeq's midpoint, the baseline of `hepgen bench jets`).
+`hepgen bench epic` / `hepgen bench jets` run the full 200-evaluation generation and print
+ms per jet with ratios.
 """
 
 import pytest
@@ -41,10 +43,14 @@ def test_network_evaluation(benchmark, device, multiplicity, impl):
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("multiplicity", epic.MULTIPLICITIES)
-@pytest.mark.parametrize("impl", ["hepgen", "plain_pytorch"])
+@pytest.mark.parametrize("impl", ["hepgen", "plain_pytorch", "torchdiffeq"])
 def test_midpoint_generation_10_evaluations(benchmark, device, multiplicity, impl):
     net = epic.make_network(device)
     y, mask = _inputs(device, multiplicity)
-    gen = epic.hepgen_generate if impl == "hepgen" else epic.plain_midpoint
+    if impl == "torchdiffeq":  # the `jets` suite's baseline: the published sampler
+        pytest.importorskip("torchdiffeq")
+        from hepgen.bench.jets import torchdiffeq_midpoint as gen
+    else:
+        gen = epic.hepgen_generate if impl == "hepgen" else epic.plain_midpoint
     run = epic._generator(gen, net, y, mask, 5)
     benchmark.pedantic(lambda: (run(), _sync(device)), rounds=3, warmup_rounds=1)

@@ -9,5 +9,6 @@ SUITES = {
     "spline": "hepgen.bench.spline",
     "attention": "hepgen.bench.attention",
     "epic": "hepgen.bench.epic",
+    "jets": "hepgen.bench.jets",
     "calo": "hepgen.bench.calo",
 }

@@ -124,8 +124,13 @@ def _interleaved_medians(fn_a, fn_b, device: str, runs: int) -> tuple[float, flo
     return statistics.median(a), statistics.median(b)
 
 
-def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5) -> list[Row]:
-    """Rows of ms per jet; min_time_s is not used (each case runs whole generations)."""
+def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5, baseline=None,
+        baseline_name: str = "published EPiC, plain PyTorch", suite: str = "epic") -> list[Row]:
+    """Rows of ms per jet; min_time_s is not used (each case runs whole generations).
+
+    ``baseline(net, y0, mask, steps)`` generates the baseline's jets (default: the plain
+    midpoint loop); the ``jets`` suite passes torchdiffeq's midpoint."""
+    baseline = baseline or plain_midpoint
     cfg = setup(device, quick)
     net = make_network(device)
     table = registered_ops()
@@ -137,15 +142,15 @@ def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5) -> li
         y0 = torch.randn(cfg.batch, n, 3, generator=g).to(device)
         mask = torch.ones(cfg.batch, n, dtype=torch.bool, device=device)
         ours = _generator(hepgen_generate, net, y0, mask, cfg.steps)
-        base = _generator(plain_midpoint, net, y0, mask, cfg.steps)
+        base = _generator(baseline, net, y0, mask, cfg.steps)
         # Same answer first (float32, 2 steps), then time.
         torch.testing.assert_close(_generator(hepgen_generate, net, y0, mask, 2)(),
-                                   _generator(plain_midpoint, net, y0, mask, 2)(), rtol=1e-3, atol=1e-3)
+                                   _generator(baseline, net, y0, mask, 2)(), rtol=1e-3, atol=1e-3)
         t_ours, t_base = _interleaved_medians(ours, base, device, cfg.runs)
         mem_ours = peak_memory(_generator(hepgen_generate, net, y0, mask, 2), device)
-        mem_base = peak_memory(_generator(plain_midpoint, net, y0, mask, 2), device)
-        rows.append(Row("epic", f"N={n} B={cfg.batch} NFE={2 * cfg.steps}", "generate, ms/jet", device, ours_name,
-                        t_ours * 1e3 / cfg.batch, "published EPiC, plain PyTorch", t_base * 1e3 / cfg.batch,
+        mem_base = peak_memory(_generator(baseline, net, y0, mask, 2), device)
+        rows.append(Row(suite, f"N={n} B={cfg.batch} NFE={2 * cfg.steps}", "generate, ms/jet", device, ours_name,
+                        t_ours * 1e3 / cfg.batch, baseline_name, t_base * 1e3 / cfg.batch,
                         None if mem_ours is None else mem_ours / 2**20,
                         None if mem_base is None else mem_base / 2**20))
         if device.startswith("cuda"):

@@ -1,0 +1,83 @@
+"""hepgen train jets → hepgen generate jets, end to end on tiny sizes, resuming, and errors."""
+
+import numpy as np
+import pytest
+import torch
+
+from hepgen.cli import main
+from hepgen.data import JetSample, read_jets, write_jets
+from hepgen.models.epic import load_checkpoint
+from jet_toys import toy_jets
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("jets") / "jets.h5"
+    write_jets(path, JetSample(*toy_jets(120, seed=7)))
+    return path
+
+
+TINY = ["--hidden", "8", "--latent", "4", "--layers", "1", "--batch-size", "40", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(data_file):
+    torch.set_num_threads(1)
+    path = data_file.parent / "fm.pt"
+    assert main(["train", "jets", "--data", str(data_file), "-o", str(path), "--epochs", "1", *TINY]) == 0
+    return path
+
+
+def test_train_then_generate(checkpoint, tmp_path, capsys):
+    out = tmp_path / "gen.h5"
+    assert main(["generate", "jets", "--model", str(checkpoint), "-n", "25", "--batch-size", "10", "--steps", "2",
+                 "-o", str(out), "--quiet"]) == 0
+    sample = read_jets(out)
+    assert sample.particles.shape == (25, 8, 4) and np.isfinite(sample.particles).all()
+    assert (sample.particles[~sample.mask] == 0).all()
+    assert (sample.mask.sum(1) == sample.jets[:, 3]).all()
+    assert sample.attrs["generator"] == "hepgen epic-fm" and sample.attrs["nfe"] == 4
+    assert sample.attrs["complete"]
+    assert main(["generate", "jets", "--model", str(checkpoint), "-n", "5", "-o", str(out)]) == 1
+    assert "exists" in capsys.readouterr().err
+    again = tmp_path / "again.h5"
+    assert main(["generate", "jets", "--model", str(checkpoint), "-n", "25", "--batch-size", "10", "--steps", "2",
+                 "-o", str(again), "--quiet"]) == 0
+    assert np.array_equal(read_jets(again).particles, sample.particles)  # same seed, same jets
+
+
+def test_resume_continues_the_run(data_file, tmp_path):
+    path = tmp_path / "jedi.pt"
+    base = ["train", "jets", "--model", "epic-jedi", "--data", str(data_file), "-o", str(path), *TINY]
+    assert main(base + ["--epochs", "1"]) == 0
+    assert main(base + ["--epochs", "2", "--resume"]) == 0
+    _, extra, state = load_checkpoint(path, with_train_state=True)
+    assert extra["epochs"] == 2 and len(extra["losses"]) == 2 and state["epoch"] == 2
+    out = tmp_path / "gen.h5"
+    assert main(["generate", "jets", "--model", str(path), "-n", "6", "--method", "ddim", "--steps", "3",
+                 "-o", str(out), "--quiet"]) == 0
+    assert read_jets(out).attrs["generator"] == "hepgen epic-jedi"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--method", "em"], "method must be one of"),
+    (["--steps", "0"], "--steps must be"),
+    (["--batch-size", "0"], "--batch-size must be"),
+    (["-n", "0"], "-n must be"),
+])
+def test_generate_errors_leave_no_file(checkpoint, tmp_path, capsys, argv, message):
+    out = tmp_path / "bad.h5"
+    assert main(["generate", "jets", "--model", str(checkpoint), "-n", "5", "-o", str(out), *argv]) == 1
+    assert message in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "bad.h5.partial").exists()
+
+
+def test_train_errors(data_file, checkpoint, tmp_path, capsys):
+    assert main(["train", "jets", "--data", str(data_file), "-o", str(checkpoint), *TINY]) == 1
+    assert "exists" in capsys.readouterr().err
+    assert main(["train", "jets", "--data", str(data_file), "-o", str(tmp_path / "x.pt"), "--resume"]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["train", "jets", "--data", str(data_file), "-o", str(tmp_path / "x.pt"), "--particles", "30"]) == 1
+    assert "has only 8 particle slots" in capsys.readouterr().err
+    assert main(["generate", "jets", "--model", str(data_file), "-n", "5", "-o", str(tmp_path / "y.h5")]) == 1
+    assert "not a readable hepgen checkpoint" in capsys.readouterr().err
