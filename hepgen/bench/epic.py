@@ -160,7 +160,7 @@ def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5, basel
             graphed = graph_generator(net, y0, mask, cfg.steps)
             graphed()  # capture outside the timing
             t_graph, t_base = _interleaved_medians(graphed, base, device, cfg.runs)
-            rows.append(Row("epic", f"N={n} B={cfg.batch} NFE={2 * cfg.steps}", "generate, ms/jet", device,
+            rows.append(Row(suite, f"N={n} B={cfg.batch} NFE={2 * cfg.steps}", "generate, ms/jet", device,
                             ours_name[:-1] + ", CUDA graph)", t_graph * 1e3 / cfg.batch,
-                            "published EPiC, plain PyTorch", t_base * 1e3 / cfg.batch, None, None))
+                            baseline_name, t_base * 1e3 / cfg.batch, None, None))
     return rows
