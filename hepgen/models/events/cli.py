@@ -60,6 +60,8 @@ def register_generate(kinds) -> None:
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="HDF5 event file to write")
     p.add_argument("--truth", metavar="FILE", help="event file to compare with (needs --plots)")
     p.add_argument("--plots", metavar="DIR", help="write truth-vs-model PNGs here (needs --truth)")
+    p.add_argument("--observables", metavar="NAME,...",
+                   help="plot only these (default: m_mumu, pt/eta of mu1 mu2 j1 j2 j3, dr_j1j2 dr_j1j3 dr_j2j3)")
     p.add_argument("--batch-size", type=int, default=10_000, help="events per chunk (default 10000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
@@ -79,8 +81,22 @@ def register_compare(kinds) -> None:
     p.add_argument("--truth", required=True, metavar="FILE", help="held-out truth event file")
     p.add_argument("--labels", metavar="A,B,...", help="legend labels (default: the file names)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="directory for PNGs and tables")
+    p.add_argument("--observables", metavar="NAME,...",
+                   help="plot only these (default: m_mumu, pt/eta of mu1 mu2 j1 j2 j3, dr_j1j2 dr_j1j3 dr_j2j3)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run_compare)
+
+
+def _observables(text: str | None) -> tuple[str, ...]:
+    from hepgen.models.events.observables import PLOTTED
+
+    if text is None:
+        return PLOTTED
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in PLOTTED]
+    if unknown or not names:
+        raise ValueError(f"--observables: unknown {unknown or text!r}; choose from {', '.join(PLOTTED)}")
+    return names
 
 
 def _positive(name: str, value) -> None:
@@ -154,6 +170,7 @@ def run_generate(args: argparse.Namespace) -> int:
     _positive("--batch-size", args.batch_size)
     if (args.truth is None) != (args.plots is None):
         raise ValueError("--truth and --plots go together")
+    names = _observables(args.observables)
     if Path(args.output).exists() and not args.force:
         raise FileExistsError(f"{args.output} exists (use --force to overwrite)")
     if args.truth is not None and not Path(args.truth).is_file():
@@ -186,7 +203,8 @@ def run_generate(args: argparse.Namespace) -> int:
         from hepgen.data.events import read_events
         from hepgen.models.events.plots import write_plots
 
-        written = write_plots(read_events(args.truth), {Path(args.model).stem: (sample, members)}, args.plots)
+        written = write_plots(read_events(args.truth), {Path(args.model).stem: (sample, members)}, args.plots,
+                              names=names)
         print(f"wrote {len(written)} plots to {args.plots}")
     return 0
 
@@ -197,6 +215,7 @@ def run_compare(args: argparse.Namespace) -> int:
     labels = args.labels.split(",") if args.labels else [Path(p).stem for p in args.generated]
     if len(labels) != len(args.generated):
         raise ValueError(f"--labels: {len(labels)} labels for {len(args.generated)} files")
+    names = _observables(args.observables)
     for path in [args.truth, *args.generated]:
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: no such file")
@@ -209,7 +228,7 @@ def run_compare(args: argparse.Namespace) -> int:
     truth = read_events(args.truth)
     generated = {label: read_generated(path) for label, path in zip(labels, args.generated)}
     out = Path(args.output)
-    written = write_plots(truth, generated, out, progress=_progress(args.quiet, "plot"))
+    written = write_plots(truth, generated, out, names=names, progress=_progress(args.quiet, "plot"))
     results = {label: precision(truth, sample, members) for label, (sample, members) in generated.items()}
     (out / "precision.json").write_text(json.dumps(results, indent=1))
     (out / "precision.md").write_text(precision_table(results))
