@@ -107,6 +107,7 @@ def test_cli_train_generate_compare(tmp_path, capsys):
                  "-o", str(out), "--observables", "m_mumu,pt_mu1,eta_j1,dr_j1j2,pt_j3", "--quiet"]) == 0
     result = json.loads((out / "precision.json").read_text())
     assert set(result) == {"INN", "B-DDPM"} and len(result["B-DDPM"]["m_mumu"]["w1_members"]) == 3
+    assert result["INN"]["run"]["epochs"] == 1 and result["INN"]["run"]["seconds_per_1e5"] > 0
     for name in ("m_mumu", "pt_mu1", "eta_j1", "dr_j1j2", "pt_j3"):
         assert (out / f"{name}.png").stat().st_size > 10_000
     assert "B-DDPM" in (out / "precision.md").read_text()

@@ -76,7 +76,8 @@ def register_compare(kinds) -> None:
                                      "generated file (Bayesian ensembles as bands, ratio panels), and write "
                                      "precision.md / precision.json: the 1-Wasserstein distance of M_mumu and "
                                      "Delta R_j1j2 to truth, per ensemble member, beside the truth-vs-truth "
-                                     "floor.")
+                                     "floor, with the training time (from the checkpoint, if present) and "
+                                     "the sampling time per 10^5 events (from the file).")
     p.add_argument("generated", nargs="+", metavar="GEN.h5", help="generated event files")
     p.add_argument("--truth", required=True, metavar="FILE", help="held-out truth event file")
     p.add_argument("--labels", metavar="A,B,...", help="legend labels (default: the file names)")
@@ -221,7 +222,7 @@ def run_compare(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"{path}: no such file")
 
     from hepgen.data.events import read_events
-    from hepgen.models.events.files import read_generated
+    from hepgen.models.events.files import read_generated, run_info
     from hepgen.models.events.plots import write_plots
     from hepgen.models.events.precision import precision, precision_table
 
@@ -230,8 +231,11 @@ def run_compare(args: argparse.Namespace) -> int:
     out = Path(args.output)
     written = write_plots(truth, generated, out, names=names, progress=_progress(args.quiet, "plot"))
     results = {label: precision(truth, sample, members) for label, (sample, members) in generated.items()}
-    (out / "precision.json").write_text(json.dumps(results, indent=1))
-    (out / "precision.md").write_text(precision_table(results))
-    print(precision_table(results), end="")
+    info = {label: run_info(path) for label, path in zip(labels, args.generated)}
+    (out / "precision.json").write_text(json.dumps({label: {**results[label], "run": info[label]}
+                                                     for label in labels}, indent=1))
+    table = precision_table(results, info)
+    (out / "precision.md").write_text(table)
+    print(table, end="")
     print(f"wrote {len(written)} plots, precision.md and precision.json to {out}")
     return 0

@@ -36,25 +36,38 @@ def precision(truth, sample, members=None, names=PRECISION) -> dict:
     return out
 
 
-def precision_table(results: dict) -> str:
-    """Markdown table: per model, W1 of each observable (ensembles: mean +- std over members)."""
+def precision_table(results: dict, info: dict | None = None) -> str:
+    """Markdown table: per model, W1 of each observable (ensembles: mean +- std over the
+    members), and where ``info[label]`` gives them (see :func:`hepgen.models.events.files.run_info`)
+    the training time and epochs, the final validation loss and the sampling time per 10^5 events."""
+    info = info or {}
     names = [n for n in PRECISION if any(n in r for r in results.values())]
-    header = "| model | " + " | ".join(f"W1 {n}" for n in names) + " |\n"
-    header += "|---|" + "---|" * len(names) + "\n"
+    timing = any(info.values())
+    columns = (["training", "val. loss", "sampling [s / 1e5 events]"] if timing else []) + \
+        [f"W1 {UNITS.get(n, n)}" for n in names]
+    header = "| model | " + " | ".join(columns) + " |\n" + "|---|" + "---|" * len(columns) + "\n"
     rows = []
     for label, result in results.items():
         cells = []
+        if timing:
+            i = info.get(label) or {}
+            cells.append(f"{i['train_seconds']:.3g} s, {i['epochs']} epochs" if "train_seconds" in i else "-")
+            cells.append(f"{i['val_loss']:.4g}" if "val_loss" in i else "-")
+            cells.append(f"{i['seconds_per_1e5']:.1f}" if "seconds_per_1e5" in i else "-")
         for n in names:
             r = result.get(n)
             if r is None:
                 cells.append("-")
             elif len(r["w1_members"]) > 1:
                 m = np.asarray(r["w1_members"])
-                cells.append(f"{m.mean():.4f} ± {m.std(ddof=1):.4f} ({len(m)} members)")
+                cells.append(f"{m.mean():.3g} ± {m.std(ddof=1):.2g} ({len(m)} members)")
             else:
-                cells.append(f"{r['w1']:.4f}")
+                cells.append(f"{r['w1']:.3g}")
         rows.append(f"| {label} | " + " | ".join(cells) + " |\n")
     floor = next(iter(results.values()), {})
-    rows.append("| truth half vs half (floor) | " + " | ".join(
-        f"{floor[n]['floor']:.4f}" if n in floor else "-" for n in names) + " |\n")
+    rows.append("| truth: half vs half (floor) | " + " | ".join(
+        ["-"] * (3 if timing else 0) + [f"{floor[n]['floor']:.3g}" if n in floor else "-" for n in names]) + " |\n")
     return header + "".join(rows)
+
+
+UNITS = {"m_mumu": "M_μμ [GeV]", "dr_j1j2": "ΔR_j1j2"}
