@@ -122,3 +122,13 @@ def test_cli_train_generate_compare(tmp_path, capsys):
     assert "KEY=VALUE" in capsys.readouterr().err
     assert main(["compare", "events", "--truth", str(truth), str(gen), "-o", str(out), "--observables", "mass"]) == 1
     assert "--observables: unknown" in capsys.readouterr().err
+
+
+def test_decode_caps_unphysical_pt_at_the_beam_energy():
+    sample = z_sample(200, seed=6)
+    prep = EventPreprocessing.fit(sample)
+    x, n = prep.encode(sample)
+    x[0, 5] = 50.0  # clamped to +10 sigma: log(pT - 20 GeV) of the leading jet, still > 6.5 TeV
+    back = prep.decode(x, n, np.random.default_rng(0))
+    assert back.attrs["clipped_pt"] >= 1 and back.jets[..., 0].max() <= 6500.0
+    assert prep.decode(prep.encode(sample)[0], n, np.random.default_rng(0)).attrs["clipped_pt"] == 0

@@ -9,6 +9,7 @@ import json
 import sys
 
 from hepgen.models.events.config import MODELS
+from hepgen.models.events.vectors import BEAM_ENERGY_GEV
 
 
 def register_train(kinds) -> None:
@@ -177,6 +178,7 @@ def run_generate(args: argparse.Namespace) -> int:
     if args.truth is not None and not Path(args.truth).is_file():
         raise FileNotFoundError(f"--truth {args.truth}: no such file")
 
+    import numpy as np
     import torch
 
     from hepgen.models.events.checkpoint import load_checkpoint
@@ -187,6 +189,9 @@ def run_generate(args: argparse.Namespace) -> int:
     model, preprocessing, _ = load_checkpoint(args.model, args.device)
     if args.ensemble > 1 and not is_bayesian(model):
         raise ValueError(f"--ensemble {args.ensemble}: {args.model} is not a Bayesian model (train with --bayesian)")
+    # Warm-up outside the timing: the first call pays one-off costs (kernel loading, allocator).
+    with torch.no_grad():
+        model.sample(preprocessing.draw_multiplicities(64, np.random.default_rng(0)))
     torch.manual_seed(args.seed)
     start = time.perf_counter()
     sample, members = generate_events(model, preprocessing, args.n, ensemble=args.ensemble,
@@ -196,10 +201,15 @@ def run_generate(args: argparse.Namespace) -> int:
     path = write_generated(args.output, sample, members,
                            attrs={"generator": f"hepgen {model.config.model}"
                                                f"{' bayesian' if is_bayesian(model) else ''}",
-                                  "model": str(args.model), "seed": args.seed, "sampling_seconds": seconds},
+                                  "model": str(args.model), "seed": args.seed, "sampling_seconds": seconds,
+                                  "clipped_pt": int(sample.attrs.get("clipped_pt", 0))},
                            force=args.force)
     print(f"wrote {path} ({len(sample)} events, {args.ensemble} member(s), {seconds:.2f} s, "
           f"{1e5 * seconds / len(sample):.1f} s per 1e5 events)")
+    clipped = int(sample.attrs.get("clipped_pt", 0))
+    if clipped:
+        print(f"warning: {clipped} generated objects had pT above the beam energy "
+              f"({BEAM_ENERGY_GEV:g} GeV) and were set to it: the model is poorly trained", file=sys.stderr)
     if args.plots:
         from hepgen.data.events import read_events
         from hepgen.models.events.plots import write_plots

@@ -41,5 +41,6 @@ def generate_events(model: EventGenerator, preprocessing: EventPreprocessing, n:
     finally:
         if draws is not None:
             draws.close()  # restores the mean weights
-    sample = EventSample(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("muons", "jets", "n_jets")))
+    sample = EventSample(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("muons", "jets", "n_jets")),
+                         {"clipped_pt": sum(int(p.attrs.get("clipped_pt", 0)) for p in parts)})
     return sample, np.concatenate(members)

@@ -19,6 +19,9 @@ MAX_COMPONENTS = 5 + 4 * MAX_JETS  # 17
 # Generated standardised values beyond this are numerical failures, not physics: clamped
 # before the inverse preprocessing so that exp() cannot overflow.
 CLAMP = 10.0
+# No object can carry more pT than a beam's energy (LHC at 13 TeV): larger generated values
+# (from a poorly trained model's tails) are set to it and counted in attrs["clipped_pt"].
+BEAM_ENERGY_GEV = 6500.0
 
 
 def dimension(n_jets: int) -> int:
@@ -108,7 +111,11 @@ class EventPreprocessing:
             order.append(rows)
         inverse = np.argsort(np.concatenate(order))
         cat = lambda key: np.concatenate([getattr(p, key) for p in parts])[inverse]  # noqa: E731
-        return EventSample(cat("muons"), cat("jets"), cat("n_jets"))
+        muons, jets = cat("muons"), cat("jets")
+        clipped = int((muons[..., 0] > BEAM_ENERGY_GEV).sum() + (jets[..., 0] > BEAM_ENERGY_GEV).sum())
+        for objects in (muons, jets):
+            np.minimum(objects[..., 0], BEAM_ENERGY_GEV, out=objects[..., 0])
+        return EventSample(muons, jets, cat("n_jets"), {"clipped_pt": clipped})
 
     def draw_multiplicities(self, n: int, rng: np.random.Generator) -> torch.Tensor:
         return torch.as_tensor(rng.choice(np.arange(1, MAX_JETS + 1), size=n, p=self.fractions))
