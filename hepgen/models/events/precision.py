@@ -1,6 +1,11 @@
 """Precision of generated events against held-out truth: the 1-Wasserstein distance of the
 dimuon mass and of Delta R_j1j2 (per ensemble member: mean and spread), next to the same
-distance between two halves of the truth (the statistical floor of the comparison)."""
+distance between two halves of the truth (the statistical floor of the comparison).
+
+Values are first clipped to the truth's 0.1-99.9% quantile range, as the histograms' outer
+bins collect overflow: W1 is linear in outliers, and a handful of wild events (1e8 GeV from a
+poorly trained tail) would otherwise be the whole number.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,9 @@ import numpy as np
 from scipy.stats import wasserstein_distance
 
 from hepgen.models.events.observables import PRECISION, observable_values
+
+
+QUANTILE = 0.001
 
 
 def _finite(v):
@@ -24,8 +32,12 @@ def precision(truth, sample, members=None, names=PRECISION) -> dict:
         if name not in truth_obs or name not in gen_obs:
             continue
         t = _finite(truth_obs[name][1])
-        g = gen_obs[name][1]
-        if len(t) < 10 or len(_finite(g)) == 0:
+        if len(t) < 10:
+            continue
+        low, high = np.quantile(t, [QUANTILE, 1 - QUANTILE])
+        t = np.clip(t, low, high)
+        g = np.clip(gen_obs[name][1], low, high)  # NaN (undefined) stays NaN
+        if len(_finite(g)) == 0:
             continue
         per_member = [wasserstein_distance(_finite(g[members == m]), t) for m in np.unique(members)
                       if len(_finite(g[members == m]))]
