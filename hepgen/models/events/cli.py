@@ -9,7 +9,6 @@ import json
 import sys
 
 from hepgen.models.events.config import MODELS
-from hepgen.models.events.vectors import BEAM_ENERGY_GEV
 
 
 def register_train(kinds) -> None:
@@ -208,6 +207,8 @@ def run_generate(args: argparse.Namespace) -> int:
           f"{1e5 * seconds / len(sample):.1f} s per 1e5 events)")
     clipped = int(sample.attrs.get("clipped_pt", 0))
     if clipped:
+        from hepgen.models.events.vectors import BEAM_ENERGY_GEV
+
         print(f"warning: {clipped} generated objects had pT above the beam energy "
               f"({BEAM_ENERGY_GEV:g} GeV) and were set to it: the model is poorly trained", file=sys.stderr)
     if args.plots:
