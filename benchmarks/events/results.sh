@@ -8,7 +8,9 @@
 # EPOCHS (default 100) for the CFM and DDPM, EPOCHS_INN (default 30) for the INN, whose
 # epochs cost ~5x more here: about the same training time per model.
 # Environment: PYTHON (default python), OMP_NUM_THREADS (default 1), N_GEN (events per model
-# or member, default 5000), ENSEMBLE (members of the Bayesian models, default 5).
+# or member, default 5000), ENSEMBLE (members of the Bayesian models, default 5), JOBS
+# (models trained at the same time, default 1; each job's wall-clock time then includes
+# the others' competition, its CPU time does not).
 set -euo pipefail
 DATA=$1
 OUT=$2
@@ -18,6 +20,7 @@ EPOCHS_INN=${5:-30}
 PY=${PYTHON:-python}
 N_GEN=${N_GEN:-5000}
 ENSEMBLE=${ENSEMBLE:-5}
+JOBS=${JOBS:-1}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$OUT"
 
@@ -40,20 +43,24 @@ declare -A SIZE=(
   # DDIM steps (10x fewer network calls) and say so in the table.
   [ddpm]="--hidden 128 --layers 4 --epochs $EPOCHS --option sampler=ddim --option sample_steps=100"
 )
+run_one() {  # model, "" or --bayesian
+  local model=$1 bayes=$2 name=$1${2:+_bayes} members=1
+  [ -n "$bayes" ] && members=$ENSEMBLE
+  # shellcheck disable=SC2086
+  "$PY" -m hepgen train events --model "$model" $bayes ${SIZE[$model]} "${common[@]}" -o "$OUT/$name.pt"
+  "$PY" -m hepgen generate events --model "$OUT/$name.pt" -n "$N_GEN" --ensemble "$members" \
+    -o "$OUT/$name.h5" --force --quiet
+}
 files=() labels=()
 for model in inn cfm ddpm; do
   for bayes in "" "--bayesian"; do
-    name=$model${bayes:+_bayes}
-    label=$(echo "$model" | tr a-z A-Z)${bayes:+ (Bayesian)}
-    # shellcheck disable=SC2086
-    "$PY" -m hepgen train events --model "$model" $bayes ${SIZE[$model]} "${common[@]}" -o "$OUT/$name.pt"
-    members=1
-    [ -n "$bayes" ] && members=$ENSEMBLE
-    "$PY" -m hepgen generate events --model "$OUT/$name.pt" -n "$N_GEN" --ensemble "$members" \
-      -o "$OUT/$name.h5" --force --quiet
-    files+=("$OUT/$name.h5") labels+=("$label")
+    run_one "$model" "$bayes" &
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+    files+=("$OUT/$model${bayes:+_bayes}.h5")
+    labels+=("$(echo "$model" | tr a-z A-Z)${bayes:+ (Bayesian)}")
   done
 done
+wait
 IFS=, ; label_list="${labels[*]}" ; unset IFS
 "$PY" -m hepgen compare events --truth "$OUT/truth.h5" "${files[@]}" --labels "$label_list" \
   -o "$OUT/compare" --quiet

@@ -153,12 +153,12 @@ def run_train(args: argparse.Namespace) -> int:
                           progress=_progress(args.quiet, "epoch"))
     final = {k: float(v[-1]) for k, v in result.history.items() if v}
     extra = {"data": str(args.data), "n_train": result.n_train, "epochs": args.epochs, "seed": args.seed,
-             "train_seconds": result.seconds, "final": final,
+             "train_seconds": result.seconds, "train_cpu_seconds": result.cpu_seconds, "final": final,
              "history": {k: [float(x) for x in v] for k, v in result.history.items()}}
     path = save_checkpoint(result.model, result.preprocessing, args.output, extra, force=args.force)
     losses = ", ".join(f"{k} {v:.4g}" for k, v in final.items())
     print(f"wrote {path} ({config.model}{' bayesian' if config.bayesian else ''}, {result.n_train} training "
-          f"events, {result.seconds:.1f} s; final: {losses})")
+          f"events, {result.seconds:.1f} s wall, {result.cpu_seconds:.1f} s CPU; final: {losses})")
     return 0
 
 
@@ -192,19 +192,19 @@ def run_generate(args: argparse.Namespace) -> int:
     with torch.no_grad():
         model.sample(preprocessing.draw_multiplicities(64, np.random.default_rng(0)))
     torch.manual_seed(args.seed)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     sample, members = generate_events(model, preprocessing, args.n, ensemble=args.ensemble,
                                       batch_size=args.batch_size, seed=args.seed,
                                       progress=_progress(args.quiet, "chunk"))
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
     path = write_generated(args.output, sample, members,
                            attrs={"generator": f"hepgen {model.config.model}"
                                                f"{' bayesian' if is_bayesian(model) else ''}",
-                                  "model": str(args.model), "seed": args.seed, "sampling_seconds": seconds,
+                                  "model": str(args.model), "seed": args.seed, "sampling_seconds": seconds, "sampling_cpu_seconds": cpu_seconds,
                                   "clipped_pt": int(sample.attrs.get("clipped_pt", 0))},
                            force=args.force)
-    print(f"wrote {path} ({len(sample)} events, {args.ensemble} member(s), {seconds:.2f} s, "
-          f"{1e5 * seconds / len(sample):.1f} s per 1e5 events)")
+    print(f"wrote {path} ({len(sample)} events, {args.ensemble} member(s), {seconds:.2f} s wall, "
+          f"{cpu_seconds:.2f} s CPU; {1e5 * seconds / len(sample):.1f} s wall per 1e5 events)")
     clipped = int(sample.attrs.get("clipped_pt", 0))
     if clipped:
         from hepgen.models.events.vectors import BEAM_ENERGY_GEV

@@ -50,6 +50,8 @@ def run_info(path: str | os.PathLike) -> dict:
     info = {}
     if "sampling_seconds" in attrs and n:
         info["seconds_per_1e5"] = 1e5 * float(attrs["sampling_seconds"]) / n
+    if "sampling_cpu_seconds" in attrs and n:
+        info["cpu_seconds_per_1e5"] = 1e5 * float(attrs["sampling_cpu_seconds"]) / n
     checkpoint = attrs.get("model")
     if checkpoint and Path(checkpoint).is_file():
         import torch
@@ -61,6 +63,8 @@ def run_info(path: str | os.PathLike) -> dict:
         if "train_seconds" in extra:
             info["train_seconds"] = float(extra["train_seconds"])
             info["epochs"] = int(extra.get("epochs", 0))
+        if "train_cpu_seconds" in extra:
+            info["train_cpu_seconds"] = float(extra["train_cpu_seconds"])
         if "val_loss" in extra.get("final", {}):
             info["val_loss"] = float(extra["final"]["val_loss"])
     return info

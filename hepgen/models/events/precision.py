@@ -55,7 +55,8 @@ def precision_table(results: dict, info: dict | None = None) -> str:
     info = info or {}
     names = [n for n in PRECISION if any(n in r for r in results.values())]
     timing = any(info.values())
-    columns = (["training", "val. loss", "sampling [s / 1e5 events]"] if timing else []) + \
+    columns = (["training: epochs, wall (CPU)", "val. loss", "sampling per 1e5 events: wall (CPU)"]
+               if timing else []) + \
         [f"W1 {UNITS.get(n, n)}" for n in names]
     header = "| model | " + " | ".join(columns) + " |\n" + "|---|" + "---|" * len(columns) + "\n"
     rows = []
@@ -63,9 +64,10 @@ def precision_table(results: dict, info: dict | None = None) -> str:
         cells = []
         if timing:
             i = info.get(label) or {}
-            cells.append(f"{i['train_seconds']:.3g} s, {i['epochs']} epochs" if "train_seconds" in i else "-")
+            cells.append(f"{i['epochs']}, {_seconds(i, 'train_seconds', 'train_cpu_seconds')}"
+                         if "train_seconds" in i else "-")
             cells.append(f"{i['val_loss']:.4g}" if "val_loss" in i else "-")
-            cells.append(f"{i['seconds_per_1e5']:.1f}" if "seconds_per_1e5" in i else "-")
+            cells.append(_seconds(i, "seconds_per_1e5", "cpu_seconds_per_1e5") if "seconds_per_1e5" in i else "-")
         for n in names:
             r = result.get(n)
             if r is None:
@@ -80,6 +82,11 @@ def precision_table(results: dict, info: dict | None = None) -> str:
     rows.append("| truth: half vs half (floor) | " + " | ".join(
         ["-"] * (3 if timing else 0) + [f"{floor[n]['floor']:.3g}" if n in floor else "-" for n in names]) + " |\n")
     return header + "".join(rows)
+
+
+def _seconds(info: dict, wall: str, cpu: str) -> str:
+    text = f"{info[wall]:.3g} s"
+    return text + (f" ({info[cpu]:.3g} s)" if cpu in info else "")
 
 
 UNITS = {"m_mumu": "M_μμ [GeV]", "dr_j1j2": "ΔR_j1j2"}
