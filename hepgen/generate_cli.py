@@ -8,7 +8,8 @@ from __future__ import annotations
 import importlib
 
 # kind -> module with register_generate(kinds)
-GENERATE_KINDS = {"calo": "hepgen.models.caloman.cli", "jets": "hepgen.models.epic.cli"}
+GENERATE_KINDS = {"calo": "hepgen.models.caloman.cli", "jets": "hepgen.models.epic.cli",
+                  "events": "hepgen.models.events.cli"}
 
 
 def register(subparsers) -> None:
