@@ -16,7 +16,9 @@ def register_train(kinds) -> None:
     p.add_argument("--epochs", type=int, default=100, help="epochs of each phase (default 100)")
     p.add_argument("--flow-epochs", type=int, help="epochs of each flow phase (default: --epochs)")
     p.add_argument("--batch-size", type=int, default=256, help="batch size (default 256)")
-    p.add_argument("--latent", type=int, default=35, help="latent dimension (default 35)")
+    p.add_argument("--latent", type=int, default=35, help="latent dimension (default 35, the paper's code)")
+    p.add_argument("--hidden", type=int, nargs="+", default=[512, 512, 512], metavar="H",
+                   help="hidden sizes of the VAE's encoder (the decoder mirrors them; default 512 512 512)")
     p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--max-samples", type=int, metavar="N", help="train on the first N showers only")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -55,6 +57,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     for name in ("epochs", "flow_epochs", "batch_size", "latent", "max_samples"):
         _positive("--" + name.replace("_", "-"), getattr(args, name))
+    for h in args.hidden:
+        _positive("--hidden", h)
     if Path(args.output).exists() and not args.force:
         raise FileExistsError(f"{args.output} exists (use --force to overwrite)")
 
@@ -71,13 +75,14 @@ def run_train(args: argparse.Namespace) -> int:
     showers, energies = sample.showers, sample.incident_energies
     if args.max_samples:
         showers, energies = showers[:args.max_samples], energies[:args.max_samples]
-    config = CaloManConfig(n_voxels=n_voxels, latent=args.latent,
+    config = CaloManConfig(n_voxels=n_voxels, latent=args.latent, hidden=tuple(args.hidden),
                            layer_sizes=tuple(layer.n_voxels for layer in geometry.layers))
     progress = None if args.quiet else (lambda it, name: tqdm(it, desc=name, unit="epoch", file=sys.stderr))
     result = train_caloman(showers, energies, config, epochs=args.epochs, flow_epochs=args.flow_epochs,
                            batch_size=args.batch_size, lr=args.learning_rate, seed=args.seed,
                            device=args.device, progress=progress)
     extra = {"data": str(args.data), "n_train": int(len(showers)), "epochs": args.epochs,
+             "flow_epochs": args.flow_epochs or args.epochs, "batch_size": args.batch_size,
              "seed": args.seed, "final_losses": {k: float(v[-1]) for k, v in result.history.items()}}
     path = save_checkpoint(result.model, args.output, extra, force=args.force)
     losses = ", ".join(f"{k} {v[-1]:.4g}" for k, v in result.history.items())
