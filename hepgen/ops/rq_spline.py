@@ -391,7 +391,12 @@ def _check(inputs, uw, uh, ud, tails, tail_bound, min_bin_width, min_bin_height,
         raise ValueError(f"unnormalized_derivatives must have K - 1 = {K - 1} interior knots in its last "
                          f"dimension, got shape {tuple(ud.shape)}")
     try:
-        batch = torch.broadcast_shapes(inputs.shape, uw.shape[:-1], uh.shape[:-1], ud.shape[:-1])
+        # Equal batch shapes (every call from hepgen.flows) skip broadcast_shapes, a visible
+        # share of a batch-1 call.
+        if inputs.shape == uw.shape[:-1] == uh.shape[:-1] == ud.shape[:-1]:
+            batch = inputs.shape
+        else:
+            batch = torch.broadcast_shapes(inputs.shape, uw.shape[:-1], uh.shape[:-1], ud.shape[:-1])
     except RuntimeError:
         raise ValueError(
             f"inputs {tuple(inputs.shape)} and the batch shapes of unnormalized_widths {tuple(uw.shape[:-1])}, "
@@ -440,9 +445,12 @@ def rq_spline(inputs: torch.Tensor, unnormalized_widths: torch.Tensor, unnormali
     n = math.prod(batch)
     # reshape may return a strided view (a column of a wider tensor): the kernels need unit stride.
     x = inputs.expand(batch).reshape(n).contiguous()
-    uw = _as_rows(uw.expand(*batch, K), n, K)
-    uh = _as_rows(uh.expand(*batch, K), n, K)
-    ud = _as_rows(ud.expand(*batch, K - 1), n, K - 1)
+    if uw.shape[:-1] == uh.shape[:-1] == ud.shape[:-1] == batch:  # no broadcasting: no expand views
+        uw, uh, ud = _as_rows(uw, n, K), _as_rows(uh, n, K), _as_rows(ud, n, K - 1)
+    else:
+        uw = _as_rows(uw.expand(*batch, K), n, K)
+        uh = _as_rows(uh.expand(*batch, K), n, K)
+        ud = _as_rows(ud.expand(*batch, K - 1), n, K - 1)
     args = (x, uw, uh, ud, bool(inverse), bound, mw, mh, md)
     if torch.compiler.is_compiling():
         out, logdet = _rq_spline_op(*args)
