@@ -66,7 +66,9 @@ def nflows_twin(model):
 
     c = model.config
     twin = copy.deepcopy(model)
-    twin.latent_flow = nsf(c.latent, 1 + len(c.layer_sizes), c.flow_layers, c.flow_hidden, c.flow_blocks, c.flow_bins, c.flow_tail_bound)
+    # The latent flow's context: the scaled log E_inc and the 5 standardised layer values.
+    twin.latent_flow = nsf(c.latent, 1 + len(c.layer_sizes), c.flow_layers, c.flow_hidden, c.flow_blocks,
+                           c.flow_bins, c.flow_tail_bound)
     twin.layer_flow = nsf(len(c.layer_sizes), 1, c.layer_flow_layers, c.layer_flow_hidden, c.layer_flow_blocks,
                           c.flow_bins, c.layer_flow_tail_bound)
     return twin.to(model.latent_mean.device).eval()
