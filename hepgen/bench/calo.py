@@ -53,12 +53,12 @@ def nflows_twin(model):
                                    RandomPermutation)
     from nflows.utils import torchutils
 
-    def nsf(features, layers, hidden, blocks, bins, tail_bound):
+    def nsf(features, context, layers, hidden, blocks, bins, tail_bound):
         ts = []
         for i in range(layers):
             mask = torchutils.create_alternating_binary_mask(features, even=i % 2 == 0)
             ts += [PiecewiseRationalQuadraticCouplingTransform(
-                       mask, lambda n_in, n_out: ResidualNet(n_in, n_out, hidden, context_features=1,
+                       mask, lambda n_in, n_out: ResidualNet(n_in, n_out, hidden, context_features=context,
                                                              num_blocks=blocks),
                        num_bins=bins, tails="linear", tail_bound=tail_bound),
                    RandomPermutation(features), LULinear(features, identity_init=True)]
@@ -66,8 +66,10 @@ def nflows_twin(model):
 
     c = model.config
     twin = copy.deepcopy(model)
-    twin.latent_flow = nsf(c.latent, c.flow_layers, c.flow_hidden, c.flow_blocks, c.flow_bins, c.flow_tail_bound)
-    twin.layer_flow = nsf(len(c.layer_sizes), c.layer_flow_layers, c.layer_flow_hidden, c.layer_flow_blocks,
+    # The latent flow's context: the scaled log E_inc and the 5 standardised layer values.
+    twin.latent_flow = nsf(c.latent, 1 + len(c.layer_sizes), c.flow_layers, c.flow_hidden, c.flow_blocks,
+                           c.flow_bins, c.flow_tail_bound)
+    twin.layer_flow = nsf(len(c.layer_sizes), 1, c.layer_flow_layers, c.layer_flow_hidden, c.layer_flow_blocks,
                           c.flow_bins, c.layer_flow_tail_bound)
     return twin.to(model.latent_mean.device).eval()
 

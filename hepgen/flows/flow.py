@@ -50,7 +50,7 @@ class Flow(nn.Module):
             return x, self._base_log_prob(z) - ld
         C = context.shape[0]
         z = torch.randn(C * n, self.features, dtype=p.dtype, device=p.device)
-        x, ld = self.transform.inverse(z, context.repeat_interleave(n, dim=0))
+        x, ld = self.transform.inverse(z, context if n == 1 else context.repeat_interleave(n, dim=0))
         return x.view(C, n, self.features), (self._base_log_prob(z) - ld).view(C, n)
 
     def sample(self, n: int, context: torch.Tensor | None = None) -> torch.Tensor:

@@ -55,11 +55,26 @@ class RQSCouplingTransform(Transform, _SplineParams):
         features = torch.arange(len(mask))
         self.register_buffer("transform_features", features[mask])
         self.register_buffer("identity_features", features[~mask])
+        # Alternating masks (CaloMan's) select every other feature: strided slices are views,
+        # where index tensors cost a gather and a scatter per call.
+        self._slices = None
+        if torch.equal(mask, alternating_mask(len(mask), even=True)):
+            self._slices = (slice(0, None, 2), slice(1, None, 2))
+        elif torch.equal(mask, alternating_mask(len(mask), even=False)):
+            self._slices = (slice(1, None, 2), slice(0, None, 2))
         self.num_bins, self.tail_bound, self.hidden_features = num_bins, tail_bound, hidden_features
         self.transform_net = ResidualNet(len(self.identity_features), len(self.transform_features) * (3 * num_bins - 1),
                                          hidden_features, context_features, num_blocks, activation)
 
     def _couple(self, x, context, inverse):
+        if self._slices is not None:
+            transform, identity = self._slices
+            params = self.transform_net(x[:, identity], context)
+            y, ld = self._spline(x[:, transform], params, inverse)
+            out = torch.empty_like(x)
+            out[:, transform] = y
+            out[:, identity] = x[:, identity]
+            return out, ld
         params = self.transform_net(x[:, self.identity_features], context)
         y, ld = self._spline(x[:, self.transform_features], params, inverse)
         out = x.clone()

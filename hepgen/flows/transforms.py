@@ -71,6 +71,12 @@ class LULinear(Transform):
 
     The diagonal is softplus(unconstrained) + eps, so the map stays invertible; log|det| =
     sum(log diag U). Initialised to the identity (as nflows' ``identity_init=True``).
+
+    Without autograd (sampling, evaluation) the dense W = L U, W^-1 and log|det| are cached,
+    keyed on the parameters' version counters and storage (so an optimiser step, a
+    ``load_state_dict`` or a ``.to()`` invalidates them): rebuilding them cost several small
+    ops per call, most of a batch-1 pass. Under autograd they are rebuilt every call, so
+    gradients flow as before.
     """
 
     def __init__(self, features: int, eps: float = 1e-3):
@@ -102,12 +108,40 @@ class LULinear(Transform):
     def logabsdet(self) -> torch.Tensor:
         return torch.log(self.upper_diag).sum()
 
+    def _params(self):
+        return (self.lower_entries, self.upper_entries, self.unconstrained_upper_diag, self.bias)
+
+    def _cached(self):
+        """(W, W^-1, log|det|) when no gradient is needed, else None."""
+        params = self._params()
+        if torch.is_grad_enabled() and any(p.requires_grad for p in params):
+            return None
+        key = tuple((p._version, p.data_ptr(), p.dtype, p.device) for p in params)
+        cache = self.__dict__.get("_inference_cache")
+        if cache is None or cache[0] != key:
+            with torch.no_grad():
+                lower, upper = self._lower_upper()
+                eye = torch.eye(self.features, dtype=lower.dtype, device=lower.device)
+                lower_inv = torch.linalg.solve_triangular(lower, eye, upper=False, unitriangular=True)
+                upper_inv = torch.linalg.solve_triangular(upper, eye, upper=True)
+                cache = (key, lower @ upper, upper_inv @ lower_inv, self.logabsdet())
+            self.__dict__["_inference_cache"] = cache
+        return cache[1:]
+
     def forward(self, x, context=None):
+        cached = self._cached()
+        if cached is not None:
+            weight, _, logabsdet = cached
+            return F.linear(x, weight, self.bias), logabsdet.expand(x.shape[0])
         lower, upper = self._lower_upper()
         z = F.linear(F.linear(x, upper), lower, self.bias)
         return z, self.logabsdet().expand(x.shape[0])
 
     def inverse(self, z, context=None):
+        cached = self._cached()
+        if cached is not None:
+            _, weight_inv, logabsdet = cached
+            return F.linear(z - self.bias, weight_inv), (-logabsdet).expand(z.shape[0])
         lower, upper = self._lower_upper()
         y = (z - self.bias).T
         y = torch.linalg.solve_triangular(lower, y, upper=False, unitriangular=True)

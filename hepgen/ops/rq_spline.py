@@ -337,6 +337,28 @@ def _backward(ctx, grad_outputs, grad_logabsdet):
 _rq_spline_op.register_autograd(_backward, setup_context=_setup_context)
 
 
+# ---- eager path: the same kernels without the custom-op dispatcher --------------------------
+# As for set_pool: a torch.library custom op costs tens of microseconds per eager call, more
+# than the kernel at CaloMan's batch-1 sizes (8 spline calls per shower). Outside
+# torch.compile, calls take this autograd Function, or no autograd at all. Both paths run
+# the same backend functions. (The custom op has no double backward either.)
+
+class _RQSplineEager(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, uw, uh, ud, inverse, bound, mw, mh, md):
+        ctx.save_for_backward(x, uw, uh, ud)
+        ctx.scalars = (inverse, bound, mw, mh, md)
+        backend = BACKENDS.choose(x.device, x.dtype)
+        return BACKENDS.get(backend, "forward")(x, uw, uh, ud, inverse, bound, mw, mh, md)
+
+    @staticmethod
+    def backward(ctx, grad_outputs, grad_logabsdet):
+        x, uw, uh, ud = ctx.saved_tensors
+        backend = BACKENDS.choose(x.device, x.dtype)
+        grads = BACKENDS.get(backend, "backward")(grad_outputs, grad_logabsdet, x, uw, uh, ud, *ctx.scalars)
+        return (*grads, None, None, None, None, None)
+
+
 # ---- public entry point -----------------------------------------------------------------
 
 def _as_rows(t: torch.Tensor, n: int, width: int) -> torch.Tensor:
@@ -371,7 +393,12 @@ def _check(inputs, uw, uh, ud, tails, tail_bound, min_bin_width, min_bin_height,
         raise ValueError(f"unnormalized_derivatives must have K - 1 = {K - 1} interior knots in its last "
                          f"dimension, got shape {tuple(ud.shape)}")
     try:
-        batch = torch.broadcast_shapes(inputs.shape, uw.shape[:-1], uh.shape[:-1], ud.shape[:-1])
+        # Equal batch shapes (every call from hepgen.flows) skip broadcast_shapes, a visible
+        # share of a batch-1 call.
+        if inputs.shape == uw.shape[:-1] == uh.shape[:-1] == ud.shape[:-1]:
+            batch = inputs.shape
+        else:
+            batch = torch.broadcast_shapes(inputs.shape, uw.shape[:-1], uh.shape[:-1], ud.shape[:-1])
     except RuntimeError:
         raise ValueError(
             f"inputs {tuple(inputs.shape)} and the batch shapes of unnormalized_widths {tuple(uw.shape[:-1])}, "
@@ -418,9 +445,20 @@ def rq_spline(inputs: torch.Tensor, unnormalized_widths: torch.Tensor, unnormali
         inputs, unnormalized_widths, unnormalized_heights, unnormalized_derivatives, tails, tail_bound,
         min_bin_width, min_bin_height, min_derivative)
     n = math.prod(batch)
-    x = inputs.expand(batch).reshape(n)
-    uw = _as_rows(uw.expand(*batch, K), n, K)
-    uh = _as_rows(uh.expand(*batch, K), n, K)
-    ud = _as_rows(ud.expand(*batch, K - 1), n, K - 1)
-    out, logdet = _rq_spline_op(x, uw, uh, ud, bool(inverse), bound, mw, mh, md)
+    # reshape may return a strided view (a column of a wider tensor): the kernels need unit stride.
+    x = inputs.expand(batch).reshape(n).contiguous()
+    if uw.shape[:-1] == uh.shape[:-1] == ud.shape[:-1] == batch:  # no broadcasting: no expand views
+        uw, uh, ud = _as_rows(uw, n, K), _as_rows(uh, n, K), _as_rows(ud, n, K - 1)
+    else:
+        uw = _as_rows(uw.expand(*batch, K), n, K)
+        uh = _as_rows(uh.expand(*batch, K), n, K)
+        ud = _as_rows(ud.expand(*batch, K - 1), n, K - 1)
+    args = (x, uw, uh, ud, bool(inverse), bound, mw, mh, md)
+    if torch.compiler.is_compiling():
+        out, logdet = _rq_spline_op(*args)
+    elif torch.is_grad_enabled() and any(t.requires_grad for t in args[:4]):
+        out, logdet = _RQSplineEager.apply(*args)
+    else:
+        backend = BACKENDS.choose(x.device, x.dtype)
+        out, logdet = BACKENDS.get(backend, "forward")(*args)
     return out.view(batch), logdet.view(batch)

@@ -21,7 +21,7 @@ def checkpoint(data_file):
     torch.set_num_threads(1)
     path = data_file.parent / "calo.pt"
     assert main(["train", "calo", "--data", str(data_file), "-o", str(path), "--epochs", "1",
-                 "--batch-size", "100", "--latent", "4", "--quiet"]) == 0
+                 "--batch-size", "100", "--latent", "4", "--hidden", "64", "64", "--quiet"]) == 0
     return path
 
 

@@ -332,3 +332,15 @@ _X, _W, _H, _D = _params((2, 3), 4, seed=0, dtype=torch.float32)
 def test_bad_input_is_rejected_before_any_kernel(args, kwargs, error, match):
     with pytest.raises(error, match=match):
         ops.rq_spline(*args, **kwargs)
+
+
+def test_strided_column_inputs():
+    """A column of a wider tensor (reshape gives a stride-2 view) is read correctly."""
+    g = torch.Generator().manual_seed(5)
+    wide = torch.randn(7, 2, dtype=torch.float64, generator=g)
+    uw, uh = torch.randn(7, 1, 4, dtype=torch.float64, generator=g), torch.randn(7, 1, 4, dtype=torch.float64, generator=g)
+    ud = torch.randn(7, 1, 3, dtype=torch.float64, generator=g)
+    for inverse in (False, True):
+        got = ops.rq_spline(wide[:, 1:], uw, uh, ud, inverse=inverse)
+        want = ops.rq_spline(wide[:, 1:].contiguous(), uw, uh, ud, inverse=inverse)
+        torch.testing.assert_close(got, want, rtol=0, atol=0)

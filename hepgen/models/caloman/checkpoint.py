@@ -15,7 +15,8 @@ from hepgen.models.caloman.config import CaloManConfig
 from hepgen.models.caloman.model import CaloMan
 
 FORMAT = "hepgen.caloman"
-VERSION = 1
+# 2: per-layer normalised voxels, the latent flow conditioned on the layer energies.
+VERSION = 2
 
 
 def save_checkpoint(model: CaloMan, path: str | os.PathLike, extra: dict | None = None,

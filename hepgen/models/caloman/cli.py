@@ -16,11 +16,15 @@ def register_train(kinds) -> None:
     p.add_argument("--epochs", type=int, default=100, help="epochs of each phase (default 100)")
     p.add_argument("--flow-epochs", type=int, help="epochs of each flow phase (default: --epochs)")
     p.add_argument("--batch-size", type=int, default=256, help="batch size (default 256)")
-    p.add_argument("--latent", type=int, default=35, help="latent dimension (default 35)")
+    p.add_argument("--latent", type=int, default=35, help="latent dimension (default 35, the paper's code)")
+    p.add_argument("--hidden", type=int, nargs="+", default=[512, 512, 512], metavar="H",
+                   help="hidden sizes of the VAE's encoder (the decoder mirrors them; default 512 512 512)")
     p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--max-samples", type=int, metavar="N", help="train on the first N showers only")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--description", default="", metavar="TEXT",
+                   help="what the training data is, stored in the checkpoint (e.g. 'GFlash photons, seed 1')")
     p.add_argument("--force", action="store_true", help="overwrite an existing checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run_train)
@@ -28,9 +32,12 @@ def register_train(kinds) -> None:
 
 def register_generate(kinds) -> None:
     p = kinds.add_parser("calo", help="showers from a CaloMan checkpoint",
-                         description="Sample showers from a CaloMan checkpoint into a CaloChallenge-layout "
-                                     "HDF5 file (MeV). The file appears only when complete.")
-    p.add_argument("--model", required=True, metavar="CKPT", help="checkpoint from `hepgen train calo`")
+                         description="Sample showers from a CaloMan checkpoint (default: the shipped "
+                                     "pretrained model) into a CaloChallenge-layout HDF5 file (MeV). The "
+                                     "file appears only when complete.")
+    p.add_argument("--model", metavar="CKPT",
+                   help="checkpoint from `hepgen train calo` (default: the pretrained model shipped with "
+                        "hepgen, trained on GFlash-style photon showers, not Geant4; see docs/caloman.md)")
     p.add_argument("-n", type=int, required=True, help="number of showers")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--energy", type=float, metavar="E_MeV", help="one incident energy (MeV) for all showers")
@@ -55,6 +62,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     for name in ("epochs", "flow_epochs", "batch_size", "latent", "max_samples"):
         _positive("--" + name.replace("_", "-"), getattr(args, name))
+    for h in args.hidden:
+        _positive("--hidden", h)
     if Path(args.output).exists() and not args.force:
         raise FileExistsError(f"{args.output} exists (use --force to overwrite)")
 
@@ -71,13 +80,15 @@ def run_train(args: argparse.Namespace) -> int:
     showers, energies = sample.showers, sample.incident_energies
     if args.max_samples:
         showers, energies = showers[:args.max_samples], energies[:args.max_samples]
-    config = CaloManConfig(n_voxels=n_voxels, latent=args.latent,
+    config = CaloManConfig(n_voxels=n_voxels, latent=args.latent, hidden=tuple(args.hidden),
                            layer_sizes=tuple(layer.n_voxels for layer in geometry.layers))
     progress = None if args.quiet else (lambda it, name: tqdm(it, desc=name, unit="epoch", file=sys.stderr))
     result = train_caloman(showers, energies, config, epochs=args.epochs, flow_epochs=args.flow_epochs,
                            batch_size=args.batch_size, lr=args.learning_rate, seed=args.seed,
                            device=args.device, progress=progress)
     extra = {"data": str(args.data), "n_train": int(len(showers)), "epochs": args.epochs,
+             "flow_epochs": args.flow_epochs or args.epochs, "batch_size": args.batch_size,
+             "data_description": args.description,
              "seed": args.seed, "final_losses": {k: float(v[-1]) for k, v in result.history.items()}}
     path = save_checkpoint(result.model, args.output, extra, force=args.force)
     losses = ", ".join(f"{k} {v[-1]:.4g}" for k, v in result.history.items())
@@ -100,8 +111,13 @@ def run_generate(args: argparse.Namespace) -> int:
 
     from hepgen.data import DATASET1_ENERGIES_MEV, ShowerSample, write_showers
     from hepgen.models.caloman import load_checkpoint
+    from hepgen.models.caloman.pretrained import PRETRAINED_PATH, load_pretrained
 
-    model, extra = load_checkpoint(args.model, args.device)
+    if args.model is None:
+        model, extra = load_pretrained(args.device)
+        args.model = str(PRETRAINED_PATH)
+    else:
+        model, extra = load_checkpoint(args.model, args.device)
     rng = np.random.default_rng(args.seed)
     if args.energy is not None:
         energies = np.full(args.n, args.energy)

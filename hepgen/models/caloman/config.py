@@ -18,11 +18,12 @@ class CaloManConfig:
     flow_hidden: int = 64
     flow_blocks: int = 3
     flow_bins: int = 8
-    flow_tail_bound: float = 1.0
+    # Ours: 3 (the paper's code: 1) because the flow sees a standardised latent, see model.py.
+    flow_tail_bound: float = 3.0
     # Energy-per-layer flow (ours: the paper gives no sizes for it). Its inputs are
     # standardised, so a tail bound of 3 keeps 99.7% of them inside the splines.
     layer_flow_layers: int = 4
-    layer_flow_hidden: int = 32
+    layer_flow_hidden: int = 64  # 32 → 64: flow NLL 3.93 → 3.58 after 10 epochs on 50k showers
     layer_flow_blocks: int = 2
     layer_flow_tail_bound: float = 3.0
 

@@ -1,13 +1,15 @@
 """CaloMan: a VAE's manifold, a conditional spline flow on its latent, and an energy-per-layer
 flow that sets each layer's energy in the fast-sampling path.
 
-Sampling for incident energies E: the layer flow draws the 5 layer energies given E, the
-latent flow draws z given E, the decoder maps z to voxels, and each decoded layer is rescaled
-to its drawn energy. Departures from the paper (why in each place):
+Sampling for incident energies E (the paper's code with per-layer normalisation): the layer
+flow draws the energies per layer given E, the latent flow draws z given E and those layer
+energies, the decoder maps z to each layer's voxel shares, and the shares are multiplied by
+the drawn layer energies. Departures from the paper (why in each place):
 
 - The flow models the *standardised* encoder means (latent_mean/std, fitted after the VAE),
-  so that its tail bound of 1 covers the bulk of the latent whatever scale the VAE chose.
-- Decoded voxel energies are clamped at 0: an MLP decoder can undershoot zero, and a
+  with a tail bound of 3 (config.flow_tail_bound; the paper's code: 1): on a standardised
+  latent a bound of 1 leaves a third of every coordinate in the identity tails.
+- Decoded voxel shares are clamped at 0: an MLP decoder can undershoot zero, and a
   negative deposit is unphysical (the paper's code applies a threshold for the same reason).
 """
 
@@ -36,11 +38,13 @@ class CaloMan(nn.Module):
         g = torch.Generator().manual_seed(seed)  # the flows' random permutations
         self.preprocessing = Preprocessing(config.n_voxels, config.layer_sizes, config.scale)
         self.vae = VAE(config.n_voxels, config.latent, config.hidden)
+        n_layers = len(config.layer_sizes)
+        # The latent flow's context: the scaled log E_inc and the standardised layer values.
         self.latent_flow = coupling_spline_flow(
-            config.latent, 1, config.flow_layers, config.flow_hidden, config.flow_blocks, config.flow_bins,
+            config.latent, 1 + n_layers, config.flow_layers, config.flow_hidden, config.flow_blocks, config.flow_bins,
             config.flow_tail_bound, generator=g)
         self.layer_flow = coupling_spline_flow(
-            len(config.layer_sizes), 1, config.layer_flow_layers, config.layer_flow_hidden,
+            n_layers, 1, config.layer_flow_layers, config.layer_flow_hidden,
             config.layer_flow_blocks, config.flow_bins, config.layer_flow_tail_bound, generator=g)
         self.register_buffer("latent_mean", torch.zeros(config.latent))
         self.register_buffer("latent_std", torch.ones(config.latent))
@@ -52,8 +56,9 @@ class CaloMan(nn.Module):
         mean, _ = self.vae.encode(x)
         return (mean - self.latent_mean) / self.latent_std
 
-    def latent_log_prob(self, u: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        return self.latent_flow.log_prob(u, condition)
+    def latent_log_prob(self, u: torch.Tensor, condition: torch.Tensor, layer_values: torch.Tensor) -> torch.Tensor:
+        """log p(u | E_inc, layer energies): ``condition`` [B, 1], ``layer_values`` [B, n_layers] (standardised)."""
+        return self.latent_flow.log_prob(u, torch.cat([condition, layer_values], dim=1))
 
     def layer_log_prob(self, y: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         return self.layer_flow.log_prob(y, condition)
@@ -81,26 +86,22 @@ class CaloMan(nn.Module):
         return e[:, None]
 
     @torch.no_grad()
-    def sample_chunk(self, energies: torch.Tensor, use_layer_flow: bool = True) -> torch.Tensor:
+    def sample_chunk(self, energies: torch.Tensor) -> torch.Tensor:
         """Showers (MeV) for one chunk of [n, 1] energies on the model's device."""
         p = self.preprocessing
         e = energies.to(p.voxel_mean)
         c = p.energy_to_condition(e)
         n = e.shape[0]
-        u = self.latent_flow.sample(1, c).view(n, -1)
+        # Clamped to the training range before use as the latent flow's context and before 10**y.
+        y = self.layer_flow.sample(1, c).view(n, -1)
+        y = torch.maximum(torch.minimum(y, p.layer_high), p.layer_low)
+        layers = p.layers_inverse(y, e, clamp=False)
+        u = self.latent_flow.sample(1, torch.cat([c, y], dim=1)).view(n, -1)
         z = u * self.latent_std + self.latent_mean
-        showers = p.voxels_inverse(self.vae.decode(z), e).clamp_min_(0)
-        if use_layer_flow:
-            target = p.layers_inverse(self.layer_flow.sample(1, c).view(n, -1), e)
-            decoded = p.layer_energies(showers)
-            # An empty decoded layer cannot be rescaled; it stays empty.
-            factor = torch.where(decoded > 0, target / decoded.clamp_min(1e-30), torch.zeros_like(decoded))
-            showers = showers * factor[:, p.voxel_layer]
-        return showers
+        return p.voxels_inverse(self.vae.decode(z), layers)
 
     @torch.no_grad()
-    def sample(self, energies, batch_size: int = 10_000, use_layer_flow: bool = True,
-               out: np.ndarray | None = None) -> np.ndarray:
+    def sample(self, energies, batch_size: int = 10_000, out: np.ndarray | None = None) -> np.ndarray:
         """[N, n_voxels] float32 showers (MeV) for incident energies [N] or [N, 1] (MeV).
 
         Generated in chunks of ``batch_size``: only one chunk's intermediates exist at a time;
@@ -116,11 +117,13 @@ class CaloMan(nn.Module):
             raise ValueError(f"out must be float32 of shape {(n, self.config.n_voxels)}, got {out.dtype} {out.shape}")
         device = self.latent_mean.device
         was_training = self.training
-        self.eval()
+        if was_training:  # train()/eval() walk every submodule: skipped when already in eval mode
+            self.eval()
         try:
             for start in range(0, n, batch_size):
                 chunk = e[start:start + batch_size].to(device)
-                out[start:start + len(chunk)] = self.sample_chunk(chunk, use_layer_flow).float().cpu().numpy()
+                out[start:start + len(chunk)] = self.sample_chunk(chunk).float().cpu().numpy()
         finally:
-            self.train(was_training)
+            if was_training:
+                self.train()
         return out

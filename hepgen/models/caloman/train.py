@@ -77,12 +77,15 @@ def train_caloman(showers, energies, config: CaloManConfig | None = None, epochs
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     model = CaloMan(config, seed=seed)
-    model.preprocessing.fit(showers, energies)
+    # The dequantisation noise of the layer values is drawn once, from the seeded generator.
+    model.preprocessing.fit(showers, energies, generator=g)
     model.to(device)
     showers, energies = showers.to(device), energies.to(device)
     p = model.preprocessing
-    x = p.voxels_forward(showers, energies)
+    layers = p.layer_energies(showers)
+    x = p.voxels_forward(showers, layers)
     c = p.energy_to_condition(energies)
+    y = p.layers_forward(layers, energies, generator=g)
     history = {}
 
     model.train()
@@ -95,9 +98,8 @@ def train_caloman(showers, energies, config: CaloManConfig | None = None, epochs
         model.latent_std.copy_(means.std(0).clamp_min(1e-6))
         u = (means - model.latent_mean) / model.latent_std
     history["latent_flow"] = _fit("latent flow", list(model.latent_flow.parameters()),
-                                  lambda ub, cb: -model.latent_log_prob(ub, cb).mean(), (u, c), flow_epochs,
-                                  batch_size, lr, g, progress)
-    y = p.layers_forward(p.layer_energies(showers), energies)
+                                  lambda ub, cb, yb: -model.latent_log_prob(ub, cb, yb).mean(), (u, c, y),
+                                  flow_epochs, batch_size, lr, g, progress)
     history["layer_flow"] = _fit("layer flow", list(model.layer_flow.parameters()),
                                  lambda yb, cb: -model.layer_log_prob(yb, cb).mean(), (y, c), flow_epochs,
                                  batch_size, lr, g, progress)
