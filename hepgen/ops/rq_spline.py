@@ -345,6 +345,7 @@ _rq_spline_op.register_autograd(_backward, setup_context=_setup_context)
 
 class _RQSplineEager(torch.autograd.Function):
     @staticmethod
+    @records_forced_backend
     def forward(ctx, x, uw, uh, ud, inverse, bound, mw, mh, md):
         ctx.save_for_backward(x, uw, uh, ud)
         ctx.scalars = (inverse, bound, mw, mh, md)
@@ -352,6 +353,7 @@ class _RQSplineEager(torch.autograd.Function):
         return BACKENDS.get(backend, "forward")(x, uw, uh, ud, inverse, bound, mw, mh, md)
 
     @staticmethod
+    @under_forced_backend
     def backward(ctx, grad_outputs, grad_logabsdet):
         x, uw, uh, ud = ctx.saved_tensors
         backend = BACKENDS.choose(x.device, x.dtype)
