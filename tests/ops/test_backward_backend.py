@@ -80,3 +80,15 @@ def test_without_an_override_the_backward_uses_the_default_choice(monkeypatch):
     _in_thread(lambda: out.sum().backward())
     expected = sp_module.BACKENDS.choose(x.device, x.dtype)
     assert len(calls) == (1 if expected == "reference" else 0)
+
+
+def test_rq_spline_backward_in_another_thread_keeps_the_forced_backend(monkeypatch):
+    rq_module = importlib.import_module("hepgen.ops.rq_spline")
+    calls = _spy(monkeypatch, rq_module.BACKENDS, "reference", "backward")
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(20, generator=g) * 2 - 1).requires_grad_()
+    uw, uh, ud = torch.randn(20, 8, generator=g), torch.randn(20, 8, generator=g), torch.randn(20, 7, generator=g)
+    with ops.use_backend("reference"):
+        y, ld = ops.rq_spline(x, uw, uh, ud)
+    _in_thread(lambda: (y.sum() + ld.sum()).backward())
+    assert len(calls) == 1 and torch.isfinite(x.grad).all()
