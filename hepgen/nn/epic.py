@@ -34,9 +34,14 @@ SUM_SCALE = 0.01
 def cosine_time_embedding(t: torch.Tensor, dim: int = 32) -> torch.Tensor:
     """EPiC-FM's time embedding cos(π t e^k), k = 0 .. dim-1: t [B] → [B, dim].
 
-    As written in the paper summary (docs/epic.md): the top frequencies are huge (e^31 ≈ 3e13),
-    so those components are effectively pseudo-random in t and differ between float32 and
-    float64. Check against the authors' code before training on it.
+    Checked against the authors' code: EPiC-FM (and PC-JeDi, whose modules it adapts) calls
+    ``cosine_encoding(t, outp_dim=32, min_value=0, max_value=1, frequency_scaling="exponential")``,
+    which is ``cos((t + min) · exp(arange(dim)) · π / (max + min))`` = cos(π t e^k), k = 0..31,
+    computed in float32. So this is what the published models see. The top frequencies are
+    huge (e^31 ≈ 3e13), so those components are effectively pseudo-random in t (and differ
+    between float32 and float64): the network learns to ignore them; only the first few
+    (k ≲ 5) carry a smooth dependence on t. We keep the published form so that weights and
+    timings compare like for like.
     """
     k = torch.arange(dim, dtype=t.dtype, device=t.device)
     return torch.cos(math.pi * t.unsqueeze(-1) * torch.exp(k))
