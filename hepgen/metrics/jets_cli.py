@@ -40,6 +40,9 @@ def register(subparsers) -> None:
     jets.add_argument("--seed", type=int, default=0, help="resampling seed (default 0)")
     jets.add_argument("--quiet", action="store_true", help="no progress bar")
     jets.set_defaults(run=run_jets)
+    from hepgen.metrics.samplers_cli import register_samplers
+
+    register_samplers(sub)
 
 
 def run_jets(args: argparse.Namespace) -> int:
