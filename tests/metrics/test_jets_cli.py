@@ -17,9 +17,12 @@ FAST = ["--batches", "2", "--quiet"]
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("jets")
     rng = np.random.default_rng(0)
-    paths = {"a": folder / "a.h5", "b": folder / "b.h5"}
+    paths = {name: folder / f"{name}.h5" for name in ("a", "b", "small_a", "small_b")}
     write_jets(paths["a"], top_jets(120, rng))
     write_jets(paths["b"], top_jets(120, rng, mass_resolution=0.2))
+    # The sampler study computes EFPs of three samples: keep them small.
+    write_jets(paths["small_a"], top_jets(40, rng))
+    write_jets(paths["small_b"], top_jets(40, rng))
     return paths
 
 
@@ -73,8 +76,8 @@ def checkpoint(files, tmp_path_factory):
 
 def test_samplers_report(files, checkpoint, tmp_path):
     out = tmp_path / "study"
-    code = main(["metrics", "samplers", "--model", str(checkpoint), "--reference", str(files["a"]),
-                 "--floor", str(files["b"]), "-o", str(out), "-n", "40",
+    code = main(["metrics", "samplers", "--model", str(checkpoint), "--reference", str(files["small_a"]),
+                 "--floor", str(files["small_b"]), "-o", str(out), "-n", "40",
                  "--samplers", "midpoint:100,rk4:3,dopri5:0.1", *FAST])
     assert code == 0
     data = json.loads((out / "results.json").read_text())
