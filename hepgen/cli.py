@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES = (
     "hepgen.generate_cli",
     "hepgen.metrics.cli",
     "hepgen.compare_cli",
+    "hepgen.metrics.jets_cli",
     "hepgen.bench.cli",
 )
 
