@@ -1,0 +1,1 @@
+"""Generators of whole Z(->mu mu)+jets events ("Jet Diffusion versus JetGPT")."""
