@@ -132,9 +132,14 @@ class JetGPT(EventGenerator):
         x = torch.zeros(B, D, dtype=p.dtype, device=p.device)
         uniform, normal = uniform.to(p), normal.to(p)
         caches = [block.new_cache(B, D) for block in self.blocks] if use_cache else None
+        # One jet count per call: position + multiplicity embeddings are one [D, dim] table.
+        offsets = self.position[:D] + self.multiplicity.weight[n_jets - 1]
         for t in range(D):
             if use_cache:
-                h = self._tokens(x[:, t - 1:t] if t else x[:, :1], n, start=t)
+                if t == 0:
+                    h = (self.start + offsets[0]).expand(B, 1, -1)
+                else:
+                    h = self.value_embedding(x[:, t - 1:t].unsqueeze(-1)) + offsets[t]
                 for block, cache in zip(self.blocks, caches):
                     h = block(h, cache=cache)
             else:

@@ -1,0 +1,61 @@
+"""JetGPT suite: sampling events with the KV cache against re-running the whole prefix.
+
+Both sides are the same JetGPT (hepgen.models.events.jetgpt) with the same weights and the
+same random numbers, and must give the same events (checked before timing); the baseline
+re-runs causal attention over every token generated so far at each of the 5 + 4 n steps,
+which is what sampling without a cache costs. The weights are a fresh initialisation:
+sampling time does not depend on what the network learned. Cases: the Z+jets mix of jet
+counts (fractions as in the Pythia sample of docs/jetgpt.md) and 3-jet events only (17
+tokens); the table's ns/elem column is per event.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from hepgen.bench.report import Row
+from hepgen.bench.timing import time_call
+
+# Width, blocks, heads, mixture components: the model trained in docs/jetgpt.md.
+SIZE = dict(hidden=64, layers=4, heads=4, components=16)
+MIX = (0.75, 0.20, 0.05)  # 1, 2, 3 jets (rounded, as in the Pythia Z+jets sample of docs/jetgpt.md)
+
+
+def _model(device: str):
+    from hepgen.models.events import EventModelConfig, build_model
+
+    config = EventModelConfig(model="jetgpt", hidden=SIZE["hidden"], layers=SIZE["layers"],
+                              options={"heads": SIZE["heads"], "components": SIZE["components"]})
+    torch.manual_seed(0)
+    return build_model(config).to(device).eval()
+
+
+def _jet_counts(n: int, mix, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.multinomial(torch.tensor(mix, dtype=torch.float64), n, replacement=True, generator=g) + 1
+
+
+def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5) -> list[Row]:
+    model = _model(device)
+    n_events, batch = (2000, 1000) if quick else (100_000, 10_000)
+    rows = []
+    size = ", ".join(f"{k} {v}" for k, v in SIZE.items())
+    for label, mix in (("Z+jets mix", MIX), ("3 jets", (0.0, 0.0, 1.0))):
+        n_jets = _jet_counts(n_events, mix)
+
+        def sample(use_cache, n_jets=n_jets):
+            return model.sample(n_jets, torch.Generator().manual_seed(1), batch_size=batch, use_cache=use_cache)
+
+        check = slice(0, min(n_events, 500))
+        a = model.sample(n_jets[check], torch.Generator().manual_seed(1), use_cache=True)
+        b = model.sample(n_jets[check], torch.Generator().manual_seed(1), use_cache=False)
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+        timing = dict(warmup=1, min_runs=3 if not quick else 2, min_time_s=min_time_s)
+        t_ours = time_call(lambda: sample(True), device, **timing)
+        t_base = time_call(lambda: sample(False), device, **timing)
+        case = f"{n_events} events ({label}), batch {batch}; {size}"
+        rows.append(Row("jetgpt", case, "sampling", device, "hepgen KV-cache decode", t_ours.median_ms,
+                        "re-run the prefix every step", t_base.median_ms,
+                        None if t_ours.peak_bytes is None else t_ours.peak_bytes / 2**20,
+                        None if t_base.peak_bytes is None else t_base.peak_bytes / 2**20, elements=n_events))
+    return rows
