@@ -67,13 +67,26 @@ def peak(m):
     return float(q50), float((q84 - q16) / 2)
 
 
-def train(config, x, n, minutes, batch_size, lr, seed, log):
+def batches(n, batch_size, g, bucket):
+    """Index batches of one epoch. With ``bucket`` each batch holds one jet count, so it runs
+    5 + 4 n tokens instead of being padded to its longest event (~1.6x fewer tokens on this
+    mix); without, batches mix jet counts and padding is masked."""
+    if not bucket:
+        return list(torch.randperm(len(n), generator=g).split(batch_size))
+    out = []
+    for k in (1, 2, 3):
+        rows = torch.nonzero(n == k).squeeze(1)
+        out += list(rows[torch.randperm(len(rows), generator=g)].split(batch_size))
+    return [out[i] for i in torch.randperm(len(out), generator=g).tolist()]
+
+
+def train(config, x, n, minutes, batch_size, lr, seed, log, bucket=True):
     torch.manual_seed(seed)
     model = build_model(config).train()
     bayesian = is_bayesian(model)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     g = torch.Generator().manual_seed(seed)
-    steps_per_epoch = math.ceil(len(x) / batch_size)
+    steps_per_epoch = len(batches(n, batch_size, torch.Generator().manual_seed(0), bucket))
     # Time budget -> epochs: measure one epoch, then fix the schedule (cosine to the end).
     history, t0 = [], time.perf_counter()
     budget = minutes * 60
@@ -81,10 +94,8 @@ def train(config, x, n, minutes, batch_size, lr, seed, log):
     step = 0
     epoch = 0
     while True:
-        perm = torch.randperm(len(x), generator=g)
         tot, kls = 0.0, 0.0
-        for i in range(0, len(x), batch_size):
-            idx = perm[i:i + batch_size]
+        for idx in batches(n, batch_size, g, bucket):
             if total_steps is not None:
                 for group in opt.param_groups:
                     group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
@@ -172,6 +183,7 @@ def main():
     ap.add_argument("--ensemble", type=int, default=5)
     ap.add_argument("--timing-events", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-bucket", action="store_true", help="mix jet counts in a batch (padding masked)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -193,9 +205,10 @@ def main():
     log(f"{args.data}: {len(sample)} events, train {len(x)}, held out {len(xt)}; fractions {prep.fractions.round(4).tolist()}")
     config = EventModelConfig(model="jetgpt", hidden=args.hidden, layers=args.layers, bayesian=args.bayesian,
                               options={"heads": args.heads, "components": args.components})
-    model, history, seconds = train(config, x, n, args.minutes, args.batch_size, args.lr, args.seed, log)
+    model, history, seconds = train(config, x, n, args.minutes, args.batch_size, args.lr, args.seed, log,
+                                    bucket=not args.no_bucket)
     result = {"data": str(args.data), "n_train": len(x), "n_test": len(xt), "config": config.to_dict(),
-              "threads": torch.get_num_threads(), "load_avg_start": os.getloadavg(), "train_seconds": seconds,
+              "threads": torch.get_num_threads(), "bucketed_batches": not args.no_bucket, "load_avg_start": os.getloadavg(), "train_seconds": seconds,
               "epochs": len(history), "final_train_nll": history[-1]["nll"], "final_kl": history[-1]["kl"],
               "test_nll": mean_nll(model, xt, nt), "history": history,
               "parameters": sum(p.numel() for p in model.parameters())}

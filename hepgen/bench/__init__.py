@@ -10,4 +10,5 @@ SUITES = {
     "attention": "hepgen.bench.attention",
     "epic": "hepgen.bench.epic",
     "calo": "hepgen.bench.calo",
+    "jetgpt": "hepgen.bench.jetgpt",
 }
