@@ -18,6 +18,7 @@ SUBCOMMAND_MODULES = (
     "hepgen.train_cli",
     "hepgen.generate_cli",
     "hepgen.metrics.cli",
+    "hepgen.compare_cli",
     "hepgen.bench.cli",
 )
 

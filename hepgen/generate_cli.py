@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 
 # kind -> module with register_generate(kinds)
-GENERATE_KINDS = {"calo": "hepgen.models.caloman.cli"}
+GENERATE_KINDS = {"calo": "hepgen.models.caloman.cli", "events": "hepgen.models.events.cli"}
 
 
 def register(subparsers) -> None:
