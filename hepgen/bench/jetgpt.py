@@ -61,6 +61,8 @@ def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5) -> li
     # takes ~10 minutes on one busy CPU core); the per-event column scales to any count
     # (sampling is linear in it).
     batch = 100 if quick else 10_000
+    rows = []
+    size = ", ".join(f"{k} {v}" for k, v in SIZE.items())
     cases = (("Z+jets mix", MIX, 200 if quick else 20_000), ("3 jets", (0.0, 0.0, 1.0), 200 if quick else 5_000))
     for label, mix, n_events in cases:
         n_jets = _jet_counts(n_events, mix)
