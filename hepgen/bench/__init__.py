@@ -11,4 +11,5 @@ SUITES = {
     "epic": "hepgen.bench.epic",
     "jets": "hepgen.bench.jets",
     "calo": "hepgen.bench.calo",
+    "jetgpt": "hepgen.bench.jetgpt",
 }
