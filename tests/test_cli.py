@@ -14,16 +14,34 @@ import torch
 from hepgen import _core
 from hepgen.cli import COMMANDS, build_parser, main, options, progress
 
-HELP_PATHS = [[], ["info"], ["data"], ["data", "jets"], ["data", "events"], ["data", "showers"], ["train"],
-              ["train", "calo"], ["train", "jets"], ["train", "events"], ["generate"], ["generate", "calo"],
-              ["generate", "jets"], ["generate", "events"], ["evaluate"], ["compare"], ["compare", "events"],
-              ["metrics"], ["metrics", "jets"], ["metrics", "samplers"], ["bench"]]
+HELP_PATHS = [
+    [],
+    ["info"],
+    ["data"],
+    ["data", "jets"],
+    ["data", "events"],
+    ["data", "showers"],
+    ["train"],
+    ["train", "calo"],
+    ["train", "jets"],
+    ["train", "events"],
+    ["generate"],
+    ["generate", "calo"],
+    ["generate", "jets"],
+    ["generate", "events"],
+    ["evaluate"],
+    ["compare"],
+    ["compare", "events"],
+    ["metrics"],
+    ["metrics", "jets"],
+    ["metrics", "samplers"],
+    ["bench"],
+]
 
 
 def _run(args, env=None, **kwargs):
     python = [sys.executable] + (["-S"] if sys.flags.no_site else [])
-    return subprocess.run(python + args, capture_output=True, text=True, env={**os.environ, **(env or {})},
-                          **kwargs)
+    return subprocess.run(python + args, capture_output=True, text=True, env={**os.environ, **(env or {})}, **kwargs)
 
 
 def test_help_lists_every_command():
@@ -68,16 +86,19 @@ def test_help_shows_defaults_and_hides_old_spellings(capsys):
 # --------------------------------------------------------------------------- value checks
 
 
-@pytest.mark.parametrize("check, good, bad", [
-    (options.positive_int, {"1": 1, "250": 250}, ["0", "-3", "1.5", "x", ""]),
-    (options.non_negative_int, {"0": 0, "7": 7}, ["-1", "2.0", "seven"]),
-    (options.int_at_least(2), {"2": 2}, ["1", "0"]),
-    (options.positive_float, {"1e-3": 1e-3, "2": 2.0}, ["0", "-1e-3", "nan", "inf", "x"]),
-    (options.non_negative_float, {"0": 0.0, "0.5": 0.5}, ["-0.1", "nan"]),
-    (options.probability, {"0": 0.0, "1": 1.0, "0.3": 0.3}, ["1.01", "-0.01", "nan"]),
-    (options.fraction, {"0.2": 0.2}, ["0", "1", "1.5"]),
-    (options.float_in(0, 1, high_open=True), {"0": 0.0, "0.99": 0.99}, ["1", "-1"]),
-])
+@pytest.mark.parametrize(
+    "check, good, bad",
+    [
+        (options.positive_int, {"1": 1, "250": 250}, ["0", "-3", "1.5", "x", ""]),
+        (options.non_negative_int, {"0": 0, "7": 7}, ["-1", "2.0", "seven"]),
+        (options.int_at_least(2), {"2": 2}, ["1", "0"]),
+        (options.positive_float, {"1e-3": 1e-3, "2": 2.0}, ["0", "-1e-3", "nan", "inf", "x"]),
+        (options.non_negative_float, {"0": 0.0, "0.5": 0.5}, ["-0.1", "nan"]),
+        (options.probability, {"0": 0.0, "1": 1.0, "0.3": 0.3}, ["1.01", "-0.01", "nan"]),
+        (options.fraction, {"0.2": 0.2}, ["0", "1", "1.5"]),
+        (options.float_in(0, 1, high_open=True), {"0": 0.0, "0.99": 0.99}, ["1", "-1"]),
+    ],
+)
 def test_value_checks(check, good, bad):
     for text, value in good.items():
         assert check(text) == value
@@ -89,18 +110,30 @@ def test_value_checks(check, good, bad):
 def test_bad_values_are_usage_errors_naming_the_option(capsys):
     for argv, message in [
         (["data", "showers", "-n", "0", "-o", "x.h5"], "argument -n: expected a positive integer, got '0'"),
-        (["train", "jets", "--data", "d.h5", "-o", "c.pt", "--batch-size", "-2"],
-         "argument --batch-size: expected a positive integer, got '-2'"),
-        (["train", "jets", "--data", "d.h5", "-o", "c.pt", "--learning-rate", "0"],
-         "argument --learning-rate: expected a positive number, got '0'"),
-        (["train", "jets", "--data", "d.h5", "-o", "c.pt", "--lr", "0"],
-         "argument --lr: expected a positive number, got '0'"),
-        (["generate", "jets", "-n", "5", "-o", "x.h5", "--seed", "-1"],
-         "argument --seed: expected a non-negative integer, got '-1'"),
-        (["evaluate", "--truth", "a", "--generated", "b", "-o", "r", "--test-fraction", "1"],
-         "argument --test-fraction: expected a number in (0, 1), got '1'"),
-        (["metrics", "jets", "--truth", "a", "--generated", "b", "-o", "r", "--batches", "1"],
-         "argument --batches: expected an integer >= 2, got '1'"),
+        (
+            ["train", "jets", "--data", "d.h5", "-o", "c.pt", "--batch-size", "-2"],
+            "argument --batch-size: expected a positive integer, got '-2'",
+        ),
+        (
+            ["train", "jets", "--data", "d.h5", "-o", "c.pt", "--learning-rate", "0"],
+            "argument --learning-rate: expected a positive number, got '0'",
+        ),
+        (
+            ["train", "jets", "--data", "d.h5", "-o", "c.pt", "--lr", "0"],
+            "argument --lr: expected a positive number, got '0'",
+        ),
+        (
+            ["generate", "jets", "-n", "5", "-o", "x.h5", "--seed", "-1"],
+            "argument --seed: expected a non-negative integer, got '-1'",
+        ),
+        (
+            ["evaluate", "--truth", "a", "--generated", "b", "-o", "r", "--test-fraction", "1"],
+            "argument --test-fraction: expected a number in (0, 1), got '1'",
+        ),
+        (
+            ["metrics", "jets", "--truth", "a", "--generated", "b", "-o", "r", "--batches", "1"],
+            "argument --batches: expected an integer >= 2, got '1'",
+        ),
         (["bench", "--min-time", "-1"], "argument --min-time: expected a non-negative number, got '-1'"),
     ]:
         with pytest.raises(SystemExit) as stop:
@@ -113,15 +146,26 @@ def test_bad_values_are_usage_errors_naming_the_option(capsys):
 
 # (command, arguments with the old spellings, the same with the new ones)
 OLD_AND_NEW = [
-    (["train", "jets", "--data", "d.h5", "-o", "c.pt"], ["--lr", "3e-4", "--max-jets", "50"],
-     ["--learning-rate", "3e-4", "--max-samples", "50"]),
-    (["train", "events", "--model", "cfm", "--data", "d.h5", "-o", "c.pt"],
-     ["--max-events", "70", "--ode-method", "rk4", "--ode-steps", "20"],
-     ["--max-samples", "70", "--method", "rk4", "--steps", "20"]),
-    (["evaluate", "--generated", "b.h5", "-o", "r"], ["--truth", "a.h5", "--overwrite"],
-     ["--truth", "a.h5", "--force"]),
-    (["metrics", "jets", "--generated", "b.h5", "-o", "r"], ["--reference", "a.h5", "--overwrite", "--max-jets", "9"],
-     ["--truth", "a.h5", "--force", "--max-samples", "9"]),
+    (
+        ["train", "jets", "--data", "d.h5", "-o", "c.pt"],
+        ["--lr", "3e-4", "--max-jets", "50"],
+        ["--learning-rate", "3e-4", "--max-samples", "50"],
+    ),
+    (
+        ["train", "events", "--model", "cfm", "--data", "d.h5", "-o", "c.pt"],
+        ["--max-events", "70", "--ode-method", "rk4", "--ode-steps", "20"],
+        ["--max-samples", "70", "--method", "rk4", "--steps", "20"],
+    ),
+    (
+        ["evaluate", "--generated", "b.h5", "-o", "r"],
+        ["--truth", "a.h5", "--overwrite"],
+        ["--truth", "a.h5", "--force"],
+    ),
+    (
+        ["metrics", "jets", "--generated", "b.h5", "-o", "r"],
+        ["--reference", "a.h5", "--overwrite", "--max-jets", "9"],
+        ["--truth", "a.h5", "--force", "--max-samples", "9"],
+    ),
     (["metrics", "samplers", "-o", "r"], ["--reference", "a.h5", "--overwrite"], ["--truth", "a.h5", "--force"]),
 ]
 
@@ -138,8 +182,10 @@ def test_old_spellings_parse_to_the_same_request_and_say_so(command, old, new, c
     err = capsys.readouterr().err
     for spelling, replacement in zip(old, new):
         if spelling.startswith("--") and spelling != replacement:
-            assert f"hepgen: warning: {spelling} is deprecated and will be removed in the next release; " \
-                   f"use {replacement}" in err
+            assert (
+                f"hepgen: warning: {spelling} is deprecated and will be removed in the next release; "
+                f"use {replacement}" in err
+            )
     assert len(err.splitlines()) == sum(1 for a, b in zip(old, new) if a.startswith("--") and a != b)
 
 
@@ -152,8 +198,9 @@ def test_old_spelling_of_a_required_option_counts_and_a_missing_one_is_refused(c
 def test_compare_takes_generated_files_by_name_or_as_before(tmp_path, capsys):
     from hepgen.cli.compare import _generated_files
 
-    new = build_parser().parse_args(["compare", "events", "--truth", "t.h5", "--generated", "a.h5", "b.h5",
-                                     "-o", "out"])
+    new = build_parser().parse_args(
+        ["compare", "events", "--truth", "t.h5", "--generated", "a.h5", "b.h5", "-o", "out"]
+    )
     old = build_parser().parse_args(["compare", "events", "a.h5", "b.h5", "--truth", "t.h5", "-o", "out"])
     assert _generated_files(new) == _generated_files(old) == ["a.h5", "b.h5"]
     assert "use --generated FILE ..." in capsys.readouterr().err
@@ -202,8 +249,9 @@ def test_errors_are_one_line_with_exit_1(monkeypatch, capsys):
     assert capsys.readouterr().err == "hepgen info: error: --thing: expected a widget\n"
     _failing_command(monkeypatch, ZeroDivisionError("division by zero"))
     assert main(["info"]) == 1
-    assert capsys.readouterr().err == ("hepgen info: error: ZeroDivisionError: division by zero "
-                                       "(rerun with --traceback to report it)\n")
+    assert capsys.readouterr().err == (
+        "hepgen info: error: ZeroDivisionError: division by zero (rerun with --traceback to report it)\n"
+    )
 
 
 @pytest.mark.parametrize("how", ["before", "after", "environment"])
@@ -216,8 +264,9 @@ def test_traceback_flag_and_environment_show_the_traceback(monkeypatch, capsys, 
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.startswith("Traceback (most recent call last):") and "in fail" in err
-    assert err.endswith("hepgen info: error: ZeroDivisionError: division by zero "
-                        "(rerun with --traceback to report it)\n")
+    assert err.endswith(
+        "hepgen info: error: ZeroDivisionError: division by zero (rerun with --traceback to report it)\n"
+    )
 
 
 def test_interrupt_prints_interrupted_and_exits_130(monkeypatch, capsys):

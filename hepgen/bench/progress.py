@@ -7,7 +7,7 @@ known before the first case, so a caller can show how far a long suite has got.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 CaseProgress = Callable[[int, int, str], None]
 

@@ -71,14 +71,12 @@ class Elapsed:
     cpu_seconds: float
 
 
-def timed(fn: Callable[[], T], *, warmup: Callable[[], object] | None = None) -> tuple[T, Elapsed]:
+def timed(fn: Callable[[], T]) -> tuple[T, Elapsed]:
     """``fn()``'s result and the time of that one call, for a command that reports how long
-    its work took (``hepgen generate events`` records it in the file). ``warmup()`` runs
-    first, untimed: it pays one-off costs (kernel loading, allocator growth).
+    its work took (``hepgen generate events`` records it in the file; warm up before).
 
-    CPU time is ``time.process_time``; a GPU's share shows in the wall-clock time only."""
-    if warmup is not None:
-        warmup()
+    CPU time is ``time.process_time``; a GPU's share shows in the wall-clock time only, and
+    only if ``fn`` waits for its results (returns them on the CPU)."""
     start, start_cpu = time.perf_counter(), time.process_time()
     result = fn()
     return result, Elapsed(time.perf_counter() - start, time.process_time() - start_cpu)

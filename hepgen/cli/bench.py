@@ -12,20 +12,33 @@ from hepgen.cli import options, progress
 
 def register(subparsers) -> None:
     p = options.command(
-        subparsers, "bench", run=run, help="time hepgen's ops and models against their baselines",
+        subparsers,
+        "bench",
+        run=run,
+        help="time hepgen's ops and models against their baselines",
         description="Time hepgen against the implementation users would otherwise run (plain PyTorch or a "
-                    "peer library), on the same inputs, in the same run, on the same device, and print a "
-                    "table with the speed-up and peak memory. Suites: " + ", ".join(SUITES) + ". A bar on "
-                    "stderr shows the case each suite is on.")
+        "peer library), on the same inputs, in the same run, on the same device, and print a "
+        "table with the speed-up and peak memory. Suites: " + ", ".join(SUITES) + ". A bar on "
+        "stderr shows the case each suite is on.",
+    )
     p.add_argument("suites", nargs="*", metavar="SUITE", help=f"suites to run (default: all): {', '.join(SUITES)}")
-    options.device(p, default="all", choices=("cpu", "cuda", "all"),
-                   help="where to run: all = CPU, and the GPU if torch sees one")
+    options.device(
+        p, default="all", choices=("cpu", "cuda", "all"), help="where to run: all = CPU, and the GPU if torch sees one"
+    )
     p.add_argument("--quick", action="store_true", help="small sizes and short timing, for a smoke test")
-    p.add_argument("--min-time", type=options.non_negative_float, default=0.5, metavar="SECONDS",
-                   help="measure each case for at least this many seconds")
-    p.add_argument("--save", metavar="DIR",
-                   help="also record the tables (JSON + Markdown, one file per suite, device and date) in DIR, "
-                        "e.g. benchmarks/results")
+    p.add_argument(
+        "--min-time",
+        type=options.non_negative_float,
+        default=0.5,
+        metavar="SECONDS",
+        help="measure each case for at least this many seconds",
+    )
+    p.add_argument(
+        "--save",
+        metavar="DIR",
+        help="also record the tables (JSON + Markdown, one file per suite, device and date) in DIR, "
+        "e.g. benchmarks/results",
+    )
     options.threads(p)
     options.quiet(p)
 

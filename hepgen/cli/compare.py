@@ -10,26 +10,37 @@ from hepgen.cli import options, progress
 
 
 def register(subparsers) -> None:
-    parser = options.command(subparsers, "compare", help="plot generated samples against truth (events)",
-                             description="Histograms of truth against generated files, with ratio panels "
-                                         "and ensemble uncertainty bands, and a precision table.")
+    parser = options.command(
+        subparsers,
+        "compare",
+        help="plot generated samples against truth (events)",
+        description="Histograms of truth against generated files, with ratio panels "
+        "and ensemble uncertainty bands, and a precision table.",
+    )
     kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
-    p = options.command(kinds, "events", run=run_events,
-                        help="histograms and precision of generated Z+jets events vs truth",
-                        description="Plot muon and jet pT and eta, M_mumu and Delta R_jj of truth and of each "
-                                    "generated file (Bayesian ensembles as bands, ratio panels), and write "
-                                    "precision.md / precision.json: the 1-Wasserstein distance of M_mumu and "
-                                    "Delta R_j1j2 to truth, per ensemble member, beside the truth-vs-truth "
-                                    "floor, with the training time (from the checkpoint, if present) and "
-                                    "the sampling time per 10^5 events (from the file).")
+    p = options.command(
+        kinds,
+        "events",
+        run=run_events,
+        help="histograms and precision of generated Z+jets events vs truth",
+        description="Plot muon and jet pT and eta, M_mumu and Delta R_jj of truth and of each "
+        "generated file (Bayesian ensembles as bands, ratio panels), and write "
+        "precision.md / precision.json: the 1-Wasserstein distance of M_mumu and "
+        "Delta R_j1j2 to truth, per ensemble member, beside the truth-vs-truth "
+        "floor, with the training time (from the checkpoint, if present) and "
+        "the sampling time per 10^5 events (from the file).",
+    )
     options.truth(p, required=True, help="held-out truth event file")
     options.generated(p, many=True, help="generated event files (from `hepgen generate events`)")
     # The files used to be given as positional arguments: still accepted, for one release.
     p.add_argument("old_generated", nargs="*", metavar="GEN.h5", help=argparse.SUPPRESS)
     p.add_argument("--labels", metavar="A,B,...", help="legend labels (default: the file names)")
     options.output(p, kind="directory", metavar="DIR", help="directory for PNGs and tables")
-    p.add_argument("--observables", metavar="NAME,...",
-                   help="plot only these (default: m_mumu, pt/eta of mu1 mu2 j1 j2 j3, dr_j1j2 dr_j1j3 dr_j2j3)")
+    p.add_argument(
+        "--observables",
+        metavar="NAME,...",
+        help="plot only these (default: m_mumu, pt/eta of mu1 mu2 j1 j2 j3, dr_j1j2 dr_j1j3 dr_j2j3)",
+    )
     options.quiet(p)
 
 
@@ -74,8 +85,9 @@ def _compare_events(args: argparse.Namespace, files: dict[str, str], names) -> t
     written = write_plots(truth, generated, out, names=names, progress=progress.over(args.quiet, "plot"))
     results = {label: precision(truth, sample, members) for label, (sample, members) in generated.items()}
     info = {label: run_info(path) for label, path in files.items()}
-    (out / "precision.json").write_text(json.dumps({label: {**results[label], "run": info[label]}
-                                                     for label in files}, indent=1))
+    (out / "precision.json").write_text(
+        json.dumps({label: {**results[label], "run": info[label]} for label in files}, indent=1)
+    )
     table = precision_table(results, info)
     (out / "precision.md").write_text(table)
     return table, len(written)

@@ -9,11 +9,14 @@ from hepgen.cli import options
 
 def register(subparsers) -> None:
     parser = options.command(
-        subparsers, "info", run=run,
+        subparsers,
+        "info",
+        run=run,
         help="show version, compiled features and the backend of each op",
         description="Show hepgen's version, what its compiled core contains (OpenMP threads, CUDA "
-                    "kernels and architectures), the GPUs torch sees, and for each op the available "
-                    "backends and the one chosen per device.")
+        "kernels and architectures), the GPUs torch sees, and for each op the available "
+        "backends and the one chosen per device.",
+    )
     parser.add_argument("--json", action="store_true", help="print the same facts as JSON")
 
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 # --------------------------------------------------------------------------- value checks
 
@@ -49,8 +49,9 @@ def int_at_least(minimum: int):
 def float_in(low: float, high: float, *, low_open: bool = False, high_open: bool = False):
     """Real numbers in the interval from ``low`` to ``high`` (open or closed at each end)."""
     what = f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-    return _number(float, what, lambda v: (v > low if low_open else v >= low)
-                   and (v < high if high_open else v <= high))
+    return _number(
+        float, what, lambda v: (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+    )
 
 
 positive_int = int_at_least(1)
@@ -66,8 +67,7 @@ fraction = float_in(0.0, 1.0, low_open=True, high_open=True)  # a share that lea
 
 def deprecated(old: str, new: str) -> None:
     """The one-line notice for an old spelling, on stderr."""
-    print(f"hepgen: warning: {old} is deprecated and will be removed in the next release; use {new}",
-          file=sys.stderr)
+    print(f"hepgen: warning: {old} is deprecated and will be removed in the next release; use {new}", file=sys.stderr)
 
 
 class _OldSpelling(argparse.Action):
@@ -87,24 +87,36 @@ class _OldSpelling(argparse.Action):
 def _old(parser, old: tuple[str, ...], new: str, dest: str, flag: bool = False, **kwargs) -> None:
     for spelling in old:
         # default=SUPPRESS: an unused old spelling must not overwrite the new one's default.
-        parser.add_argument(spelling, dest=dest, action=_OldSpelling, new=new, flag=flag,
-                            default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)
+        parser.add_argument(
+            spelling,
+            dest=dest,
+            action=_OldSpelling,
+            new=new,
+            flag=flag,
+            default=argparse.SUPPRESS,
+            help=argparse.SUPPRESS,
+            **kwargs,
+        )
 
 
 # --------------------------------------------------------------------------- the options
 
 
-def output(parser, *, kind: str, metavar: str, help: str, old_force: tuple[str, ...] = (),
-           may_exist_with: str | None = None) -> None:
+def output(
+    parser, *, kind: str, metavar: str, help: str, old_force: tuple[str, ...] = (), may_exist_with: str | None = None
+) -> None:
     """``-o/--output`` (required) and ``--force``. ``kind`` is "file" (refused if it exists)
     or "directory" (refused if it exists and is not empty); ``may_exist_with`` names a flag
     (e.g. "resume") that makes an existing output expected rather than refused."""
     if kind not in ("file", "directory"):
         raise ValueError(f"kind: expected 'file' or 'directory', got {kind!r}")
     parser.add_argument("-o", "--output", required=True, metavar=metavar, help=help)
-    parser.add_argument("--force", action="store_true",
-                        help=f"overwrite an existing {'output file' if kind == 'file' else 'output directory'}"
-                             " (without it an existing one is refused before any work starts)")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help=f"overwrite an existing {'output file' if kind == 'file' else 'output directory'}"
+        " (without it an existing one is refused before any work starts)",
+    )
     _old(parser, old_force, "--force", "force", flag=True)
     parser.set_defaults(output_kind=kind, output_may_exist_with=may_exist_with)
 
@@ -133,16 +145,20 @@ def check_output(args: argparse.Namespace) -> None:
 
 def count(parser, what: str, *, default: int | None = None) -> None:
     """``-n``: how many samples to make."""
-    parser.add_argument("-n", type=positive_int, required=default is None, default=default,
-                        help=f"number of {what}")
+    parser.add_argument("-n", type=positive_int, required=default is None, default=default, help=f"number of {what}")
 
 
 def seed(parser, *, help: str = "random seed") -> None:
     parser.add_argument("--seed", type=non_negative_int, default=0, help=help)
 
 
-def device(parser, *, default: str = "cpu", choices: tuple[str, ...] | None = None,
-           help: str = "torch device, e.g. cpu, cuda, cuda:1") -> None:
+def device(
+    parser,
+    *,
+    default: str = "cpu",
+    choices: tuple[str, ...] | None = None,
+    help: str = "torch device, e.g. cpu, cuda, cuda:1",
+) -> None:
     parser.add_argument("--device", default=default, choices=choices, help=help)
 
 
@@ -155,9 +171,12 @@ def threads(parser, *, help: str = "torch CPU threads (default: torch's choice, 
 
 
 def quiet(parser) -> None:
-    parser.add_argument("--quiet", action="store_true",
-                        help="no progress bars (they are also off when stderr is not a terminal; "
-                             "HEPGEN_PROGRESS=1 turns them on there)")
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bars (they are also off when stderr is not a terminal; "
+        "HEPGEN_PROGRESS=1 turns them on there)",
+    )
 
 
 def learning_rate(parser, *, default: float | None, help: str, old: tuple[str, ...] = ()) -> None:
@@ -167,8 +186,9 @@ def learning_rate(parser, *, default: float | None, help: str, old: tuple[str, .
 
 def max_samples(parser, *, what: str, old: tuple[str, ...] = (), minimum: int = 1) -> None:
     check = int_at_least(minimum)
-    parser.add_argument("--max-samples", type=check, metavar="N",
-                        help=f"use only the first N {what} of each input file (default: all)")
+    parser.add_argument(
+        "--max-samples", type=check, metavar="N", help=f"use only the first N {what} of each input file (default: all)"
+    )
     _old(parser, old, "--max-samples", "max_samples", type=check)
 
 
@@ -184,14 +204,14 @@ def truth(parser, *, required: bool, help: str, old: tuple[str, ...] = ()) -> No
 
 def check_required(args: argparse.Namespace) -> str | None:
     """The usage error for a required option given by none of its spellings, or None."""
-    missing = [flag for dest, flag in getattr(args, "required_after_parsing", None) or ()
-               if getattr(args, dest, None) is None]
+    missing = [
+        flag for dest, flag in getattr(args, "required_after_parsing", None) or () if getattr(args, dest, None) is None
+    ]
     return f"the following arguments are required: {', '.join(missing)}" if missing else None
 
 
 def generated(parser, *, help: str, many: bool = False) -> None:
-    parser.add_argument("--generated", required=not many, nargs="+" if many else None, metavar="FILE",
-                        help=help)
+    parser.add_argument("--generated", required=not many, nargs="+" if many else None, metavar="FILE", help=help)
 
 
 def method(parser, *, help: str, default: str | None = None, old: tuple[str, ...] = ()) -> None:
@@ -209,9 +229,12 @@ def steps(parser, *, help: str, default: int | None = None, old: tuple[str, ...]
 def traceback(parser) -> None:
     """``--traceback``; on every command's parser too, so it may come after the command.
     (SUPPRESS: a subcommand's default must not undo the flag given before it.)"""
-    parser.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS,
-                        help="on an error, print the full traceback (for bug reports); "
-                             "also HEPGEN_TRACEBACK=1")
+    parser.add_argument(
+        "--traceback",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="on an error, print the full traceback (for bug reports); also HEPGEN_TRACEBACK=1",
+    )
 
 
 # --------------------------------------------------------------------------- help text
@@ -223,8 +246,14 @@ class HelpFormatter(argparse.HelpFormatter):
     def _get_help_string(self, action):
         text = action.help or ""
         default = action.default
-        if (default is None or default is argparse.SUPPRESS or action.nargs == 0  # flags: on or off
-                or text == argparse.SUPPRESS or "default" in text or not action.option_strings):
+        if (
+            default is None
+            or default is argparse.SUPPRESS
+            or action.nargs == 0  # flags: on or off
+            or text == argparse.SUPPRESS
+            or "default" in text
+            or not action.option_strings
+        ):
             return text
         shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
         return f"{text} (default: {shown.replace('%', '%%')})"
@@ -233,8 +262,9 @@ class HelpFormatter(argparse.HelpFormatter):
 def command(subparsers, name: str, *, help: str, description: str, run=None, epilog: str | None = None):
     """A command's parser with the shared formatter and ``--traceback``; ``run(args)``
     is what :func:`hepgen.cli.main` calls."""
-    parser = subparsers.add_parser(name, help=help, description=description, epilog=epilog,
-                                   formatter_class=HelpFormatter)
+    parser = subparsers.add_parser(
+        name, help=help, description=description, epilog=epilog, formatter_class=HelpFormatter
+    )
     if run is not None:
         traceback(parser)
         parser.set_defaults(run=run, command_parser=parser)

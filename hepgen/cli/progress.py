@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 
 def enabled(quiet: bool) -> bool:
@@ -30,8 +30,7 @@ def bar(quiet: bool, *, total: int | None = None, unit: str = "it", desc: str | 
     """A tqdm bar on stderr (disabled by the convention); use as a context manager."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, disable=not enabled(quiet),
-                dynamic_ncols=True)
+    return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, disable=not enabled(quiet), dynamic_ncols=True)
 
 
 def over(quiet: bool, unit: str) -> Callable[[Iterable, str | None], Iterable] | None:
@@ -64,8 +63,7 @@ class Cases:
         if self._bar is None:
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=total, desc=self.desc, unit="case", file=sys.stderr, dynamic_ncols=True,
-                             leave=False)
+            self._bar = tqdm(total=total, desc=self.desc, unit="case", file=sys.stderr, dynamic_ncols=True, leave=False)
         self._bar.n = index - 1  # cases finished before this one starts
         self._bar.set_postfix_str(label, refresh=True)
 

@@ -19,12 +19,21 @@ from hepgen.data._h5 import ChunkedWriter
 from hepgen.data.jets import JET_FEATURES, JET_KEY, PARTICLE_FEATURES, PARTICLE_KEY, JetSample
 
 
-def write_jet_chunks(path: str | os.PathLike, chunks: Iterable[JetSample], particles: int,
-                     attrs: dict[str, Any] | None = None, force: bool = False) -> Path:
+def write_jet_chunks(
+    path: str | os.PathLike,
+    chunks: Iterable[JetSample],
+    particles: int,
+    attrs: dict[str, Any] | None = None,
+    force: bool = False,
+) -> Path:
     """Append each chunk (``particles`` slots per jet) to ``path``; returns the path."""
     layout = {PARTICLE_KEY: ((particles, 4), np.float32, None), JET_KEY: ((4,), np.float32, "GeV")}
-    layout_attrs = {"format": "jetnet", "energy_unit": "GeV", "particle_feature_names": list(PARTICLE_FEATURES),
-                    "jet_feature_names": list(JET_FEATURES)}
+    layout_attrs = {
+        "format": "jetnet",
+        "energy_unit": "GeV",
+        "particle_feature_names": list(PARTICLE_FEATURES),
+        "jet_feature_names": list(JET_FEATURES),
+    }
     with ChunkedWriter(path, layout, {**layout_attrs, **(attrs or {})}, force=force) as writer:
         for chunk in chunks:
             writer.append({PARTICLE_KEY: chunk.particles, JET_KEY: chunk.jets})

@@ -34,6 +34,12 @@ def test_train_then_generate(checkpoint, tmp_path, capsys):
     # dataset 1 energies within the training range 1-8 GeV
     assert set(np.unique(sample.incident_energies)) <= {1024.0, 2048.0, 4096.0, 8192.0}
     assert sample.attrs["generator"] == "hepgen CaloMan"
+    # Generated chunk by chunk (for the progress bar): the same showers as one call.
+    from hepgen.models.caloman import load_checkpoint
+
+    model, _ = load_checkpoint(checkpoint)
+    torch.manual_seed(0)
+    assert np.array_equal(model.sample(sample.incident_energies, batch_size=10), sample.showers)
     assert main(["generate", "calo", "--model", str(checkpoint), "-n", "5", "-o", str(out),
                  "--energy", "2048"]) == 1
     assert "exists" in capsys.readouterr().err
