@@ -44,7 +44,9 @@ def _add_jets(sub) -> None:
         metavar="N",
         help="jets per W1 resample (default: 50000 or the smaller sample)",
     )
-    p.add_argument("--batches", type=options.int_at_least(2), default=5, help="W1 resamples (default 5, jetnet's)")
+    p.add_argument(
+        "--batches", type=options.int_at_least(2), default=5, metavar="N", help="W1 resamples (default 5, jetnet's)"
+    )
     p.add_argument("--no-efp", action="store_true", help="skip W1EFP")
     p.add_argument("--no-fpd-kpd", action="store_true", help="skip FPD and KPD")
     p.add_argument(
@@ -179,7 +181,7 @@ def _add_samplers(sub) -> None:
         "every sampler, all metrics for the baseline",
     )
     options.batch_size(p, default=1024, help="jets per sampling batch")
-    p.add_argument("--batches", type=options.int_at_least(2), default=5, help="W1 resamples")
+    p.add_argument("--batches", type=options.int_at_least(2), default=5, metavar="N", help="W1 resamples")
     options.seed(p, help="noise and jet-feature seed")
     options.threads(p)
     options.quiet(p)

@@ -114,8 +114,9 @@ def output(
     parser.add_argument(
         "--force",
         action="store_true",
-        help=f"overwrite an existing {'output file' if kind == 'file' else 'output directory'}"
-        " (without it an existing one is refused before any work starts)",
+        help="overwrite an existing output file (without it one is refused before any work starts)"
+        if kind == "file"
+        else "replace an existing, non-empty output directory (without it one is refused before any work starts)",
     )
     _old(parser, old_force, "--force", "force", flag=True)
     parser.set_defaults(output_kind=kind, output_may_exist_with=may_exist_with)
@@ -241,13 +242,17 @@ def traceback(parser) -> None:
 
 
 class HelpFormatter(argparse.HelpFormatter):
-    """Shows every option's default, unless its help already says it or there is none."""
+    """Shows every option's default, unless its help already says it or there is none.
+
+    (The hook is the one argparse's own ArgumentDefaultsHelpFormatter overrides; that one
+    would also print "(default: None)" and "(default: False)".)"""
 
     def _get_help_string(self, action):
         text = action.help or ""
         default = action.default
         if (
             default is None
+            or default == ""
             or default is argparse.SUPPRESS
             or action.nargs == 0  # flags: on or off
             or text == argparse.SUPPRESS
