@@ -303,6 +303,24 @@ def test_bench_shows_each_case_and_quiet_hides_it():
     assert "speedup" in quiet.stdout
 
 
+def test_quiet_turns_the_library_bars_off(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HEPGEN_PROGRESS", "1")  # on although stderr is not a terminal here
+    argv = ["data", "showers", "-n", "20", "--workers", "1"]
+    assert main([*argv, "-o", str(tmp_path / "a.h5")]) == 0
+    assert "20/20" in capsys.readouterr().err
+    assert main([*argv, "-o", str(tmp_path / "b.h5"), "--quiet"]) == 0
+    assert "20/20" not in capsys.readouterr().err
+
+
+def test_a_suite_counts_its_cases_for_the_bar():
+    from hepgen.bench import pooling
+
+    seen = []
+    rows = pooling.run("cpu", quick=True, min_time_s=0, progress=lambda *call: seen.append(call))
+    assert [(i, total) for i, total, _ in seen] == [(i, len(rows)) for i in range(1, len(rows) + 1)]
+    assert [label for _, _, label in seen] == [f"{r.case} {r.direction}" for r in rows]
+
+
 def test_every_bench_suite_reports_its_cases():
     import importlib
     import inspect
