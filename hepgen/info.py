@@ -1,14 +1,12 @@
-"""`hepgen info`: what this installation contains and which backend each op uses.
+"""What this installation contains and which backend each op uses (``hepgen info`` prints it).
 
-Everything printed is read off the running installation: the compiled core's own build
+Everything reported is read off the running installation: the compiled core's own build
 record, torch's view of the GPUs, and the ops' backend tables.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib.metadata
-import json
 import platform
 
 
@@ -100,19 +98,3 @@ def format_text(info: dict) -> str:
             for backend, why in entry["unavailable"].items():
                 lines.append(f"  {'':<14} {'':<5}   {backend}: {why}")
     return "\n".join(lines)
-
-
-def run(args: argparse.Namespace) -> int:
-    info = collect()
-    print(json.dumps(info, indent=2) if args.json else format_text(info))
-    return 0
-
-
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "info", help="show version, compiled features and the backend of each op",
-        description="Show hepgen's version, what its compiled core contains (OpenMP threads, "
-                    "CUDA kernels and architectures), the GPUs torch sees, and for each op the "
-                    "available backends and the one chosen per device.")
-    parser.add_argument("--json", action="store_true", help="print the same facts as JSON")
-    parser.set_defaults(run=run)

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 import hepgen.ops as ops
+from hepgen.bench.progress import CaseCounter, CaseProgress
 from hepgen.bench.report import Row
 from hepgen.bench.timing import time_call
 from hepgen.nn import KVCache
@@ -85,11 +86,15 @@ def _sampling_loop_recompute(attend, q, k, v):
         attend(q[:, :, :i], k[:, :, :i], v[:, :, :i])[:, :, -1:]
 
 
-def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5) -> list[Row]:
+def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5,
+        progress: CaseProgress | None = None) -> list[Row]:
     rows = []
     backend = ops.registered_ops()["masked_attention"].choose(torch.device(device), torch.float32)
     ours = f"hepgen ({backend})"
-    for case in QUICK_CASES if quick else CASES:
+    cases = QUICK_CASES if quick else CASES
+    decode_cases = QUICK_DECODE_CASES if quick else DECODE_CASES
+    counter = CaseCounter(progress, 2 * len(cases) + len(decode_cases))
+    for case in cases:
         q, k, v, mask = make_inputs(case, device)
         attn_mask = admissible_keys(mask, case.length, True, q.device)  # [B, 1, L, L]
 
@@ -108,12 +113,14 @@ def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5) -> li
                                  lambda: _forward_backward(sdpa_attend, q, k, v, grad)),
         }
         for direction, (fn_ours, fn_base) in pairs.items():
+            counter.start(f"{case.label} {direction}")
             t_ours = time_call(fn_ours, device, min_time_s=min_time_s)
             t_base = time_call(fn_base, device, min_time_s=min_time_s)
             rows.append(Row("attention", case.label, direction, device, ours, t_ours.median_ms,
                             "torch SDPA", t_base.median_ms, _peak_mib(t_ours), _peak_mib(t_base)))
 
-    for case in QUICK_DECODE_CASES if quick else DECODE_CASES:
+    for case in decode_cases:
+        counter.start(f"{case.label} {case.length}-token decode")
         q, k, v, _ = make_inputs(case, device)
         cache = KVCache(case.batch, case.heads, case.length, case.head_dim, device=device)
         loop = f"{case.length}-token sampling loop"

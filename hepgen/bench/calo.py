@@ -22,6 +22,7 @@ import warnings
 import numpy as np
 import torch
 
+from hepgen.bench.progress import CaseCounter, CaseProgress
 from hepgen.bench.report import Row
 from hepgen.bench.timing import time_call
 
@@ -90,7 +91,8 @@ def measured_flops(model, n: int = 1000) -> float:
     return counter.get_total_flops() / n
 
 
-def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5) -> list[Row]:
+def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5,
+        progress: CaseProgress | None = None) -> list[Row]:
     model = build_model(device)
     have_nflows = importlib.util.find_spec("nflows") is not None
     peer = nflows_twin(model) if have_nflows else None
@@ -101,7 +103,9 @@ def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5) -> li
     rng = np.random.default_rng(0)
     cases = QUICK if quick else [(b, n) for n in SHOWERS for b in BATCHES if b <= n]
     rows = []
+    counter = CaseCounter(progress, 1 + len(cases))
     for batch, n in [(1, 1), *cases]:
+        counter.start("latency (batch 1)" if n == 1 else f"batch={batch} showers={n}")
         energies = 2.0 ** rng.integers(8, 23, size=n)  # dataset 1's 15 energies
         out = np.empty((n, model.config.n_voxels), dtype=np.float32)  # the result, not timed as peak
 

@@ -26,6 +26,7 @@ import torch
 from torch.nn.utils import parametrize
 
 from hepgen.bench.epic_baseline import plain_epic_forward
+from hepgen.bench.progress import CaseCounter, CaseProgress
 from hepgen.bench.report import Row
 from hepgen.bench.timing import _sync, peak_memory
 from hepgen.nn import EPiCNet
@@ -125,7 +126,8 @@ def _interleaved_medians(fn_a, fn_b, device: str, runs: int) -> tuple[float, flo
 
 
 def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5, baseline=None,
-        baseline_name: str = "published EPiC, plain PyTorch", suite: str = "epic") -> list[Row]:
+        baseline_name: str = "published EPiC, plain PyTorch", suite: str = "epic",
+        progress: CaseProgress | None = None) -> list[Row]:
     """Rows of ms per jet; min_time_s is not used (each case runs whole generations).
 
     ``baseline(net, y0, mask, steps)`` generates the baseline's jets (default: the plain
@@ -137,7 +139,9 @@ def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5, basel
     ours_name = "hepgen (" + ", ".join(sorted({table[op].choose(torch.device(device), torch.float32)
                                                for op in ("epic_local", "ode_combine")})) + ")"
     rows = []
+    counter = CaseCounter(progress, len(MULTIPLICITIES))
     for n in MULTIPLICITIES:
+        counter.start(f"N={n} B={cfg.batch} NFE={2 * cfg.steps}")
         g = torch.Generator().manual_seed(n)
         y0 = torch.randn(cfg.batch, n, 3, generator=g).to(device)
         mask = torch.ones(cfg.batch, n, dtype=torch.bool, device=device)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from hepgen.bench.progress import CaseCounter, CaseProgress
 from hepgen.bench.report import Row
 from hepgen.bench.timing import Timing, time_call
 
@@ -55,7 +56,8 @@ def _time_only(fn, device, warmup, min_runs, min_time_s) -> Timing:
     return Timing(statistics.median(times), min(times), len(times), None)
 
 
-def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5) -> list[Row]:
+def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5,
+        progress: CaseProgress | None = None) -> list[Row]:
     model = _model(device)
     # Full: 2 x 10^4 mixed / 5 x 10^3 3-jet events (re-running the prefix for 10^5 events
     # takes ~10 minutes on one busy CPU core); the per-event column scales to any count
@@ -64,7 +66,9 @@ def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5) -> li
     rows = []
     size = ", ".join(f"{k} {v}" for k, v in SIZE.items())
     cases = (("Z+jets mix", MIX, 200 if quick else 20_000), ("3 jets", (0.0, 0.0, 1.0), 200 if quick else 5_000))
+    counter = CaseCounter(progress, len(cases))
     for label, mix, n_events in cases:
+        counter.start(f"{n_events} events ({label})")
         n_jets = _jet_counts(n_events, mix)
 
         def sample(use_cache, n_jets=n_jets):

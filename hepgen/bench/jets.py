@@ -22,6 +22,7 @@ import torch
 
 from hepgen.bench import epic
 from hepgen.bench.epic_baseline import plain_epic_forward
+from hepgen.bench.progress import CaseProgress
 from hepgen.bench.report import Row
 
 BASELINE = "published EPiC-FM, torchdiffeq midpoint"
@@ -37,6 +38,8 @@ def torchdiffeq_midpoint(net, y: torch.Tensor, mask: torch.Tensor, steps: int) -
     return odeint(lambda t, x: plain_epic_forward(net, x, t, mask), y, grid, method="midpoint")[-1]
 
 
-def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5) -> list[Row]:
+def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5,
+        progress: CaseProgress | None = None) -> list[Row]:
     """Rows of ms per jet (see :func:`hepgen.bench.epic.run`)."""
-    return epic.run(device, quick, min_time_s, baseline=torchdiffeq_midpoint, baseline_name=BASELINE, suite="jets")
+    return epic.run(device, quick, min_time_s, baseline=torchdiffeq_midpoint, baseline_name=BASELINE, suite="jets",
+                    progress=progress)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 import hepgen.ops as ops
+from hepgen.bench.progress import CaseCounter, CaseProgress
 from hepgen.bench.report import Row
 from hepgen.bench.timing import time_call
 
@@ -56,11 +57,14 @@ def forward_backward(pool, x, mask, grad):
     out.backward(grad)
 
 
-def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5) -> list[Row]:
+def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5,
+        progress: CaseProgress | None = None) -> list[Row]:
     rows = []
     backend = ops.registered_ops()["set_pool"].choose(torch.device(device), torch.float32)
     ours = f"hepgen ({backend})"
-    for case in QUICK_CASES if quick else CASES:
+    cases = QUICK_CASES if quick else CASES
+    counter = CaseCounter(progress, 2 * len(cases))
+    for case in cases:
         x, mask = make_inputs(case, device)
         grad = torch.randn(case.batch, 2 * case.features, device=device)
         pairs = {
@@ -71,6 +75,7 @@ def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5) -> li
         # The two must agree before their times mean anything.
         torch.testing.assert_close(ops.set_pool(x, mask, SUM_SCALE), plain_pytorch_pool(x, mask), rtol=1e-4, atol=1e-5)
         for direction, (fn_ours, fn_base) in pairs.items():
+            counter.start(f"{case.label} {direction}")
             t_ours = time_call(fn_ours, device, min_time_s=min_time_s)
             t_base = time_call(fn_base, device, min_time_s=min_time_s)
             rows.append(Row("pooling", case.label, direction, device, ours, t_ours.median_ms, "plain PyTorch",

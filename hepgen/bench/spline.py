@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 
 import hepgen.ops as ops
+from hepgen.bench.progress import CaseCounter, CaseProgress
 from hepgen.bench.report import Row
 from hepgen.bench.timing import time_call
 
@@ -108,11 +109,14 @@ def _with_backward(fn):
 PEERS = {"nflows": ("nflows", _nflows), "zuko": ("zuko", _zuko)}
 
 
-def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5) -> list[Row]:
+def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5,
+        progress: CaseProgress | None = None) -> list[Row]:
     rows = []
     backend = ops.registered_ops()["rq_spline"].choose(torch.device(device), torch.float32)
     ours = f"hepgen ({backend})"
-    for case in QUICK_CASES if quick else CASES:
+    cases = QUICK_CASES if quick else CASES
+    counter = CaseCounter(progress, 3 * len(cases))
+    for case in cases:
         args = make_inputs(case, device)
         # Same semantics as nflows: check before timing that the two agree. A few elements
         # where the spline is nearly flat are ill-conditioned in float32 (the inverse most),
@@ -125,6 +129,7 @@ def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5) -> li
                         raise AssertionError(f"hepgen and nflows disagree on {off:.2e} of the elements ({case.label})")
         for direction in ("forward", "inverse", "forward+backward"):
             inverse = direction == "inverse"
+            counter.start(f"{case.label} {direction}")
 
             def wrap(make):
                 fn = make(inverse)

@@ -15,9 +15,11 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, TypeVar
 
 import torch
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,25 @@ def time_call(fn: Callable[[], object], device: torch.device | str = "cpu", *, w
             fn()
             times.append(time.perf_counter() - t0)
     return Timing(statistics.median(times), min(times), len(times), peak_memory(fn, device))
+
+
+@dataclass(frozen=True)
+class Elapsed:
+    """Wall-clock and CPU time (all threads of this process) of one call."""
+
+    seconds: float
+    cpu_seconds: float
+
+
+def timed(fn: Callable[[], T]) -> tuple[T, Elapsed]:
+    """``fn()``'s result and the time of that one call, for a command that reports how long
+    its work took (``hepgen generate events`` records it in the file; warm up before).
+
+    CPU time is ``time.process_time``; a GPU's share shows in the wall-clock time only, and
+    only if ``fn`` waits for its results (returns them on the CPU)."""
+    start, start_cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    return result, Elapsed(time.perf_counter() - start, time.process_time() - start_cpu)
 
 
 @contextlib.contextmanager

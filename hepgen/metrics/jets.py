@@ -57,6 +57,12 @@ LABELS = {
 _PARTICLE_FEATURES = ("eta_rel", "phi_rel", "pt_rel")
 
 
+def require_jetnet() -> None:
+    """Raise ImportError, saying how to install them, unless jetnet and energyflow import
+    (for a command to check before it reads its inputs)."""
+    _import_jetnet()
+
+
 def _import_jetnet():
     """jetnet's evaluation module, or an ImportError that says how to get it."""
     try:

@@ -1,5 +1,6 @@
-"""`hepgen data`: the subcommand through hepgen.cli.main, errors, and a real Ctrl-C."""
+"""`hepgen data`: the command through hepgen.cli.main, errors, and a real Ctrl-C."""
 
+import os
 import re
 import signal
 import subprocess
@@ -10,25 +11,18 @@ import time
 import h5py
 import pytest
 
-import hepgen.cli
+from hepgen.cli import main
 from hepgen.data import CaloGeometry, read_showers
 
 
-@pytest.fixture
-def main(monkeypatch):
-    """hepgen.cli.main with the data subcommand registered (whatever else is listed)."""
-    monkeypatch.setattr(hepgen.cli, "SUBCOMMAND_MODULES", ("hepgen.data.cli",))
-    return hepgen.cli.main
-
-
-def test_showers_command_writes_a_file(main, tmp_path, capsys):
+def test_showers_command_writes_a_file(tmp_path, capsys):
     path = tmp_path / "showers.h5"
     assert main(["data", "showers", "-n", "40", "-o", str(path), "--seed", "2", "--workers", "1"]) == 0
     assert len(read_showers(path, CaloGeometry.photons())) == 40
     assert f"wrote 40 showers to {path}" in capsys.readouterr().err
 
 
-def test_existing_output_needs_force(main, tmp_path, capsys):
+def test_existing_output_needs_force(tmp_path, capsys):
     path = tmp_path / "showers.h5"
     path.write_text("old")
     assert main(["data", "showers", "-n", "5", "-o", str(path), "--quiet"]) == 1
@@ -37,14 +31,18 @@ def test_existing_output_needs_force(main, tmp_path, capsys):
     assert h5py.is_hdf5(path)
 
 
-def test_bad_numbers_are_one_line_errors(main, tmp_path, capsys):
-    assert main(["data", "showers", "-n", "0", "-o", str(tmp_path / "x.h5")]) == 1
-    assert "error: n: expected a positive integer" in capsys.readouterr().err
+def test_bad_numbers_are_usage_errors(tmp_path, capsys):
+    for bad in (["-n", "0"], ["-n", "5", "--workers", "0"], ["-n", "5", "--chunk-size", "-1"]):
+        with pytest.raises(SystemExit) as stop:
+            main(["data", "showers", "-o", str(tmp_path / "x.h5"), *bad])
+        assert stop.value.code == 2
+        assert f"argument {bad[-2]}: expected a positive integer" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["data", "jets", "-n", "5", "-o", str(tmp_path / "x.h5"), "--particles", "40"])
+    assert not list(tmp_path.iterdir())
 
 
-def test_jets_without_pythia_says_how_to_install(main, monkeypatch, tmp_path, capsys):
+def test_jets_without_pythia_says_how_to_install(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "pythia8mc", None)  # import fails as if not installed
     assert main(["data", "jets", "-n", "5", "-o", str(tmp_path / "jets.h5")]) == 1
     err = capsys.readouterr().err
@@ -52,9 +50,7 @@ def test_jets_without_pythia_says_how_to_install(main, monkeypatch, tmp_path, ca
     assert not (tmp_path / "jets.h5").exists()
 
 
-RUN_CLI = (
-    "import sys, hepgen.cli as c; c.SUBCOMMAND_MODULES = ('hepgen.data.cli',); sys.exit(c.main(sys.argv[1:]))"
-)
+RUN_CLI = "import sys, hepgen.cli as c; sys.exit(c.main(sys.argv[1:]))"
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -75,7 +71,9 @@ def test_interrupt_keeps_a_valid_file_with_the_finished_chunks(tmp_path, stop):
         "-o",
         str(path),
     ]
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    # stderr is a pipe, where progress bars are off by default: the test reads the bar.
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "HEPGEN_PROGRESS": "1"})
     seen = []
     reader = threading.Thread(
         target=lambda: seen.extend(iter(lambda: process.stderr.read(1), "")), daemon=True

@@ -65,18 +65,25 @@ def test_report_has_markdown_json_and_figures(files, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["report"]
 
 
-def test_existing_report_is_kept_without_overwrite(files, tmp_path, capsys):
+def test_existing_report_is_kept_without_force(files, tmp_path, capsys):
     out = tmp_path / "report"
     out.mkdir()
     (out / "keep.txt").write_text("old")
     args = ["evaluate", "--truth", str(files["events_a"]), "--generated", str(files["events_b"]),
             "-o", str(out), *FAST, "--observables", "m_mumu"]
     assert main(args) == 1
-    assert "exists and is not empty; pass --overwrite" in capsys.readouterr().err
+    assert "exists and is not empty; pass --force" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
-    assert main([*args, "--overwrite"]) == 0
+    assert main([*args, "--force"]) == 0
     assert not (out / "keep.txt").exists() and (out / "report.md").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["report"]
+    first = json.loads((out / "metrics.json").read_text())
+    # The old spelling, --overwrite, does the same (and says it is deprecated).
+    capsys.readouterr()
+    assert main([*args, "--overwrite"]) == 0
+    assert "--overwrite is deprecated" in capsys.readouterr().err
+    again = json.loads((out / "metrics.json").read_text())
+    assert again["auc"] == first["auc"] and again["jsd"] == first["jsd"]
 
 
 @pytest.mark.parametrize("generated, kind, message", [

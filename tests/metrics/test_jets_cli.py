@@ -28,10 +28,15 @@ def files(tmp_path_factory):
 
 def test_jets_report_has_table_json_and_figures(files, tmp_path):
     out = tmp_path / "report"
-    code = main(["metrics", "jets", "--generated", str(files["b"]), "--reference", str(files["a"]),
+    code = main(["metrics", "jets", "--generated", str(files["b"]), "--truth", str(files["a"]),
                  "-o", str(out), "--no-fpd-kpd", *FAST])
     assert code == 0
     data = json.loads((out / "metrics.json").read_text())
+    # The old spelling, --reference, gives the same report.
+    old = tmp_path / "old"
+    assert main(["metrics", "jets", "--generated", str(files["b"]), "--reference", str(files["a"]),
+                 "-o", str(old), "--no-fpd-kpd", *FAST]) == 0
+    assert json.loads((old / "metrics.json").read_text())["metrics"] == data["metrics"]
     assert {"w1m", "w1p", "w1efp", "w1_jet_mass"} <= set(data["metrics"])
     assert data["n_generated"] == data["n_reference"] == 120
     # The generated file's stored mass was smeared by 20%: its W1 stands far above its error.
@@ -50,12 +55,13 @@ def test_existing_output_and_bad_arguments_write_nothing(files, tmp_path, capsys
     out = tmp_path / "taken"
     out.mkdir()
     (out / "x").write_text("keep")
-    args = ["metrics", "jets", "--generated", str(files["b"]), "--reference", str(files["a"]), *FAST]
+    args = ["metrics", "jets", "--generated", str(files["b"]), "--truth", str(files["a"]), *FAST]
     assert main([*args, "-o", str(out)]) == 1
-    assert "pass --overwrite" in capsys.readouterr().err
-    assert main([*args, "-o", str(tmp_path / "r"), "--n-eval", "1"]) == 1
-    assert "--n-eval: expected an integer >= 2" in capsys.readouterr().err
-    assert main(["metrics", "jets", "--generated", str(tmp_path / "missing.h5"), "--reference",
+    assert "pass --force" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*args, "-o", str(tmp_path / "r"), "--n-eval", "1"])
+    assert "argument --n-eval: expected an integer >= 2" in capsys.readouterr().err
+    assert main(["metrics", "jets", "--generated", str(tmp_path / "missing.h5"), "--truth",
                  str(files["a"]), "-o", str(tmp_path / "r"), *FAST]) == 1
     assert not (tmp_path / "r").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
@@ -76,7 +82,7 @@ def checkpoint(files, tmp_path_factory):
 
 def test_samplers_report(files, checkpoint, tmp_path):
     out = tmp_path / "study"
-    code = main(["metrics", "samplers", "--model", str(checkpoint), "--reference", str(files["small_a"]),
+    code = main(["metrics", "samplers", "--model", str(checkpoint), "--truth", str(files["small_a"]),
                  "--floor", str(files["small_b"]), "-o", str(out), "-n", "40",
                  "--samplers", "midpoint:100,rk4:3,dopri5:0.1", *FAST])
     assert code == 0
@@ -100,6 +106,6 @@ def test_sampler_spec_errors(files, tmp_path, capsys):
     for bad in ("rk4", "rk4:0", "dopri5", "dopri5:-1", "midpoint:x"):
         with pytest.raises(ValueError, match="expected METHOD:STEPS"):
             Sampler.parse(bad)
-    assert main(["metrics", "samplers", "--reference", str(files["a"]), "-o", str(tmp_path / "s"),
+    assert main(["metrics", "samplers", "--truth", str(files["a"]), "-o", str(tmp_path / "s"),
                  "--samplers", "rk4:x", "--quiet"]) == 1
     assert "sampler 'rk4:x'" in capsys.readouterr().err

@@ -59,17 +59,32 @@ def test_resume_continues_the_run(data_file, tmp_path):
     assert read_jets(out).attrs["generator"] == "hepgen epic-jedi"
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--method", "em"], "method must be one of"),
-    (["--steps", "0"], "--steps must be"),
-    (["--batch-size", "0"], "--batch-size must be"),
-    (["-n", "0"], "-n must be"),
-])
-def test_generate_errors_leave_no_file(checkpoint, tmp_path, capsys, argv, message):
+def test_generate_errors_leave_no_file(checkpoint, tmp_path, capsys):
     out = tmp_path / "bad.h5"
-    assert main(["generate", "jets", "--model", str(checkpoint), "-n", "5", "-o", str(out), *argv]) == 1
-    assert message in capsys.readouterr().err
-    assert not out.exists() and not (tmp_path / "bad.h5.partial").exists()
+    base = ["generate", "jets", "--model", str(checkpoint), "-n", "5", "-o", str(out)]
+    assert main(base + ["--method", "em"]) == 1
+    assert "method must be one of" in capsys.readouterr().err
+    for argv, message in [(["--steps", "0"], "argument --steps: expected a positive integer"),
+                          (["--batch-size", "0"], "argument --batch-size: expected a positive integer"),
+                          (["-n", "0"], "argument -n: expected a positive integer")]:
+        with pytest.raises(SystemExit):
+            main(base + argv)
+        assert message in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_old_spellings_train_the_same_model(data_file, tmp_path, capsys):
+    new, old = tmp_path / "new.pt", tmp_path / "old.pt"
+    common = ["train", "jets", "--data", str(data_file), "--epochs", "1", *TINY]
+    assert main(common + ["-o", str(new), "--learning-rate", "3e-3", "--max-samples", "80"]) == 0
+    capsys.readouterr()
+    assert main(common + ["-o", str(old), "--lr", "3e-3", "--max-jets", "80"]) == 0
+    err = capsys.readouterr().err
+    assert "--lr is deprecated" in err and "use --learning-rate" in err and "use --max-samples" in err
+    (a, extra_a), (b, extra_b) = load_checkpoint(new)[:2], load_checkpoint(old)[:2]
+    assert extra_a["n_train"] == extra_b["n_train"] == 80 and extra_a["settings"] == extra_b["settings"]
+    for (name, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(p, q), name
 
 
 def test_train_errors(data_file, checkpoint, tmp_path, capsys):

@@ -120,7 +120,8 @@ def test_cli_train_generate_compare(tmp_path, capsys):
     assert "exists" in capsys.readouterr().err
     assert main(["train", "events", "--model", "cfm", *common, "--option", "oops", "-o", str(tmp_path / "y.pt")]) == 1
     assert "KEY=VALUE" in capsys.readouterr().err
-    assert main(["compare", "events", "--truth", str(truth), str(gen), "-o", str(out), "--observables", "mass"]) == 1
+    assert main(["compare", "events", "--truth", str(truth), str(gen), "-o", str(out), "--observables", "mass",
+                 "--force"]) == 1
     assert "--observables: unknown" in capsys.readouterr().err
 
 

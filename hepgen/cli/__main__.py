@@ -1,0 +1,7 @@
+"""``python -m hepgen.cli`` is the ``hepgen`` command."""
+
+import sys
+
+from hepgen.cli import main
+
+sys.exit(main())

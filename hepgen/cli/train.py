@@ -1,0 +1,419 @@
+"""``hepgen train calo|jets|events``: fit a generator to a data file and write one checkpoint.
+
+Per kind: ``_add_KIND`` defines the options, ``run_KIND`` checks what argparse cannot,
+calls ``_fit_KIND`` (the one function that calls the library) and reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hepgen.cli import options, progress
+
+
+def register(subparsers) -> None:
+    parser = options.command(
+        subparsers,
+        "train",
+        help="train a generator (calo: CaloMan; jets: EPiC-FM/EPiC-JeDi; events: JetGPT, DDPM, CFM, INN) "
+        "and save a checkpoint",
+        description="Train a generative model on a data file; write one checkpoint file.",
+    )
+    kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
+    _add_calo(kinds)
+    _add_jets(kinds)
+    _add_events(kinds)
+
+
+def _common(
+    p: argparse.ArgumentParser,
+    *,
+    data_help: str,
+    batch: int,
+    lr: float,
+    lr_help: str,
+    what: str,
+    old_lr=(),
+    old_max=(),
+    resumable: bool = False,
+) -> None:
+    p.add_argument("--data", required=True, metavar="FILE", help=data_help)
+    options.output(
+        p, kind="file", metavar="CKPT", help="checkpoint file to write", may_exist_with="resume" if resumable else None
+    )
+    options.batch_size(p, default=batch, help=f"{what} per batch")
+    options.learning_rate(p, default=lr, help=lr_help, old=old_lr)
+    options.max_samples(p, what=what, old=old_max)
+    options.seed(p)
+    options.device(p)
+    options.threads(p)
+    options.quiet(p)
+
+
+# --------------------------------------------------------------------------- calo
+
+
+def _add_calo(kinds) -> None:
+    p = options.command(
+        kinds,
+        "calo",
+        run=run_calo,
+        help="CaloMan on CaloChallenge dataset-1 photon showers",
+        description="Train CaloMan: the VAE, then the latent flow, then the energy-per-layer "
+        "flow. Writes one checkpoint file.",
+    )
+    _common(
+        p,
+        data_help="CaloChallenge-layout HDF5 file (MeV)",
+        batch=256,
+        lr=1e-3,
+        lr_help="Adam learning rate",
+        what="showers",
+    )
+    p.add_argument("--epochs", type=options.positive_int, default=100, help="epochs of each phase")
+    p.add_argument(
+        "--flow-epochs", type=options.positive_int, metavar="N", help="epochs of each flow phase (default: --epochs)"
+    )
+    p.add_argument(
+        "--latent", type=options.positive_int, default=35, help="latent dimension (default 35, the paper's code)"
+    )
+    p.add_argument(
+        "--hidden",
+        type=options.positive_int,
+        nargs="+",
+        default=[512, 512, 512],
+        metavar="H",
+        help="hidden sizes of the VAE's encoder; the decoder mirrors them",
+    )
+    p.add_argument(
+        "--description",
+        default="",
+        metavar="TEXT",
+        help="what the training data is, stored in the checkpoint (e.g. 'GFlash photons, seed 1')",
+    )
+
+
+def run_calo(args: argparse.Namespace) -> int:
+    path, n_train, history = _fit_calo(args)
+    losses = ", ".join(f"{k} {v[-1]:.4g}" for k, v in history.items())
+    print(f"wrote {path} ({n_train} showers; final losses: {losses})")
+    return 0
+
+
+def _fit_calo(args: argparse.Namespace):
+    from hepgen.data import CaloGeometry, read_showers
+    from hepgen.models.caloman import CaloManConfig, save_checkpoint, train_caloman
+
+    sample = read_showers(args.data)
+    n_voxels = sample.showers.shape[1]
+    geometry = {g.n_voxels: g for g in (CaloGeometry.photons(),)}.get(n_voxels)
+    if geometry is None:
+        raise ValueError(f"{args.data}: {n_voxels} voxels; CaloMan here supports dataset-1 photons (368)")
+    showers, energies = sample.showers[: args.max_samples], sample.incident_energies[: args.max_samples]
+    config = CaloManConfig(
+        n_voxels=n_voxels,
+        latent=args.latent,
+        hidden=tuple(args.hidden),
+        layer_sizes=tuple(layer.n_voxels for layer in geometry.layers),
+    )
+    result = train_caloman(
+        showers,
+        energies,
+        config,
+        epochs=args.epochs,
+        flow_epochs=args.flow_epochs,
+        batch_size=args.batch_size,
+        lr=args.learning_rate,
+        seed=args.seed,
+        device=args.device,
+        progress=progress.over(args.quiet, "epoch"),
+    )
+    extra = {
+        "data": str(args.data),
+        "n_train": int(len(showers)),
+        "epochs": args.epochs,
+        "flow_epochs": args.flow_epochs or args.epochs,
+        "batch_size": args.batch_size,
+        "data_description": args.description,
+        "seed": args.seed,
+        "final_losses": {k: float(v[-1]) for k, v in result.history.items()},
+    }
+    path = save_checkpoint(result.model, args.output, extra, force=args.force)
+    return path, len(showers), result.history
+
+
+# --------------------------------------------------------------------------- jets
+
+
+def _add_jets(kinds) -> None:
+    p = options.command(
+        kinds,
+        "jets",
+        run=run_jets,
+        help="EPiC-FM or EPiC-JeDi on JetNet-layout jets",
+        description="Train EPiC-FM (flow matching) or EPiC-JeDi (score diffusion) on a "
+        "JetNet-layout HDF5 file (e.g. from `hepgen data jets`). The checkpoint "
+        "is rewritten atomically after every epoch, so an interrupted run leaves "
+        "a usable, resumable checkpoint (--resume).",
+    )
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --output (up to --epochs in all)")
+    _common(
+        p,
+        data_help="JetNet-layout HDF5 file of training jets",
+        batch=1024,
+        lr=1e-3,
+        lr_help="AdamW peak learning rate",
+        what="jets",
+        old_lr=("--lr",),
+        old_max=("--max-jets",),
+        resumable=True,
+    )
+    p.add_argument(
+        "--model",
+        choices=("epic-fm", "epic-jedi"),
+        default="epic-fm",
+        help="epic-fm: optimal-transport flow matching; epic-jedi: VP cosine score diffusion",
+    )
+    p.add_argument("--epochs", type=options.positive_int, default=100, help="epochs (in all, with --resume)")
+    p.add_argument(
+        "--particles",
+        type=options.positive_int,
+        metavar="P",
+        help="particle slots to model: the P highest-pT of each jet (default: all in the file)",
+    )
+    cond = p.add_mutually_exclusive_group()
+    cond.add_argument(
+        "--conditional",
+        dest="conditional",
+        action="store_true",
+        default=True,
+        help="condition on jet pT and mass (the default)",
+    )
+    cond.add_argument("--unconditional", dest="conditional", action="store_false", help="no conditioning")
+    p.add_argument("--hidden", type=options.positive_int, default=128, help="particle features per EPiC layer")
+    p.add_argument("--latent", type=options.positive_int, default=10, help="global vector size")
+    p.add_argument("--layers", type=options.positive_int, default=6, help="EPiC layers")
+    p.add_argument(
+        "--slim",
+        action="store_true",
+        help="drop the training state from the final checkpoint (smaller; cannot be resumed)",
+    )
+
+
+def run_jets(args: argparse.Namespace) -> int:
+    if args.resume and not Path(args.output).is_file():
+        raise FileNotFoundError(f"--resume: {args.output} does not exist")
+    config, n_train, P, state = _fit_jets(args)
+    losses = " ".join(f"{v:.4g}" for v in state.history[-5:])
+    print(
+        f"wrote {args.output} ({config.model}, {n_train} jets x {P} particles, {state.epoch} epochs; "
+        f"last losses: {losses})"
+    )
+    return 0
+
+
+def _fit_jets(args: argparse.Namespace):
+    from hepgen.data import read_jets
+    from hepgen.models.epic import EPiCConfig, TrainSettings, load_checkpoint, save_checkpoint, train_epic
+
+    out = Path(args.output)
+    sample = read_jets(args.data)
+    particles, jets = sample.particles[: args.max_samples], sample.jets[: args.max_samples].copy()
+    P = args.particles or particles.shape[1]
+    if P > particles.shape[1]:
+        raise ValueError(f"--particles {P}: {args.data} has only {particles.shape[1]} particle slots")
+    particles = particles[:, :P]  # JetNet files hold the highest-pT particles first
+    jets[:, 3] = (particles[..., 3] > 0.5).sum(1)
+    if (jets[:, 3] < 1).any():
+        raise ValueError(f"{args.data}: {int((jets[:, 3] < 1).sum())} jets have no particles")
+    settings = TrainSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.learning_rate, seed=args.seed)
+    model, resume = None, None
+    if args.resume:
+        model, _, resume = load_checkpoint(out, args.device, with_train_state=True)
+        if resume is None:
+            raise ValueError(f"--resume: {out} holds no training state (written with --slim?)")
+        config = model.config
+        if config.particles != P:
+            raise ValueError(f"--resume: {out} models {config.particles} particles, the data give {P}")
+        if resume["epoch"] >= args.epochs:
+            raise ValueError(f"--resume: {out} already has {resume['epoch']} epochs; ask for more with --epochs")
+    else:
+        config = EPiCConfig(
+            model=args.model,
+            particles=P,
+            conditional=args.conditional,
+            hidden=args.hidden,
+            latent=args.latent,
+            layers=args.layers,
+        )
+    # The checkpoint's record keeps the key names of earlier releases ("lr", "max_jets").
+    extra = {
+        "data": str(args.data),
+        "n_train": int(len(particles)),
+        "seed": args.seed,
+        "settings": {
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "lr": args.learning_rate,
+            "max_jets": args.max_samples,
+        },
+    }
+    if sys.argv and Path(sys.argv[0]).name in ("hepgen", "__main__.py"):  # run from the shell
+        extra["command"] = "hepgen " + " ".join(sys.argv[1:])
+
+    def on_epoch(state):
+        extra.update(epochs=state.epoch, losses=[float(v) for v in state.history])
+        save_checkpoint(state.sampling_model(), out, extra, train_state=state.state_dict(), force=True)
+
+    bars = progress.over(args.quiet, "epoch")
+    state = train_epic(
+        particles,
+        jets,
+        config,
+        settings,
+        device=args.device,
+        progress=None if bars is None else (lambda it: bars(it, f"train {config.model}")),
+        on_epoch=on_epoch,
+        resume=resume,
+        model=model,
+    )
+    if args.slim:
+        save_checkpoint(state.sampling_model(), out, extra, force=True)
+    return config, len(particles), P, state
+
+
+# --------------------------------------------------------------------------- events
+
+
+def _add_events(kinds) -> None:
+    from hepgen.models.events.config import MODELS  # a plain tuple: no torch
+
+    p = options.command(
+        kinds,
+        "events",
+        run=run_events,
+        help="JetGPT, DDPM, CFM or the spline INN on Z+jets events",
+        description="Train an event generator on a Z(->mumu)+jets file (`hepgen data events`): "
+        "one network for 1, 2 and 3 jets (the INN: one flow per multiplicity). "
+        "Writes one checkpoint with the config, weights and preprocessing.",
+    )
+    p.add_argument("--model", required=True, choices=MODELS, help="architecture")
+    _common(
+        p,
+        data_help="event file from `hepgen data events` (GeV)",
+        batch=1024,
+        lr=1e-3,
+        lr_help="Adam learning rate, cosine-decayed to 0",
+        what="events",
+        old_max=("--max-events",),
+    )
+    p.add_argument(
+        "--bayesian",
+        action="store_true",
+        help="mean-field Gaussian weights, KL / N_train added to the loss (sample with --ensemble)",
+    )
+    p.add_argument("--epochs", type=options.positive_int, default=50, help="epochs")
+    p.add_argument("--hidden", type=options.positive_int, default=256, help="hidden width")
+    p.add_argument(
+        "--layers",
+        type=options.positive_int,
+        default=6,
+        help="residual blocks (DDPM, CFM), coupling layers (INN), transformer blocks (JetGPT)",
+    )
+    p.add_argument("--timesteps", type=options.positive_int, default=1000, help="DDPM diffusion steps")
+    options.method(
+        p,
+        default="midpoint",
+        old=("--ode-method",),
+        help="CFM sampling, stored in the checkpoint: fixed-grid method of hepgen.ode: euler, midpoint, heun, rk4",
+    )
+    options.steps(p, default=50, old=("--ode-steps",), help="CFM sampling, stored in the checkpoint: ODE steps")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="architecture-specific setting (VALUE as JSON, else a string), e.g. "
+        "sampler=ddim sample_steps=100 for DDPM; repeatable",
+    )
+    p.add_argument(
+        "--validation-fraction",
+        type=options.float_in(0, 1, high_open=True),
+        default=0.1,
+        metavar="F",
+        help="share of the events held out for the validation loss",
+    )
+
+
+def _key_values(items: list[str]) -> dict:
+    import json
+
+    values = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--option expects KEY=VALUE, got {item!r}")
+        try:
+            values[key] = json.loads(value)
+        except json.JSONDecodeError:
+            values[key] = value
+    return values
+
+
+def run_events(args: argparse.Namespace) -> int:
+    path, config, result, final = _fit_events(args)
+    losses = ", ".join(f"{k} {v:.4g}" for k, v in final.items())
+    print(
+        f"wrote {path} ({config.model}{' bayesian' if config.bayesian else ''}, {result.n_train} training "
+        f"events, {result.seconds:.1f} s wall, {result.cpu_seconds:.1f} s CPU; final: {losses})"
+    )
+    return 0
+
+
+def _fit_events(args: argparse.Namespace):
+    from hepgen.data import EventSample, read_events
+    from hepgen.models.events import EventModelConfig, build_model
+    from hepgen.models.events.checkpoint import save_checkpoint
+    from hepgen.models.events.train import train_events
+
+    config = EventModelConfig(
+        model=args.model,
+        bayesian=args.bayesian,
+        hidden=args.hidden,
+        layers=args.layers,
+        timesteps=args.timesteps,
+        ode_steps=args.steps,
+        ode_method=args.method,
+        options=_key_values(args.option),
+    )
+    build_model(config)  # a missing architecture or a bad option fails before the data is read
+    sample = read_events(args.data)
+    if args.max_samples:
+        n = args.max_samples
+        sample = EventSample(sample.muons[:n], sample.jets[:n], sample.n_jets[:n], sample.attrs)
+    result = train_events(
+        sample,
+        config,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.learning_rate,
+        seed=args.seed,
+        device=args.device,
+        validation_fraction=args.validation_fraction,
+        progress=progress.over(args.quiet, "epoch"),
+    )
+    final = {k: float(v[-1]) for k, v in result.history.items() if v}
+    extra = {
+        "data": str(args.data),
+        "n_train": result.n_train,
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "train_seconds": result.seconds,
+        "train_cpu_seconds": result.cpu_seconds,
+        "final": final,
+        "history": {k: [float(x) for x in v] for k, v in result.history.items()},
+    }
+    path = save_checkpoint(result.model, result.preprocessing, args.output, extra, force=args.force)
+    return path, config, result, final
