@@ -180,6 +180,8 @@ class Generator(nn.Module):
                device: str | torch.device | None = None, **settings):
         """``n`` samples as one sample object of the model's kind (see the module docstring);
         ``batch_size`` is the chunk size of :meth:`sample_chunks`."""
+        if batch_size is not None:
+            positive_int("batch_size", batch_size)
         chunks = list(self.sample_chunks(n, condition=condition, seed=seed, generator=generator,
                                          chunk_size=batch_size, progress=progress, device=device, **settings))
         return type(chunks[0]).concatenate(chunks)

@@ -167,7 +167,7 @@ class CaloMan(Generator):
 
         Deprecated: ``sample(energies, batch_size=10000, out=None)`` with the energies as
         the first argument returns the [N, n_voxels] float32 array (MeV) as before."""
-        if n is not None and not isinstance(n, (int, np.integer)):
+        if n is not None and (isinstance(n, (list, tuple, np.ndarray)) or torch.is_tensor(n)):
             deprecated("CaloMan.sample(energies, batch_size, out) returning an array",
                        "CaloMan.sample(condition=energies).showers")
             return self._sample_array(n, *legacy, **kwargs)
