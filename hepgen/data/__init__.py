@@ -16,10 +16,6 @@ Names are imported on first use (lazy_loader), so ``hepgen data --help`` stays f
 load with the first reader or writer, Pythia and FastJet only when events are generated.
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
 import lazy_loader
 
 # Module -> the public names it defines.
@@ -37,29 +33,3 @@ _EXPORTS = {
 }
 
 __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submodules=["layouts"], submod_attrs=_EXPORTS)
-
-if TYPE_CHECKING:
-    from hepgen.data.calo_geometry import CaloGeometry, CaloLayer
-    from hepgen.data.event_transforms import (
-        ArtanhPhi,
-        Chain,
-        LogTransform,
-        RelativePhi,
-        Standardize,
-        Transform,
-        event_preprocessing,
-    )
-    from hepgen.data.events import (
-        EventSample,
-        absolute_vectors,
-        event_vectors,
-        events_from_vectors,
-        read_events,
-        vector_columns,
-        write_events,
-    )
-    from hepgen.data.generate import generate_events, generate_jets, generate_showers
-    from hepgen.data.gflash import GFlashMedium, GFlashSimulator
-    from hepgen.data.jets import JetSample, read_jets, write_jets
-    from hepgen.data.showers import DATASET1_ENERGIES_MEV, ShowerSample, read_showers, write_showers
-    from hepgen.data.streaming import GenerationInterrupted

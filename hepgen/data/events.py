@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from hepgen.data.kinematics import invariant_mass
-
 from hepgen.data.layouts.zjets import MAX_JETS, OBJECT_FEATURES
 
 MUON_MASS_GEV = 0.1056583755
@@ -154,6 +153,8 @@ def _check_n_jets(n_jets: int) -> None:
 
 
 __all__ = [
+    "MAX_JETS",
+    "OBJECT_FEATURES",
     "EventSample",
     "absolute_vectors",
     "event_vectors",

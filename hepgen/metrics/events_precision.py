@@ -14,7 +14,6 @@ from scipy.stats import wasserstein_distance
 
 from hepgen.metrics.events_observables import PRECISION, observable_values
 
-
 QUANTILE = 0.001
 
 

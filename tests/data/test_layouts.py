@@ -30,7 +30,8 @@ def content(path):
 
 EXPECTED = {
     "jets": ({"particle_features": (np.float32, None), "jet_features": (np.float32, "GeV")},
-             {"format": "jetnet", "energy_unit": "GeV", "particle_feature_names": ["eta_rel", "phi_rel", "pt_rel", "mask"],
+             {"format": "jetnet", "energy_unit": "GeV",
+              "particle_feature_names": ["eta_rel", "phi_rel", "pt_rel", "mask"],
               "jet_feature_names": ["pt", "eta", "mass", "n_particles"]}),
     "showers": ({"incident_energies": (np.float32, "MeV"), "showers": (np.float32, "MeV")},
                 {"format": "calochallenge", "energy_unit": "MeV"}),

@@ -3,7 +3,6 @@ contract tests sample from (fast, deterministic; the numbers mean nothing)."""
 
 import numpy as np
 import torch
-
 from events_toys import z_sample
 from jet_toys import P, toy_jets
 

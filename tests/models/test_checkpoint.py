@@ -5,12 +5,11 @@ import os
 
 import pytest
 import torch
+from model_toys import jets_toy
 
 import hepgen.models
 from hepgen.models.checkpoint import Checkpoint, provenance
 from hepgen.models.registry import PRETRAINED
-
-from model_toys import jets_toy
 
 
 def small_checkpoint(**changes) -> Checkpoint:
@@ -95,7 +94,8 @@ def test_every_refusal_names_the_file(tmp_path):
         _write(tmp_path / "newer.pt", {**payload, "version": 99}).name: (ValueError, "newer hepgen"),
         _write(tmp_path / "older.pt", {**payload, "format": "hepgen.caloman", "version": 1}).name:
             (ValueError, "no longer read"),
-        _write(tmp_path / "unknown.pt", {**payload, "format": "other.thing"}).name: (ValueError, "unknown checkpoint format"),
+        _write(tmp_path / "unknown.pt", {**payload, "format": "other.thing"}).name:
+            (ValueError, "unknown checkpoint format"),
         _write(tmp_path / "damaged.pt", {**payload, "state_dict": {"w": "text"}}).name: (ValueError, "damaged"),
         _write(tmp_path / "badversion.pt", {**payload, "version": "1"}).name: (ValueError, "damaged"),
     }

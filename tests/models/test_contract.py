@@ -4,11 +4,10 @@ seeds, chunks, conditions, settings, devices, checkpoints and file round trips."
 import numpy as np
 import pytest
 import torch
+from model_toys import KINDS, condition_for, toy
 
 import hepgen.models
 from hepgen.data import EventSample, JetSample, ShowerSample, read_events, read_jets, read_showers
-
-from model_toys import KINDS, condition_for, toy
 
 SAMPLE_TYPE = {"showers": ShowerSample, "jets": JetSample, "events": EventSample}
 READ = {"showers": read_showers, "jets": read_jets, "events": read_events}
@@ -193,6 +192,15 @@ def test_dopri5_tolerances_reach_the_solver_without_patching():
     _, tight, _ = generate(model, Sampler("dopri5", None, 1e-5, 1e-5), 8, seed=0, batch_size=8)
     assert tight > loose
     assert dynamics.solve_ode is solver
+
+
+def test_progress(capsys):
+    model = toy("jets-unconditional")
+    assert len(model.sample(5, seed=0, progress=True, steps=1)) == 5  # not a terminal here: no bar
+    seen = []
+    with pytest.warns(DeprecationWarning, match="progress=<callable>"):
+        model.sample(5, seed=0, batch_size=2, progress=seen.append, steps=1)
+    assert seen == [2, 2, 1]
 
 
 def test_untrained_event_model_says_so():

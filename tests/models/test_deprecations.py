@@ -6,7 +6,6 @@ import sys
 import numpy as np
 import pytest
 import torch
-
 from events_toys import z_sample
 from model_toys import calo_toy, events_toy, jets_toy
 
@@ -45,9 +44,14 @@ def test_event_generator_sample_with_jet_counts_returns_vectors():
 
 
 def test_older_checkpoint_functions(tmp_path):
-    from hepgen.models.caloman import load_checkpoint as calo_load, load_pretrained, save_checkpoint as calo_save
-    from hepgen.models.epic import load, load_checkpoint as epic_load, save_checkpoint as epic_save
-    from hepgen.models.events.checkpoint import load_checkpoint as events_load, save_checkpoint as events_save
+    from hepgen.models.caloman import load_checkpoint as calo_load
+    from hepgen.models.caloman import load_pretrained
+    from hepgen.models.caloman import save_checkpoint as calo_save
+    from hepgen.models.epic import load
+    from hepgen.models.epic import load_checkpoint as epic_load
+    from hepgen.models.epic import save_checkpoint as epic_save
+    from hepgen.models.events.checkpoint import load_checkpoint as events_load
+    from hepgen.models.events.checkpoint import save_checkpoint as events_save
 
     calo_save(calo_toy(), tmp_path / "c.pt", {"note": "x"})
     with pytest.warns(DeprecationWarning, match="load_checkpoint"):
@@ -64,7 +68,7 @@ def test_older_checkpoint_functions(tmp_path):
     model = events_toy("inn")
     events_save(model, model.preprocessing, tmp_path / "e.pt", {"note": "z"})
     with pytest.warns(DeprecationWarning):
-        loaded, preprocessing, extra = events_load(tmp_path / "e.pt")
+        _, preprocessing, extra = events_load(tmp_path / "e.pt")
     assert extra == {"note": "z"} and np.array_equal(preprocessing.mean, model.preprocessing.mean)
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import nn
 
 from hepgen.flows import coupling_spline_flow
 from hepgen.models.base import Generator, deprecated, positive_int

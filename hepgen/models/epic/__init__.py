@@ -13,14 +13,37 @@ Training: :func:`train_epic` (or ``hepgen train jets``); checkpoints: ``model.sa
 :func:`load_checkpoint` are the older, deprecated loaders.
 """
 
-from hepgen.models.epic.checkpoint import (FORMAT, PRETRAINED, VERSION, load, load_checkpoint, read_train_state,
-                                           save_checkpoint)
+from hepgen.models.epic.checkpoint import (
+    FORMAT,
+    PRETRAINED,
+    VERSION,
+    load,
+    load_checkpoint,
+    read_train_state,
+    save_checkpoint,
+)
 from hepgen.models.epic.config import MODELS, EPiCConfig
 from hepgen.models.epic.jet_density import JetFeatureDensity
 from hepgen.models.epic.model import EPiCGenerator, relative_mass
 from hepgen.models.epic.preprocessing import ConditionScaler, ParticleScaler
 from hepgen.models.epic.train import TrainSettings, TrainState, train_epic
 
-__all__ = ["EPiCConfig", "EPiCGenerator", "MODELS", "ParticleScaler", "ConditionScaler", "JetFeatureDensity",
-           "TrainSettings", "TrainState", "train_epic", "save_checkpoint", "load_checkpoint", "load", "read_train_state",
-           "relative_mass", "FORMAT", "VERSION", "PRETRAINED"]
+__all__ = [
+    "FORMAT",
+    "MODELS",
+    "PRETRAINED",
+    "VERSION",
+    "ConditionScaler",
+    "EPiCConfig",
+    "EPiCGenerator",
+    "JetFeatureDensity",
+    "ParticleScaler",
+    "TrainSettings",
+    "TrainState",
+    "load",
+    "load_checkpoint",
+    "read_train_state",
+    "relative_mass",
+    "save_checkpoint",
+    "train_epic",
+]

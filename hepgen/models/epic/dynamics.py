@@ -21,7 +21,7 @@ EPiC-JeDi (PC-JeDi's variance-preserving cosine schedule, noise prediction):
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch.nn import functional as F
