@@ -21,7 +21,7 @@ VERSION = CaloMan.checkpoint_version
 
 def save_checkpoint(model: CaloMan, path: str | os.PathLike, extra: dict | None = None,
                     force: bool = False) -> Path:
-    """Write ``model`` to ``path`` with ``extra`` as its provenance (atomic)."""
+    """Write ``model`` to ``path`` with ``extra`` as its provenance, as before (atomic)."""
     if not isinstance(model, CaloMan):
         raise TypeError(f"model must be a CaloMan, got {type(model).__name__}")
     return model.save(path, force=force, provenance=dict(extra or {}))

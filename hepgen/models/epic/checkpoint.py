@@ -27,7 +27,7 @@ PRETRAINED = PRETRAINED_PATH  # the older name
 def save_checkpoint(model: EPiCGenerator, path: str | os.PathLike, extra: dict | None = None,
                     train_state: dict | None = None, force: bool = False) -> Path:
     """Write ``model`` (its weights are what sampling uses: pass the EMA model) with
-    ``extra`` as its provenance, atomically."""
+    ``extra`` as its provenance (as before), atomically."""
     if not isinstance(model, EPiCGenerator):
         raise TypeError(f"model must be an EPiCGenerator, got {type(model).__name__}")
     entries = {} if train_state is None else {"train_state": train_state}

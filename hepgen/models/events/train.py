@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from hepgen.data.events import EventSample
+from hepgen.models.checkpoint import provenance
 from hepgen.models.events.base import EventGenerator, build_model
 from hepgen.models.events.config import EventModelConfig
 from hepgen.models.events.vectors import EventPreprocessing
@@ -67,6 +68,7 @@ def train_events(sample: EventSample, config: EventModelConfig, epochs: int = 50
 
     model = build_model(config).to(device).train()
     model.preprocessing = preprocessing  # preprocessing is part of the model (saved in its checkpoint)
+    model.provenance = provenance(n_events=len(sample), seed=seed)
     bayesian = is_bayesian(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     steps_per_epoch = math.ceil(len(x) / batch_size)
