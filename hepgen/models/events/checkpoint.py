@@ -24,8 +24,8 @@ VERSION = EventGenerator.checkpoint_version
 
 def save_checkpoint(model: EventGenerator, preprocessing: EventPreprocessing, path: str | os.PathLike,
                     extra: dict | None = None, force: bool = False) -> Path:
-    """Write ``model`` with ``preprocessing`` (which becomes the model's own) and ``extra`` added
-    to its provenance, atomically."""
+    """Write ``model`` with ``preprocessing`` (which becomes the model's own) and ``extra`` as
+    its provenance, as before (atomic)."""
     if not isinstance(model, EventGenerator):
         raise TypeError(f"model must be an EventGenerator, got {type(model).__name__}")
     if not isinstance(preprocessing, EventPreprocessing):
