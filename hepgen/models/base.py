@@ -129,7 +129,8 @@ class Generator(nn.Module):
         ``chunks``: the chunk indices to produce, in the order given (only with ``seed``: a
         chunk's content then depends on its index alone). ``batch_size``: samples per
         network call within a chunk (default: the chunk size). ``device``: where to
-        compute; the model is moved there. Everything is checked before the first chunk."""
+        compute; the model is moved there. Every argument is checked in this call, before
+        any chunk is generated (the chunks come lazily, as they are iterated)."""
         settings = self.sampler_settings(**settings)
         n, condition = self.check_condition(n, condition)
         chunk_size = positive_int("chunk_size", chunk_size, self.default_batch_size)
@@ -152,8 +153,11 @@ class Generator(nn.Module):
             if bad:
                 raise ValueError(f"chunks: {bad[:5]} outside 0..{n_chunks - 1} ({n} samples in chunks of {chunk_size})")
         if device is not None:
-            device = torch.device(device)
-            self.to(device)
+            self.to(torch.device(device))
+        # Checked now, generated lazily: a caller can refuse bad arguments before opening a file.
+        return self._chunks(n, condition, seed, generator, chunk_size, batch_size, indices, progress, settings)
+
+    def _chunks(self, n, condition, seed, generator, chunk_size, batch_size, indices, progress, settings):
         device = self.device()
         progress_bar = _progress_bar(progress, sum(min(chunk_size, n - k * chunk_size) for k in indices),
                                      self.kind)

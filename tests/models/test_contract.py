@@ -68,10 +68,13 @@ def test_chunks_equal_sample_and_do_not_depend_on_order(case):
 
 def test_chunk_arguments_are_checked(case):
     _, model = case
+    # Refused in the call itself, before anything is iterated (and before a caller opens a file).
     with pytest.raises(ValueError, match="chunks needs seed"):
-        next(model.sample_chunks(10, chunk_size=4, chunks=[0]))
+        model.sample_chunks(10, chunk_size=4, chunks=[0])
     with pytest.raises(ValueError, match="chunks: \\[3\\] outside 0..2"):
-        next(model.sample_chunks(10, seed=0, chunk_size=4, chunks=[3]))
+        model.sample_chunks(10, seed=0, chunk_size=4, chunks=[3])
+    with pytest.raises(TypeError, match="no_such_setting"):
+        model.sample_chunks(10, no_such_setting=1)
     with pytest.raises(ValueError, match="seed or generator"):
         model.sample(3, seed=1, generator=torch.Generator())
     for bad in (0, -1, 2.5, True):
