@@ -8,116 +8,28 @@
 - showers: :class:`ShowerSample`, :func:`read_showers`, :func:`write_showers`
   (CaloChallenge layout), :class:`CaloGeometry`; :func:`generate_showers` (a GFlash-style
   parametrization, not Geant4).
+- the file layouts themselves (dataset names, attributes, readers, writers, appendable
+  writers for streaming): :mod:`hepgen.data.layouts`. Every sample writes itself:
+  ``sample.write(path, force=False, attrs=None)``; ``Sample.concatenate(chunks)``.
 
-Names are imported on first use, so ``hepgen data --help`` stays fast; numpy and h5py
+Names are imported on first use (lazy_loader), so ``hepgen data --help`` stays fast; numpy and h5py
 load with the first reader or writer, Pythia and FastJet only when events are generated.
 """
 
-from __future__ import annotations
+import lazy_loader
 
-import importlib
-from typing import TYPE_CHECKING
-
-# Public name -> module that defines it.
+# Module -> the public names it defines.
 _EXPORTS = {
-    "CaloGeometry": "calo_geometry",
-    "CaloLayer": "calo_geometry",
-    "ArtanhPhi": "event_transforms",
-    "Chain": "event_transforms",
-    "LogTransform": "event_transforms",
-    "RelativePhi": "event_transforms",
-    "Standardize": "event_transforms",
-    "Transform": "event_transforms",
-    "event_preprocessing": "event_transforms",
-    "EventSample": "events",
-    "absolute_vectors": "events",
-    "event_vectors": "events",
-    "events_from_vectors": "events",
-    "read_events": "events",
-    "vector_columns": "events",
-    "write_events": "events",
-    "generate_events": "generate",
-    "generate_jets": "generate",
-    "generate_showers": "generate",
-    "GFlashMedium": "gflash",
-    "GFlashSimulator": "gflash",
-    "JetSample": "jets",
-    "read_jets": "jets",
-    "write_jets": "jets",
-    "DATASET1_ENERGIES_MEV": "showers",
-    "ShowerSample": "showers",
-    "read_showers": "showers",
-    "write_showers": "showers",
-    "GenerationInterrupted": "streaming",
+    "calo_geometry": ["CaloGeometry", "CaloLayer"],
+    "event_transforms": ["ArtanhPhi", "Chain", "LogTransform", "RelativePhi", "Standardize", "Transform",
+                         "event_preprocessing"],
+    "events": ["EventSample", "absolute_vectors", "event_vectors", "events_from_vectors", "read_events",
+               "vector_columns", "write_events"],
+    "generate": ["generate_events", "generate_jets", "generate_showers"],
+    "gflash": ["GFlashMedium", "GFlashSimulator"],
+    "jets": ["JetSample", "read_jets", "write_jets"],
+    "showers": ["DATASET1_ENERGIES_MEV", "ShowerSample", "read_showers", "write_showers"],
+    "streaming": ["GenerationInterrupted"],
 }
 
-__all__ = [
-    "DATASET1_ENERGIES_MEV",
-    "ArtanhPhi",
-    "CaloGeometry",
-    "CaloLayer",
-    "Chain",
-    "EventSample",
-    "GFlashMedium",
-    "GFlashSimulator",
-    "GenerationInterrupted",
-    "JetSample",
-    "LogTransform",
-    "RelativePhi",
-    "ShowerSample",
-    "Standardize",
-    "Transform",
-    "absolute_vectors",
-    "event_preprocessing",
-    "event_vectors",
-    "events_from_vectors",
-    "generate_events",
-    "generate_jets",
-    "generate_showers",
-    "read_events",
-    "read_jets",
-    "read_showers",
-    "vector_columns",
-    "write_events",
-    "write_jets",
-    "write_showers",
-]
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'hepgen.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"hepgen.data.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
-
-
-if TYPE_CHECKING:
-    from hepgen.data.calo_geometry import CaloGeometry, CaloLayer
-    from hepgen.data.event_transforms import (
-        ArtanhPhi,
-        Chain,
-        LogTransform,
-        RelativePhi,
-        Standardize,
-        Transform,
-        event_preprocessing,
-    )
-    from hepgen.data.events import (
-        EventSample,
-        absolute_vectors,
-        event_vectors,
-        events_from_vectors,
-        read_events,
-        vector_columns,
-        write_events,
-    )
-    from hepgen.data.generate import generate_events, generate_jets, generate_showers
-    from hepgen.data.gflash import GFlashMedium, GFlashSimulator
-    from hepgen.data.jets import JetSample, read_jets, write_jets
-    from hepgen.data.showers import DATASET1_ENERGIES_MEV, ShowerSample, read_showers, write_showers
-    from hepgen.data.streaming import GenerationInterrupted
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submodules=["layouts"], submod_attrs=_EXPORTS)

@@ -15,23 +15,22 @@ from typing import Any
 
 import numpy as np
 
-from hepgen.data._h5 import open_for_reading, read_attrs, read_dataset, write_arrays
 from hepgen.data.kinematics import invariant_mass
+from hepgen.data.layouts.zjets import MAX_JETS, OBJECT_FEATURES
 
-MAX_JETS = 3
-OBJECT_FEATURES = ("pt", "eta", "phi", "m")
 MUON_MASS_GEV = 0.1056583755
-_MAX_PT_GEV = 7000.0
 
 
 @dataclass
 class EventSample:
-    """Events: ``muons`` (N, 2, 4), ``jets`` (N, 3, 4) float32, ``n_jets`` (N,) int64."""
+    """Events: ``muons`` (N, 2, 4), ``jets`` (N, 3, 4) float32, ``n_jets`` (N,) int64, and
+    for a Bayesian ensemble ``members`` (N,) int64: the weight draw that made each event."""
 
     muons: np.ndarray
     jets: np.ndarray
     n_jets: np.ndarray
     attrs: dict[str, Any] = field(default_factory=dict)
+    members: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.muons = np.asarray(self.muons, dtype=np.float32)
@@ -46,6 +45,12 @@ class EventSample:
             raise ValueError(f"n_jets: expected shape ({n},), got {self.n_jets.shape}")
         if n and (self.n_jets.min() < 0 or self.n_jets.max() > MAX_JETS):
             raise ValueError(f"n_jets: expected values in 0..{MAX_JETS}")
+        if self.members is not None:
+            self.members = np.asarray(self.members).astype(np.int64)
+            if self.members.shape != (n,):
+                raise ValueError(f"members: expected shape ({n},), got {self.members.shape}")
+            if n and self.members.min() < 0:
+                raise ValueError("members: expected non-negative member indices")
 
     def __len__(self) -> int:
         return len(self.n_jets)
@@ -55,6 +60,30 @@ class EventSample:
         return invariant_mass(self.muons[:, 0], self.muons[:, 1])
 
 
+    def write(self, path: str | os.PathLike, *, force: bool = False, attrs: dict[str, Any] | None = None) -> Path:
+        """Write in the hepgen-zjets layout (:mod:`hepgen.data.layouts.zjets`, with the
+        'member' dataset when the sample has members); ``attrs`` are added to its own."""
+        from hepgen.data.layouts import zjets
+
+        return zjets.write(path, self, attrs, force)
+
+    @classmethod
+    def concatenate(cls, chunks) -> EventSample:
+        """One sample of ``chunks`` in order: the first chunk's attrs, 'clipped_pt' summed;
+        members kept when every chunk has them."""
+        chunks = list(chunks)
+        if not chunks:
+            raise ValueError("chunks: nothing to concatenate")
+        with_members = [c.members is not None for c in chunks]
+        if any(with_members) and not all(with_members):
+            raise ValueError("chunks: some have ensemble members and some do not")
+        attrs = dict(chunks[0].attrs)
+        if any("clipped_pt" in c.attrs for c in chunks):
+            attrs["clipped_pt"] = sum(int(c.attrs.get("clipped_pt", 0)) for c in chunks)
+        cat = lambda key: np.concatenate([getattr(c, key) for c in chunks])  # noqa: E731
+        return cls(cat("muons"), cat("jets"), cat("n_jets"), attrs, cat("members") if all(with_members) else None)
+
+
 def write_events(
     path: str | os.PathLike,
     sample: EventSample,
@@ -62,37 +91,14 @@ def write_events(
     force: bool = False,
 ) -> Path:
     """Write ``sample`` (keys 'muons', 'jets', 'n_jets'); ``attrs`` are added to its own."""
-    if len(sample) == 0:
-        raise ValueError("sample: no events to write")
-    return write_arrays(
-        path,
-        {"muons": sample.muons, "jets": sample.jets, "n_jets": sample.n_jets},
-        units={"muons": "GeV", "jets": "GeV"},
-        attrs={
-            "format": "hepgen-zjets",
-            "object_feature_names": list(OBJECT_FEATURES),
-            "energy_unit": "GeV",
-            **sample.attrs,
-            **(attrs or {}),
-        },
-        force=force,
-    )
+    return sample.write(path, force=force, attrs=attrs)
 
 
 def read_events(path: str | os.PathLike) -> EventSample:
-    """Read an event file, checking keys, shapes, units and jet counts."""
-    with open_for_reading(path) as file:
-        muons = read_dataset(file, "muons", (None, 2, 4), unit="GeV")
-        n = len(muons)
-        jets = read_dataset(file, "jets", (n, MAX_JETS, 4), unit="GeV")
-        n_jets = read_dataset(file, "n_jets", (n,))
-        attrs = read_attrs(file)
-    if n and (n_jets.min() < 0 or n_jets.max() > MAX_JETS):
-        raise ValueError(f"{path}: 'n_jets' must be in 0..{MAX_JETS}")
-    for key, objects in (("muons", muons), ("jets", jets)):
-        if n and np.nanmax(objects[..., 0]) > _MAX_PT_GEV:
-            raise ValueError(f"{path}: '{key}' pT reaches {np.nanmax(objects[..., 0]):.4g}, expected GeV")
-    return EventSample(muons, jets, n_jets, attrs)
+    """Read an event file, checking keys, shapes, units and jet counts (and 'member')."""
+    from hepgen.data.layouts import zjets
+
+    return zjets.read(path)
 
 
 def vector_columns(n_jets: int) -> list[str]:
@@ -147,6 +153,8 @@ def _check_n_jets(n_jets: int) -> None:
 
 
 __all__ = [
+    "MAX_JETS",
+    "OBJECT_FEATURES",
     "EventSample",
     "absolute_vectors",
     "event_vectors",

@@ -11,8 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from hepgen.data.events import OBJECT_FEATURES
-from hepgen.data.jets import JET_FEATURES, PARTICLE_FEATURES
+from hepgen.data.layouts import calochallenge, jetnet, zjets
 from hepgen.data.streaming import generate_to_file
 
 # Chunk sizes: Pythia is initialised once per chunk (~0.5 s), so Pythia chunks hold
@@ -49,13 +48,7 @@ def generate_jets(
     require_pythia()
     chunk_size = chunk_size or default_chunk_size(n, *PYTHIA_CHUNK_RANGE)
     task = PythiaJets(process=process, max_particles=particles)
-    attrs = {
-        "format": "jetnet",
-        "energy_unit": "GeV",
-        "particle_feature_names": list(PARTICLE_FEATURES),
-        "jet_feature_names": list(JET_FEATURES),
-        **task.provenance(),
-    }
+    attrs = {**jetnet.file_attrs(), **task.provenance()}
     return generate_to_file(
         path, task, n, seed, workers, chunk_size, attrs, force=force, progress=progress, unit="jet"
     )
@@ -77,12 +70,7 @@ def generate_events(
     require_pythia()
     chunk_size = chunk_size or default_chunk_size(n, *PYTHIA_CHUNK_RANGE)
     task = PythiaZJets()
-    attrs = {
-        "format": "hepgen-zjets",
-        "energy_unit": "GeV",
-        "object_feature_names": list(OBJECT_FEATURES),
-        **task.provenance(),
-    }
+    attrs = {**zjets.file_attrs(), **task.provenance()}
     return generate_to_file(
         path, task, n, seed, workers, chunk_size, attrs, force=force, progress=progress, unit="event"
     )
@@ -103,7 +91,7 @@ def generate_showers(
 
     chunk_size = chunk_size or default_chunk_size(n, *SHOWER_CHUNK_RANGE)
     task = GFlashShowers()
-    attrs = {"format": "calochallenge", "energy_unit": "MeV", **task.provenance()}
+    attrs = {**calochallenge.file_attrs(), **task.provenance()}
     return generate_to_file(
         path, task, n, seed, workers, chunk_size, attrs, force=force, progress=progress, unit="shower"
     )

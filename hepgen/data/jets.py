@@ -15,16 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from hepgen.data._h5 import open_for_reading, read_attrs, read_dataset, write_arrays
+from hepgen.data.layouts.jetnet import JET_FEATURES, JET_KEY, PARTICLE_FEATURES, PARTICLE_KEY
 
-PARTICLE_KEY = "particle_features"
-JET_KEY = "jet_features"
-PARTICLE_FEATURES = ("eta_rel", "phi_rel", "pt_rel", "mask")
-JET_FEATURES = ("pt", "eta", "mass", "n_particles")
-
-# No jet from a 13-14 TeV collision carries more than half the beam energy; a larger
-# pT means the file is not in GeV.
-_MAX_JET_PT_GEV = 7000.0
+__all__ = ["JET_FEATURES", "JET_KEY", "PARTICLE_FEATURES", "PARTICLE_KEY", "JetSample", "read_jets", "write_jets"]
 
 
 @dataclass
@@ -59,6 +52,23 @@ class JetSample:
         return self.particles[..., 3] > 0.5
 
 
+    def write(self, path: str | os.PathLike, *, force: bool = False, attrs: dict[str, Any] | None = None) -> Path:
+        """Write in the JetNet layout (:mod:`hepgen.data.layouts.jetnet`); ``attrs`` are
+        added to the sample's own. FileExistsError unless ``force``."""
+        from hepgen.data.layouts import jetnet
+
+        return jetnet.write(path, self, attrs, force)
+
+    @classmethod
+    def concatenate(cls, chunks) -> JetSample:
+        """One sample of ``chunks`` (same particle slots) in order; the first chunk's attrs."""
+        chunks = list(chunks)
+        if not chunks:
+            raise ValueError("chunks: nothing to concatenate")
+        return cls(np.concatenate([c.particles for c in chunks]), np.concatenate([c.jets for c in chunks]),
+                   dict(chunks[0].attrs))
+
+
 def write_jets(
     path: str | os.PathLike,
     sample: JetSample,
@@ -66,36 +76,11 @@ def write_jets(
     force: bool = False,
 ) -> Path:
     """Write ``sample`` in the JetNet layout; ``attrs`` are added to the sample's own."""
-    if len(sample) == 0:
-        raise ValueError("sample: no jets to write")
-    return write_arrays(
-        path,
-        {PARTICLE_KEY: sample.particles, JET_KEY: sample.jets},
-        units={JET_KEY: "GeV"},
-        attrs={
-            "format": "jetnet",
-            "particle_feature_names": list(PARTICLE_FEATURES),
-            "jet_feature_names": list(JET_FEATURES),
-            "energy_unit": "GeV",
-            **sample.attrs,
-            **(attrs or {}),
-        },
-        force=force,
-    )
+    return sample.write(path, force=force, attrs=attrs)
 
 
 def read_jets(path: str | os.PathLike) -> JetSample:
     """Read a JetNet-layout file (ours or JetNet's own), checking keys, shapes and units."""
-    with open_for_reading(path) as file:
-        particles = read_dataset(file, PARTICLE_KEY, (None, None, 4))
-        jets = read_dataset(file, JET_KEY, (particles.shape[0], 4), unit="GeV")
-        attrs = read_attrs(file)
-    mask = particles[..., 3]
-    if not np.all((mask == 0) | (mask == 1)):
-        raise ValueError(f"{path}: '{PARTICLE_KEY}'[..., 3] must be a 0/1 mask")
-    if len(jets) and np.nanmax(jets[:, 0]) > _MAX_JET_PT_GEV:
-        raise ValueError(
-            f"{path}: '{JET_KEY}' pT reaches {np.nanmax(jets[:, 0]):.4g}, expected GeV "
-            f"(at most {_MAX_JET_PT_GEV:g})"
-        )
-    return JetSample(particles, jets, attrs)
+    from hepgen.data.layouts import jetnet
+
+    return jetnet.read(path)

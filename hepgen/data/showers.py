@@ -14,16 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from hepgen.data._h5 import open_for_reading, read_attrs, read_dataset, write_arrays
 from hepgen.data.calo_geometry import CaloGeometry
 
 # The 15 incident energies of CaloChallenge dataset 1: 256 MeV ... 4 TeV in powers of two.
 DATASET1_ENERGIES_MEV = tuple(float(2**k) for k in range(8, 23))
-
-# A calorimeter records at most a few times the incident energy (noise, calibration) and,
-# in a file's typical shower, more than a few per mille of it. A median ratio outside this
-# range means the two datasets are in different units (MeV against GeV is a factor 1000).
-_DEPOSIT_RATIO_RANGE = (3e-3, 30.0)
 
 
 @dataclass
@@ -49,6 +43,23 @@ class ShowerSample:
         return len(self.showers)
 
 
+    def write(self, path: str | os.PathLike, *, force: bool = False, attrs: dict[str, Any] | None = None) -> Path:
+        """Write in the CaloChallenge layout (:mod:`hepgen.data.layouts.calochallenge`);
+        ``attrs`` are added to the sample's own. FileExistsError unless ``force``."""
+        from hepgen.data.layouts import calochallenge
+
+        return calochallenge.write(path, self, attrs, force)
+
+    @classmethod
+    def concatenate(cls, chunks) -> ShowerSample:
+        """One sample of ``chunks`` (same voxel count) in order; the first chunk's attrs."""
+        chunks = list(chunks)
+        if not chunks:
+            raise ValueError("chunks: nothing to concatenate")
+        return cls(np.concatenate([c.incident_energies for c in chunks]),
+                   np.concatenate([c.showers for c in chunks]), dict(chunks[0].attrs))
+
+
 def write_showers(
     path: str | os.PathLike,
     sample: ShowerSample,
@@ -56,40 +67,11 @@ def write_showers(
     force: bool = False,
 ) -> Path:
     """Write ``sample`` in the CaloChallenge layout; ``attrs`` are added to its own."""
-    if len(sample) == 0:
-        raise ValueError("sample: no showers to write")
-    return write_arrays(
-        path,
-        {"incident_energies": sample.incident_energies, "showers": sample.showers},
-        units={"incident_energies": "MeV", "showers": "MeV"},
-        attrs={"format": "calochallenge", "energy_unit": "MeV", **sample.attrs, **(attrs or {})},
-        force=force,
-    )
+    return sample.write(path, force=force, attrs=attrs)
 
 
 def read_showers(path: str | os.PathLike, geometry: CaloGeometry | None = None) -> ShowerSample:
     """Read a CaloChallenge-layout file; with ``geometry``, check the voxel count."""
-    n_voxels = None if geometry is None else geometry.n_voxels
-    with open_for_reading(path) as file:
-        energies = read_dataset(file, "incident_energies", (None, 1), unit="MeV")
-        showers = read_dataset(file, "showers", (len(energies), n_voxels), unit="MeV")
-        attrs = read_attrs(file)
-    if not np.all(np.isfinite(energies)) or np.any(energies <= 0):
-        raise ValueError(f"{path}: 'incident_energies' must be finite and positive (MeV)")
-    if not np.all(np.isfinite(showers)):
-        raise ValueError(f"{path}: 'showers' contains NaN or infinite values")
-    _check_units(path, energies, showers)
-    return ShowerSample(energies, showers, attrs)
+    from hepgen.data.layouts import calochallenge
 
-
-def _check_units(path, energies: np.ndarray, showers: np.ndarray) -> None:
-    totals = showers.sum(axis=1, dtype=np.float64)
-    nonzero = totals > 0
-    if not np.any(nonzero):
-        return
-    ratio = float(np.median(totals[nonzero] / energies[nonzero, 0]))
-    low, high = _DEPOSIT_RATIO_RANGE
-    if not low <= ratio <= high:
-        raise ValueError(
-            f"{path}: 'showers' sum to {ratio:.3g} x 'incident_energies' (median); both must be in MeV"
-        )
+    return calochallenge.read(path, None if geometry is None else geometry.n_voxels)

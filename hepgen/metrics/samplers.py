@@ -12,7 +12,6 @@ The question (issue #5): at equal quality — W1M within its bootstrap error of 
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass
 
@@ -91,34 +90,17 @@ class _NFECounter:
         self._handle.remove()
 
 
-@contextlib.contextmanager
-def _tolerances(rtol: float, atol: float):
-    """dopri5 tolerances for EPiC models: the model's ``sample`` has no tolerance argument,
-    so its ODE solve is pointed at these for the duration (hepgen.models.epic.dynamics)."""
-    import functools
-
-    from hepgen.models.epic import dynamics
-
-    original = dynamics.solve_ode
-    dynamics.solve_ode = functools.partial(original, rtol=rtol, atol=atol)
-    try:
-        yield
-    finally:
-        dynamics.solve_ode = original
-
-
 def generate(model, sampler: Sampler, n: int, seed: int, batch_size: int = 1024):
     """(JetSample, NFE per batch, seconds) for ``n`` jets of ``model`` with ``sampler``."""
     import torch
 
     counter = _NFECounter(model.net)
-    ctx = _tolerances(sampler.rtol, sampler.atol) if sampler.method == "dopri5" else contextlib.nullcontext()
+    tolerances = {"rtol": sampler.rtol, "atol": sampler.atol} if sampler.method == "dopri5" else {}
     try:
-        with ctx:
-            start = time.perf_counter()
-            jets = model.sample(n, steps=sampler.steps or 1, method=sampler.method, batch_size=batch_size,
-                                generator=torch.Generator().manual_seed(seed))
-            seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        jets = model.sample(n, steps=sampler.steps or 1, method=sampler.method, batch_size=batch_size,
+                            generator=torch.Generator().manual_seed(seed), **tolerances)
+        seconds = time.perf_counter() - start
     finally:
         counter.remove()
     batches = -(-n // batch_size)

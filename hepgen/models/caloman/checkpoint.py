@@ -1,7 +1,7 @@
-"""CaloMan checkpoints: one file holding a format tag, a version, the config and every tensor
-(weights, flow permutations, preprocessing and latent standardisation).
+"""CaloMan checkpoints: the older functions, kept for one release.
 
-Loaded with ``torch.load(weights_only=True)``: a checkpoint is data, never code.
+A CaloMan checkpoint is a :class:`hepgen.models.checkpoint.Checkpoint` of format
+``hepgen.caloman``: ``model.save(path)``, ``hepgen.models.load(path)``.
 """
 
 from __future__ import annotations
@@ -11,29 +11,29 @@ from pathlib import Path
 
 import torch
 
-from hepgen.models import _checkpoint
-from hepgen.models.caloman.config import CaloManConfig
+from hepgen.models.base import deprecated
 from hepgen.models.caloman.model import CaloMan
+from hepgen.models.checkpoint import Checkpoint
 
-FORMAT = "hepgen.caloman"
-# 2: per-layer normalised voxels, the latent flow conditioned on the layer energies.
-VERSION = 2
+FORMAT = CaloMan.checkpoint_format
+VERSION = CaloMan.checkpoint_version
 
 
 def save_checkpoint(model: CaloMan, path: str | os.PathLike, extra: dict | None = None,
                     force: bool = False) -> Path:
-    """Write ``model`` to ``path`` through a temporary file renamed at the end (never half-written)."""
+    """Write ``model`` to ``path`` with ``extra`` as its provenance, as before (atomic)."""
     if not isinstance(model, CaloMan):
         raise TypeError(f"model must be a CaloMan, got {type(model).__name__}")
-    return _checkpoint.write(path, FORMAT, VERSION, model, extra, force)
+    return model.save(path, force=force, provenance=dict(extra or {}))
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[CaloMan, dict]:
-    """(model in eval mode on ``device``, the checkpoint's extra information)."""
-    payload = _checkpoint.read(path, FORMAT, VERSION, "CaloMan showers")
-    try:
-        model = CaloMan(CaloManConfig.from_dict(payload["config"]))
-        model.load_state_dict(payload["state_dict"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        raise _checkpoint.damaged(path, FORMAT, err) from None
-    return model.to(device).eval(), payload.get("extra", {})
+    """Deprecated: (model in eval mode on ``device``, its provenance); use hepgen.models.load(path)."""
+    deprecated("hepgen.models.caloman.load_checkpoint", "hepgen.models.load(path) and model.provenance")
+    model = CaloMan.from_checkpoint(Checkpoint.read(path, FORMAT), device)
+    return model, _extra(model)
+
+
+def _extra(model) -> dict:
+    """The older loaders' ``extra``: the provenance without the writer's version."""
+    return {k: v for k, v in model.provenance.items() if k != "hepgen_version"}

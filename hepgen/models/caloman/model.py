@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import nn
 
 from hepgen.flows import coupling_spline_flow
+from hepgen.models.base import Generator, deprecated, positive_int
 from hepgen.models.caloman.config import CaloManConfig
 from hepgen.models.caloman.preprocessing import Preprocessing
 from hepgen.models.caloman.vae import VAE
@@ -29,7 +29,22 @@ from hepgen.models.caloman.vae import VAE
 _ENERGY_SLACK = 0.01
 
 
-class CaloMan(nn.Module):
+class CaloMan(Generator):
+    """CaloMan showers; ``sample(n, condition=energies)`` (see :mod:`hepgen.models.base`).
+
+    ``condition``: incident energies [N] or [N, 1] in MeV within the training range; then
+    ``n`` is None or N. Without it, each shower's energy is drawn uniformly from the
+    CaloChallenge dataset-1 energies (256 MeV ... 4 TeV in powers of two) inside the
+    training range. No sampler settings (the flows sample in one pass).
+    """
+
+    kind = "showers"
+    checkpoint_format = "hepgen.caloman"
+    # 2: per-layer normalised voxels, the latent flow conditioned on the layer energies.
+    checkpoint_version = 2
+    default_batch_size = 10_000
+    condition_help = "incident energies [N] or [N, 1] in MeV"
+
     def __init__(self, config: CaloManConfig | None = None, seed: int = 0):
         super().__init__()
         self.config = config = config or CaloManConfig()
@@ -85,28 +100,84 @@ class CaloMan(nn.Module):
                              f"got {e.min().item():.4g}–{e.max().item():.4g} MeV")
         return e[:, None]
 
+    def _flow_sample(self, flow, context: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """One draw per context row; from ``generator`` (CPU, any device) if given."""
+        if generator is None:  # the flow's own draw from the global generator (the older numbers)
+            return flow.sample(1, context).view(context.shape[0], -1)
+        z = torch.randn(context.shape[0], flow.features, generator=generator, dtype=context.dtype)
+        return flow.transform.inverse(z.to(context.device), context)[0]
+
     @torch.no_grad()
-    def sample_chunk(self, energies: torch.Tensor) -> torch.Tensor:
+    def sample_chunk(self, energies: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Showers (MeV) for one chunk of [n, 1] energies on the model's device."""
         p = self.preprocessing
         e = energies.to(p.voxel_mean)
         c = p.energy_to_condition(e)
-        n = e.shape[0]
         # Clamped to the training range before use as the latent flow's context and before 10**y.
-        y = self.layer_flow.sample(1, c).view(n, -1)
+        y = self._flow_sample(self.layer_flow, c, generator)
         y = torch.maximum(torch.minimum(y, p.layer_high), p.layer_low)
         layers = p.layers_inverse(y, e, clamp=False)
-        u = self.latent_flow.sample(1, torch.cat([c, y], dim=1)).view(n, -1)
+        u = self._flow_sample(self.latent_flow, torch.cat([c, y], dim=1), generator)
         z = u * self.latent_std + self.latent_mean
         return p.voxels_inverse(self.vae.decode(z), layers)
 
-    @torch.no_grad()
-    def sample(self, energies, batch_size: int = 10_000, out: np.ndarray | None = None) -> np.ndarray:
-        """[N, n_voxels] float32 showers (MeV) for incident energies [N] or [N, 1] (MeV).
+    # --- the generator contract (hepgen.models.base) ----------------------------------------
+    def allowed_energies(self) -> np.ndarray:
+        """The dataset-1 energies (MeV) inside the training range: the default condition."""
+        from hepgen.data.showers import DATASET1_ENERGIES_MEV
 
-        Generated in chunks of ``batch_size``: only one chunk's intermediates exist at a time;
-        the result goes into ``out`` (or a new array), the only N-sized allocation.
-        """
+        if not bool(self.preprocessing.fitted):
+            raise RuntimeError("this CaloMan model is untrained (its preprocessing was never fitted)")
+        lo, hi = (10 ** self.preprocessing.log_e_range.cpu().double()).tolist()
+        return np.asarray([e for e in DATASET1_ENERGIES_MEV if lo * (1 - 1e-6) <= e <= hi * (1 + 1e-6)])
+
+    def check_condition(self, n, condition):
+        if condition is None:
+            n = positive_int("n", n)
+            if len(self.allowed_energies()) == 0:
+                raise ValueError("condition: this model's training range holds none of dataset 1's energies; "
+                                 "pass the incident energies (MeV)")
+            return n, None
+        e = self.check_energies(condition)
+        if n is not None and n != len(e):
+            raise ValueError(f"n={n!r} but condition holds {len(e)} incident energies; pass n=None or n={len(e)}")
+        if len(e) == 0:
+            raise ValueError("condition: no incident energies")
+        return len(e), e
+
+    def generate_chunk(self, n, condition, generator, device, batch_size, settings):
+        from hepgen.data.showers import ShowerSample
+
+        if condition is None:
+            allowed = torch.as_tensor(self.allowed_energies())
+            condition = allowed[torch.randint(len(allowed), (n,), generator=generator)][:, None]
+        out = np.empty((n, self.config.n_voxels), dtype=np.float32)
+        for start in range(0, n, batch_size):
+            chunk = condition[start:start + batch_size].to(device)
+            out[start:start + len(chunk)] = self.sample_chunk(chunk, generator).float().cpu().numpy()
+        return ShowerSample(condition.numpy().astype(np.float32), out)
+
+    @classmethod
+    def build(cls, config_dict: dict) -> CaloMan:
+        return cls(CaloManConfig.from_dict(config_dict))
+
+    def sample(self, n=None, *legacy, **kwargs):
+        """Showers as a :class:`hepgen.data.ShowerSample` (the contract: :mod:`hepgen.models.base`).
+
+        Deprecated: ``sample(energies, batch_size=10000, out=None)`` with the energies as
+        the first argument returns the [N, n_voxels] float32 array (MeV) as before."""
+        if n is not None and (isinstance(n, (list, tuple, np.ndarray)) or torch.is_tensor(n)):
+            deprecated("CaloMan.sample(energies, batch_size, out) returning an array",
+                       "CaloMan.sample(condition=energies).showers")
+            return self._sample_array(n, *legacy, **kwargs)
+        if legacy:
+            raise TypeError("CaloMan.sample takes n and keyword arguments only")
+        return super().sample(n, **kwargs)
+
+    @torch.no_grad()
+    def _sample_array(self, energies, batch_size: int = 10_000, out: np.ndarray | None = None) -> np.ndarray:
+        """The older surface: [N, n_voxels] float32 showers (MeV) into ``out`` (or a new array),
+        drawn from torch's global generator in chunks of ``batch_size``."""
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         e = self.check_energies(energies)

@@ -12,6 +12,7 @@ import torch
 
 from hepgen.models.caloman.config import CaloManConfig
 from hepgen.models.caloman.model import CaloMan
+from hepgen.models.checkpoint import provenance
 
 
 @dataclass
@@ -77,6 +78,7 @@ def train_caloman(showers, energies, config: CaloManConfig | None = None, epochs
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     model = CaloMan(config, seed=seed)
+    model.provenance = provenance(n_train=int(showers.shape[0]), seed=seed)
     # The dequantisation noise of the layer values is drawn once, from the seeded generator.
     model.preprocessing.fit(showers, energies, generator=g)
     model.to(device)

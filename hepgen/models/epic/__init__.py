@@ -2,23 +2,48 @@
 EPiC network integrated from noise, by optimal-transport flow matching (FM) or by
 variance-preserving cosine score diffusion (JeDi), optionally conditioned on jet pT and mass.
 
-    import torch, hepgen.models.epic as epic
-    model = epic.load("pretrained")                      # or epic.load("my.pt")
-    jets = model.sample(1000, steps=100, method="midpoint", generator=torch.Generator().manual_seed(0))
+    import hepgen.models
+    model = hepgen.models.load("pretrained-jets")        # or a checkpoint path
+    jets = model.sample(1000, seed=0)                    # midpoint, 100 steps by default
     jets.particles   # (1000, 30, 4): eta_rel, phi_rel, pt_rel, mask  (JetNet layout)
     jets.jets        # (1000, 4): pt, eta, mass, n_particles
 
-Training: :func:`train_epic` (or ``hepgen train jets``); checkpoints: :func:`save_checkpoint`,
-:func:`load_checkpoint`.
+Training: :func:`train_epic` (or ``hepgen train jets``); checkpoints: ``model.save(path)``,
+``hepgen.models.load(path)``; :func:`read_train_state` for resuming. :func:`load`,
+:func:`load_checkpoint` are the older, deprecated loaders.
 """
 
-from hepgen.models.epic.checkpoint import FORMAT, PRETRAINED, VERSION, load, load_checkpoint, save_checkpoint
+from hepgen.models.epic.checkpoint import (
+    FORMAT,
+    PRETRAINED,
+    VERSION,
+    load,
+    load_checkpoint,
+    read_train_state,
+    save_checkpoint,
+)
 from hepgen.models.epic.config import MODELS, EPiCConfig
 from hepgen.models.epic.jet_density import JetFeatureDensity
 from hepgen.models.epic.model import EPiCGenerator, relative_mass
 from hepgen.models.epic.preprocessing import ConditionScaler, ParticleScaler
 from hepgen.models.epic.train import TrainSettings, TrainState, train_epic
 
-__all__ = ["EPiCConfig", "EPiCGenerator", "MODELS", "ParticleScaler", "ConditionScaler", "JetFeatureDensity",
-           "TrainSettings", "TrainState", "train_epic", "save_checkpoint", "load_checkpoint", "load",
-           "relative_mass", "FORMAT", "VERSION", "PRETRAINED"]
+__all__ = [
+    "FORMAT",
+    "MODELS",
+    "PRETRAINED",
+    "VERSION",
+    "ConditionScaler",
+    "EPiCConfig",
+    "EPiCGenerator",
+    "JetFeatureDensity",
+    "ParticleScaler",
+    "TrainSettings",
+    "TrainState",
+    "load",
+    "load_checkpoint",
+    "read_train_state",
+    "relative_mass",
+    "save_checkpoint",
+    "train_epic",
+]

@@ -1,8 +1,9 @@
-"""EPiC-FM / EPiC-JeDi checkpoints: one file holding a format tag, a version, the config and
-every tensor of the sampling model (EMA network weights, preprocessing, jet-feature density),
-plus optionally the training state (online weights, optimizer, schedule) for resuming.
+"""EPiC-FM / EPiC-JeDi checkpoints: the older functions, kept for one release.
 
-Loaded with ``torch.load(weights_only=True)``: a checkpoint is data, never code.
+An EPiC checkpoint is a :class:`hepgen.models.checkpoint.Checkpoint` of format
+``hepgen.epic`` holding the sampling model (EMA network weights, preprocessing, jet-feature
+density) and optionally the entry ``train_state`` (online weights, optimizer, schedule) for
+resuming: ``model.save(path, train_state=...)``, ``hepgen.models.load(path)``.
 """
 
 from __future__ import annotations
@@ -12,46 +13,49 @@ from pathlib import Path
 
 import torch
 
-from hepgen.models import _checkpoint
-from hepgen.models.epic.config import EPiCConfig
+from hepgen.models.base import deprecated
+from hepgen.models.checkpoint import Checkpoint
 from hepgen.models.epic.model import EPiCGenerator
+from hepgen.models.registry import PRETRAINED
 
-FORMAT = "hepgen.epic"
-VERSION = 1
-PRETRAINED = Path(__file__).with_name("pretrained") / "epic_fm_top30.pt"
+FORMAT = EPiCGenerator.checkpoint_format
+VERSION = EPiCGenerator.checkpoint_version
+PRETRAINED_PATH = PRETRAINED["pretrained-jets"][0]
+PRETRAINED = PRETRAINED_PATH  # the older name
 
 
 def save_checkpoint(model: EPiCGenerator, path: str | os.PathLike, extra: dict | None = None,
                     train_state: dict | None = None, force: bool = False) -> Path:
-    """Write ``model`` (its weights are what sampling uses: pass the EMA model) to ``path``
-    through a temporary file renamed at the end (never half-written)."""
+    """Write ``model`` (its weights are what sampling uses: pass the EMA model) with
+    ``extra`` as its provenance (as before), atomically."""
     if not isinstance(model, EPiCGenerator):
         raise TypeError(f"model must be an EPiCGenerator, got {type(model).__name__}")
     entries = {} if train_state is None else {"train_state": train_state}
-    return _checkpoint.write(path, FORMAT, VERSION, model, extra, force, **entries)
+    return model.save(path, force=force, provenance=dict(extra or {}), **entries)
+
+
+def read_train_state(path: str | os.PathLike) -> dict | None:
+    """The resumable training state of an EPiC checkpoint, or None (a slim checkpoint)."""
+    return Checkpoint.read(path, FORMAT).entries.get("train_state")
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
                     with_train_state: bool = False):
-    """(model in eval mode on ``device``, the checkpoint's extra information)
-    [, the training state or None with ``with_train_state``]."""
-    payload = _checkpoint.read(path, FORMAT, VERSION, "EPiC-FM/EPiC-JeDi jets")
-    try:
-        model = EPiCGenerator(EPiCConfig.from_dict(payload["config"]))
-        model.load_state_dict(payload["state_dict"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        raise _checkpoint.damaged(path, FORMAT, err) from None
-    model = model.to(device).eval()
+    """Deprecated: (model in eval mode on ``device``, its provenance) [, the training state or
+    None with ``with_train_state``]; use hepgen.models.load(path) and read_train_state(path)."""
+    deprecated("hepgen.models.epic.load_checkpoint", "hepgen.models.load(path) (and read_train_state(path))")
+    ckpt = Checkpoint.read(path, FORMAT)
+    model = EPiCGenerator.from_checkpoint(ckpt, device)
+    extra = {k: v for k, v in model.provenance.items() if k != "hepgen_version"}
     if with_train_state:
-        return model, payload.get("extra", {}), payload.get("train_state")
-    return model, payload.get("extra", {})
+        return model, extra, ckpt.entries.get("train_state")
+    return model, extra
 
 
 def load(path: str | os.PathLike | None = "pretrained", device: str | torch.device = "cpu") -> EPiCGenerator:
-    """The sampling model of a checkpoint; ``"pretrained"`` (or None) is the shipped EPiC-FM
-    for Pythia top jets with 30 particles."""
-    if path is None or str(path) == "pretrained":
-        if not PRETRAINED.is_file():
-            raise FileNotFoundError(f"the pretrained model {PRETRAINED} is missing from this installation")
-        path = PRETRAINED
-    return load_checkpoint(path, device)[0]
+    """Deprecated: the sampling model of a checkpoint, ``"pretrained"`` (or None) being the
+    shipped EPiC-FM for Pythia top jets; use hepgen.models.load(path | "pretrained-jets")."""
+    from hepgen.models.loading import load as load_any
+
+    deprecated("hepgen.models.epic.load", 'hepgen.models.load(path | "pretrained-jets")')
+    return load_any("pretrained-jets" if path is None or str(path) == "pretrained" else path, device, kind="jets")

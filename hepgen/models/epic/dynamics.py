@@ -21,7 +21,7 @@ EPiC-JeDi (PC-JeDi's variance-preserving cosine schedule, noise prediction):
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch.nn import functional as F
@@ -117,10 +117,12 @@ def jedi_ode_velocity(eps_model: Field, schedule: CosineSchedule) -> Field:
 
 
 def jedi_sample(eps_model: Field, y0: torch.Tensor, mask: torch.Tensor, schedule: CosineSchedule, method: str,
-                steps: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Denoise y0 ~ N(0, 1) at t = 1 down to t = 0 with ``method`` (an ODE method, 'em' or 'ddim')."""
+                steps: int, generator: torch.Generator | None = None, rtol: float = 1e-3,
+                atol: float = 1e-3) -> torch.Tensor:
+    """Denoise y0 ~ N(0, 1) at t = 1 down to t = 0 with ``method`` (an ODE method, 'em' or
+    'ddim'); ``rtol``/``atol`` are dopri5's."""
     if method in ODE_METHODS:
-        return solve_ode(jedi_ode_velocity(eps_model, schedule), y0, mask, method, steps)
+        return solve_ode(jedi_ode_velocity(eps_model, schedule), y0, mask, method, steps, rtol, atol)
     times = torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64).tolist()
     y = y0
     for t0, t1 in zip(times[:-1], times[1:]):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from hepgen.models.checkpoint import provenance
 from hepgen.models.epic.config import EPiCConfig
 from hepgen.models.epic.model import EPiCGenerator
 
@@ -119,6 +120,7 @@ def train_epic(particles, jets, config: EPiCConfig | None = None, settings: Trai
         raise ValueError("resume needs the checkpoint's model (model=...)")
     if model is None:
         model = EPiCGenerator(config)
+        model.provenance = provenance(n_train=len(particles), seed=settings.seed)
         mask = particles[..., 3] > 0.5
         model.particle_scaler.fit(particles[..., :3], mask)
         model.cond_scaler.fit(jets[:, [0, 2]])

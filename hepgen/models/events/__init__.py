@@ -1,25 +1,16 @@
 """Z(->mu mu)+jets event generators of "Jet Diffusion versus JetGPT": DDPM, CFM, the spline
 INN baseline, their Bayesian versions, and JetGPT (where built). See base.py for the
-interface, docs/events.md for usage and results.
+contract, docs/events.md for usage and results.
 
-Names are imported on first use, so that the CLI's --help does not import torch."""
+Names are imported on first use (lazy_loader), so that the CLI's --help does not import torch."""
 
-import importlib
+import lazy_loader
 
-_EXPORTS = {
-    "MODELS": "hepgen.models.events.config",
-    "EventModelConfig": "hepgen.models.events.config",
-    "MODEL_MODULES": "hepgen.models.events.base",
-    "EventGenerator": "hepgen.models.events.base",
-    "build_model": "hepgen.models.events.base",
-    "EventPreprocessing": "hepgen.models.events.vectors",
-}
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'hepgen.models.events' has no attribute {name!r}")
-
-
-__all__ = list(_EXPORTS)
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "config": ["MODELS", "EventModelConfig"],
+        "base": ["MODEL_MODULES", "EventGenerator", "build_model"],
+        "vectors": ["EventPreprocessing"],
+    },
+)

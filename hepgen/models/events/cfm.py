@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from hepgen.models.base import positive_int
 from hepgen.models.events.base import EventGenerator, check_batch, gaussian_noise
 from hepgen.models.events.config import EventModelConfig
 from hepgen.models.events.nets import ResNetMLP
@@ -34,10 +35,18 @@ class CFM(EventGenerator):
         v = self.net(xt, t[:, 0], condition(n_jets))
         return (((v - (x - x0)) * mask) ** 2).sum() / mask.sum()
 
+    def vector_settings(self, method: str | None = None, steps: int | None = None) -> dict:
+        """``method``: a fixed-grid solver of hepgen.ode; ``steps``: its steps (defaults: the
+        config's ode_method, ode_steps)."""
+        method = self.config.ode_method if method is None else method
+        method_tableau(method)
+        return {"method": method, "steps": positive_int("steps", steps, self.config.ode_steps)}
+
     @torch.no_grad()
-    def sample(self, n_jets, generator=None):
+    def sample_vectors(self, n_jets, generator=None, method: str | None = None, steps: int | None = None):
         from hepgen.ode import integrate
 
+        method, steps = self.vector_settings(method, steps).values()
         check_batch(None, n_jets)
         p = next(self.parameters())
         n_jets = n_jets.to(p.device)
@@ -48,8 +57,8 @@ class CFM(EventGenerator):
         def velocity(t, y):
             return self.net(y, t.expand(len(y)), c) * mask
 
-        grid = torch.linspace(0.0, 1.0, self.config.ode_steps + 1, dtype=p.dtype)
-        return integrate(velocity, x0, grid, method=self.config.ode_method) * mask
+        grid = torch.linspace(0.0, 1.0, steps + 1, dtype=p.dtype)
+        return integrate(velocity, x0, grid, method=method) * mask
 
 
 def build(config: EventModelConfig) -> CFM:

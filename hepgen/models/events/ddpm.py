@@ -21,19 +21,31 @@ from hepgen.models.events.vectors import MAX_COMPONENTS, component_mask, conditi
 class DDPM(EventGenerator):
     def __init__(self, config: EventModelConfig):
         super().__init__(config)
-        sampler = config.options.get("sampler", "ancestral")
-        if sampler not in ("ancestral", "ddim"):
-            raise ValueError(f"options['sampler'] must be 'ancestral' or 'ddim', got {sampler!r}")
-        steps = config.options.get("sample_steps", min(100, config.timesteps))
-        if not isinstance(steps, int) or not 1 <= steps <= config.timesteps:
-            raise ValueError(f"options['sample_steps'] must be an int in 1..{config.timesteps}, got {steps!r}")
-        self.sampler, self.sample_steps = sampler, steps
+        self.sampler, self.sample_steps = self._check_sampler(config.options.get("sampler", "ancestral"),
+                                                              config.options.get("sample_steps",
+                                                                                 min(100, config.timesteps)),
+                                                              "options['sampler']", "options['sample_steps']")
         self.net = ResNetMLP(MAX_COMPONENTS, 3, config.hidden, config.layers, config.time_dim, config.bayesian,
                              config.prior_std, config.init_log_var)
         betas = torch.linspace(config.beta_min, config.beta_max, config.timesteps, dtype=torch.float64)
         # Schedules are buffers (move with the model) but not saved: the config defines them.
         self.register_buffer("betas", betas.float(), persistent=False)
         self.register_buffer("alpha_bar", torch.cumprod(1 - betas, 0).float(), persistent=False)
+
+    def _check_sampler(self, sampler, steps, sampler_name="sampler", steps_name="steps"):
+        if sampler not in ("ancestral", "ddim"):
+            raise ValueError(f"{sampler_name} must be 'ancestral' or 'ddim', got {sampler!r}")
+        T = self.config.timesteps
+        if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= T:
+            raise ValueError(f"{steps_name} must be an int in 1..{T}, got {steps!r}")
+        return sampler, steps
+
+    def vector_settings(self, sampler: str | None = None, steps: int | None = None) -> dict:
+        """``sampler``: 'ancestral' (all T steps, the paper's) or 'ddim' with ``steps`` steps
+        (defaults: the checkpoint's options)."""
+        sampler, steps = self._check_sampler(self.sampler if sampler is None else sampler,
+                                             self.sample_steps if steps is None else steps)
+        return {"sampler": sampler, "steps": steps}
 
     def _time(self, t_index: torch.Tensor) -> torch.Tensor:
         return (t_index.float() + 1) / self.config.timesteps
@@ -49,7 +61,8 @@ class DDPM(EventGenerator):
         return (((pred - eps) * mask) ** 2).sum() / mask.sum()
 
     @torch.no_grad()
-    def sample(self, n_jets, generator=None):
+    def sample_vectors(self, n_jets, generator=None, sampler: str | None = None, steps: int | None = None):
+        sampler, steps = self.vector_settings(sampler, steps).values()
         check_batch(None, n_jets)
         p = next(self.parameters())
         n_jets = n_jets.to(p.device)
@@ -57,8 +70,8 @@ class DDPM(EventGenerator):
         c = condition(n_jets)
         B = len(n_jets)
         x = gaussian_noise((B, MAX_COMPONENTS), p, generator) * mask
-        if self.sampler == "ddim":
-            return self._ddim(x, c, mask)
+        if sampler == "ddim":
+            return self._ddim(x, c, mask, steps)
         for i in reversed(range(self.config.timesteps)):
             t = torch.full((B,), i, device=p.device)
             eps = self.net(x, self._time(t), c)
@@ -69,11 +82,11 @@ class DDPM(EventGenerator):
             x = x * mask
         return x
 
-    def _ddim(self, x, c, mask):
+    def _ddim(self, x, c, mask, sample_steps):
         from hepgen.ode import ddim_step
 
         T = self.config.timesteps
-        steps = torch.linspace(T - 1, 0, self.sample_steps).round().long().tolist()
+        steps = torch.linspace(T - 1, 0, sample_steps).round().long().tolist()
         for k, i in enumerate(steps):
             eps = self.net(x, self._time(torch.full((len(x),), i, device=x.device)), c)
             abar_next = float(self.alpha_bar[steps[k + 1]]) if k + 1 < len(steps) else 1.0

@@ -1,6 +1,8 @@
-"""Generated event files: the hepgen-zjets layout of :mod:`hepgen.data.events` (readable by
-``hepgen.data.read_events`` and ``hepgen evaluate``) plus, for ensembles, a dataset
-'member' (N,) with the index of the weight draw that made each event."""
+"""Generated event files: the hepgen-zjets layout (:mod:`hepgen.data.layouts.zjets`,
+readable by ``hepgen.data.read_events`` and ``hepgen evaluate``) with, for ensembles, the
+dataset 'member' (N,): the index of the weight draw that made each event. ``write_generated``
+and ``read_generated`` are the older spellings of ``EventSample(..., members=m).write`` and
+``read_events(path).members``; ``run_info`` reads what a generated file says about its making."""
 
 from __future__ import annotations
 
@@ -9,35 +11,26 @@ from pathlib import Path
 
 import numpy as np
 
-from hepgen.data._h5 import open_for_reading, read_attrs, read_dataset, write_arrays
-from hepgen.data.events import OBJECT_FEATURES, EventSample, read_events
+from hepgen.data._h5 import open_for_reading, read_attrs
+from hepgen.data.events import EventSample, read_events
 
 
 def write_generated(path: str | os.PathLike, sample: EventSample, members: np.ndarray, attrs: dict | None = None,
                     force: bool = False) -> Path:
+    """``sample`` with ``members`` in the hepgen-zjets layout (``EventSample.write``); the
+    sample's own attrs are not written, ``attrs`` are."""
     if len(sample) == 0:
         raise ValueError("sample: no events to write")
     members = np.asarray(members, dtype=np.int64)
     if members.shape != (len(sample),):
         raise ValueError(f"members: expected shape ({len(sample)},), got {members.shape}")
-    return write_arrays(
-        path,
-        {"muons": sample.muons, "jets": sample.jets, "n_jets": sample.n_jets, "member": members},
-        units={"muons": "GeV", "jets": "GeV"},
-        attrs={"format": "hepgen-zjets", "object_feature_names": list(OBJECT_FEATURES), "energy_unit": "GeV",
-               "ensemble": int(members.max()) + 1, **(attrs or {})},
-        force=force,
-    )
+    return EventSample(sample.muons, sample.jets, sample.n_jets, {}, members).write(path, force=force, attrs=attrs)
 
 
 def read_generated(path: str | os.PathLike) -> tuple[EventSample, np.ndarray | None]:
     """(events, members or None when the file holds no 'member' dataset)."""
     sample = read_events(path)
-    with open_for_reading(path) as file:
-        if "member" not in file:
-            return sample, None
-        members = read_dataset(file, "member", (len(sample),))
-    return sample, members.astype(np.int64)
+    return sample, sample.members
 
 
 def run_info(path: str | os.PathLike) -> dict:

@@ -1,4 +1,8 @@
-"""Events from a trained generator, optionally from an ensemble of Bayesian weight draws."""
+"""The older ``generate_events(model, preprocessing, n, ensemble, ...)``, kept for one release.
+
+Use ``model.sample(n, seed=..., member=k)`` (the preprocessing is the model's own), one call
+per ensemble member, and ``EventSample.concatenate``; this function keeps the numbers it
+always made (one numpy and one torch stream seeded ``seed`` for the whole run)."""
 
 from __future__ import annotations
 
@@ -15,7 +19,12 @@ def generate_events(model: EventGenerator, preprocessing: EventPreprocessing, n:
                     batch_size: int = 10_000, seed: int = 0, progress=None) -> tuple[EventSample, np.ndarray]:
     """(events, member [ensemble * n]): ``n`` events from each of ``ensemble`` weight draws
     (one draw = one network of the Bayesian ensemble; ``ensemble=1`` on a Bayesian model is
-    one draw, not the mean weights). ``progress(iterable, name)`` wraps the chunk loop."""
+    one draw, not the mean weights). ``progress(iterable, name)`` wraps the chunk loop.
+    Deprecated: see the module docstring."""
+    from hepgen.models.base import deprecated
+
+    deprecated("hepgen.models.events.generate.generate_events(model, preprocessing, n, ensemble)",
+               "model.sample(n, seed=..., member=k) per ensemble member")
     for name, value in (("n", n), ("ensemble", ensemble), ("batch_size", batch_size)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -35,7 +44,7 @@ def generate_events(model: EventGenerator, preprocessing: EventPreprocessing, n:
                 if draws is not None and member != current:
                     current = next(draws)
                 n_jets = preprocessing.draw_multiplicities(size, rng)
-                x = model.sample(n_jets, generator=generator)
+                x = model.sample_vectors(n_jets, generator=generator)
                 parts.append(preprocessing.decode(x, n_jets, rng))
                 members.append(np.full(size, member))
     finally:

@@ -44,7 +44,7 @@ class INN(EventGenerator):
         return total / len(x)
 
     @torch.no_grad()
-    def sample(self, n_jets, generator=None):
+    def sample_vectors(self, n_jets, generator=None):
         check_batch(None, n_jets)
         p = next(self.parameters())
         n_jets = n_jets.to(p.device)

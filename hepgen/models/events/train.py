@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from hepgen.data.events import EventSample
+from hepgen.models.checkpoint import provenance
 from hepgen.models.events.base import EventGenerator, build_model
 from hepgen.models.events.config import EventModelConfig
 from hepgen.models.events.vectors import EventPreprocessing
@@ -19,8 +20,8 @@ from hepgen.nn.bayesian import is_bayesian, kl_divergence
 
 @dataclass
 class TrainResult:
-    model: EventGenerator
-    preprocessing: EventPreprocessing
+    model: EventGenerator  # model.preprocessing is the fitted preprocessing
+    preprocessing: EventPreprocessing  # the same object, for the older callers
     history: dict = field(default_factory=dict)  # per epoch: loss, kl, val_loss
     seconds: float = 0.0  # wall clock
     cpu_seconds: float = 0.0  # this process's CPU time: the fairer figure on a shared machine
@@ -66,6 +67,8 @@ def train_events(sample: EventSample, config: EventModelConfig, epochs: int = 50
         raise ValueError(f"data: {len(x)} training events after the validation split; need more")
 
     model = build_model(config).to(device).train()
+    model.preprocessing = preprocessing  # preprocessing is part of the model (saved in its checkpoint)
+    model.provenance = provenance(n_events=len(sample), seed=seed)
     bayesian = is_bayesian(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     steps_per_epoch = math.ceil(len(x) / batch_size)

@@ -12,7 +12,7 @@ p(x_t | x_<t, n): loss = -mean_events sum_t log p(x_t | x_<t, n).
 Training batches mix multiplicities: shorter events are padded to the batch's longest and
 the padding is masked (key-padding mask in attention, left out of the loss, and zeroed on
 input so that whatever the padding holds cannot reach a value or a gradient). Sampling
-(:meth:`JetGPT.sample`) groups events by jet count and runs one decode step per component
+(:meth:`JetGPT.sample_vectors`) groups events by jet count and runs one decode step per component
 with a KV cache per block; ``use_cache=False`` re-runs the whole prefix at every step
 instead (the reference the cache is tested against, and the baseline of its benchmark).
 
@@ -151,9 +151,15 @@ class JetGPT(EventGenerator):
             x[:, t] = gmm.sample(log_w, mu, log_s, uniform[:, t], normal[:, t])
         return x
 
+    def vector_settings(self, use_cache: bool = True) -> dict:
+        """``use_cache``: decode with the KV cache (default) or re-run the prefix (the reference)."""
+        if not isinstance(use_cache, bool):
+            raise ValueError(f"use_cache must be a bool, got {use_cache!r}")
+        return {"use_cache": use_cache}
+
     @torch.no_grad()
-    def sample(self, n_jets: torch.Tensor, generator: torch.Generator | None = None, *,
-               use_cache: bool = True, batch_size: int = 10_000, progress=None) -> torch.Tensor:
+    def sample_vectors(self, n_jets: torch.Tensor, generator: torch.Generator | None = None, *,
+                       use_cache: bool = True, batch_size: int = 10_000, progress=None) -> torch.Tensor:
         """Preprocessed events x [B, 17] (exactly 0 beyond each event's 5 + 4 n components)
         for the jet counts n_jets [B]. The random numbers of every event are drawn up front
         (on the CPU, from ``generator`` if given), so the events do not depend on batch_size,

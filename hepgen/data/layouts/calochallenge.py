@@ -1,0 +1,74 @@
+"""The CaloChallenge layout: 'incident_energies' (N, 1) and 'showers' (N, n_voxels), float32,
+both in MeV. Real CaloChallenge files read unchanged."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hepgen.data._h5 import open_for_reading, read_attrs, read_dataset, write_arrays
+from hepgen.data.layouts import SampleWriter
+
+ENERGY_KEY = "incident_energies"
+SHOWER_KEY = "showers"
+UNITS = {ENERGY_KEY: "MeV", SHOWER_KEY: "MeV"}
+
+# A calorimeter records at most a few times the incident energy (noise, calibration) and,
+# in a file's typical shower, more than a few per mille of it. A median ratio outside this
+# range means the two datasets are in different units (MeV against GeV is a factor 1000).
+DEPOSIT_RATIO_RANGE = (3e-3, 30.0)
+
+
+def file_attrs() -> dict[str, Any]:
+    return {"format": "calochallenge", "energy_unit": "MeV"}
+
+
+def _arrays(sample) -> dict[str, np.ndarray]:
+    return {ENERGY_KEY: sample.incident_energies, SHOWER_KEY: sample.showers}
+
+
+def write(path: str | os.PathLike, sample, attrs: dict[str, Any] | None = None, force: bool = False) -> Path:
+    """Write a :class:`hepgen.data.ShowerSample`; ``attrs`` are added to its own."""
+    if len(sample) == 0:
+        raise ValueError("sample: no showers to write")
+    return write_arrays(path, _arrays(sample), units=UNITS, attrs={**file_attrs(), **sample.attrs, **(attrs or {})},
+                        force=force)
+
+
+def writer(path: str | os.PathLike, n_voxels: int, attrs: dict[str, Any] | None = None,
+           force: bool = False) -> SampleWriter:
+    """An appendable writer of ShowerSample chunks of ``n_voxels`` voxels."""
+    layout = {ENERGY_KEY: ((1,), np.float32, "MeV"), SHOWER_KEY: ((n_voxels,), np.float32, "MeV")}
+    return SampleWriter(path, layout, {**file_attrs(), **(attrs or {})}, force, _arrays)
+
+
+def read(path: str | os.PathLike, n_voxels: int | None = None):
+    """Read a CaloChallenge-layout file; with ``n_voxels``, check the voxel count."""
+    from hepgen.data.showers import ShowerSample
+
+    with open_for_reading(path) as file:
+        energies = read_dataset(file, ENERGY_KEY, (None, 1), unit="MeV")
+        showers = read_dataset(file, SHOWER_KEY, (len(energies), n_voxels), unit="MeV")
+        attrs = read_attrs(file)
+    if not np.all(np.isfinite(energies)) or np.any(energies <= 0):
+        raise ValueError(f"{path}: '{ENERGY_KEY}' must be finite and positive (MeV)")
+    if not np.all(np.isfinite(showers)):
+        raise ValueError(f"{path}: '{SHOWER_KEY}' contains NaN or infinite values")
+    _check_units(path, energies, showers)
+    return ShowerSample(energies, showers, attrs)
+
+
+def _check_units(path, energies: np.ndarray, showers: np.ndarray) -> None:
+    totals = showers.sum(axis=1, dtype=np.float64)
+    nonzero = totals > 0
+    if not np.any(nonzero):
+        return
+    ratio = float(np.median(totals[nonzero] / energies[nonzero, 0]))
+    low, high = DEPOSIT_RATIO_RANGE
+    if not low <= ratio <= high:
+        raise ValueError(
+            f"{path}: '{SHOWER_KEY}' sum to {ratio:.3g} x '{ENERGY_KEY}' (median); both must be in MeV"
+        )
