@@ -53,8 +53,12 @@ def test_weights_and_tails():
     assert w[:3] == pytest.approx([1.0, 4.0, 0.25])
     assert np.isfinite(w).all() and w[3] > 1e6 and w[4] < 1e-6
     fractions = tail_fractions([0.1, 0.4, 1.0, 1.0, 3.0, 20.0], thresholds=(2, 10))
-    assert fractions == {"w<0.5": pytest.approx(2 / 6), "w>2": pytest.approx(2 / 6),
-                         "w<0.1": 0.0, "w>10": pytest.approx(1 / 6)}
+    assert fractions == {
+        "w<0.5": pytest.approx(2 / 6),
+        "w>2": pytest.approx(2 / 6),
+        "w<0.1": 0.0,
+        "w>10": pytest.approx(1 / 6),
+    }
     assert list(weight_slices([0.1, 0.5, 1.9, 2.0, 5.0])) == [0, 1, 1, 2, 2]
     assert weight_slice_labels() == ["w<0.5", "0.5≤w<2", "w≥2"]
     with pytest.raises(ValueError, match="probabilities"):
@@ -111,8 +115,10 @@ def test_separation_floor_matches_samples_of_one_distribution():
 
     rng = np.random.default_rng(5)
     edges = np.linspace(-3, 3, 31)
-    powers = [separation_power(histogram(rng.normal(size=2000), edges),
-                               histogram(rng.normal(size=3000), edges)) for _ in range(200)]
+    powers = [
+        separation_power(histogram(rng.normal(size=2000), edges), histogram(rng.normal(size=3000), edges))
+        for _ in range(200)
+    ]
     # 200 repetitions: the mean is known to a few per cent; the formula neglects the
     # sparsely filled outer bins, hence 15%.
     assert np.mean(powers) == pytest.approx(separation_floor(30, 2000, 3000), rel=0.15)
