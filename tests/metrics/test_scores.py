@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from hepgen.metrics.calibration import make_calibration, reliability_curve
+from hepgen.metrics.classify import HeldOutResult
 from hepgen.metrics.scores import auc, auc_null_std, balanced_bce, jsd
 from hepgen.metrics.separation import common_bins, histogram, separation_power
 from hepgen.metrics.weights import (
@@ -63,6 +64,22 @@ def test_weights_and_tails():
     assert weight_slice_labels() == ["w<0.5", "0.5≤w<2", "w≥2"]
     with pytest.raises(ValueError, match="probabilities"):
         weights_from_probabilities([0.5, 1.5])
+
+
+def test_held_out_probabilities_invert_the_weights():
+    # D = w / (1 + w): the classifier output each held-out weight came from.
+    held = HeldOutResult(
+        truth_rows=np.array([0, 1]),
+        generated_rows=np.array([0, 1]),
+        truth_weights=np.array([1.0, 4.0]),
+        generated_weights=np.array([0.25, 0.0]),
+        auc=0.5,
+        jsd=0.0,
+        auc_null_std=0.0,
+        groups=[],
+    )
+    assert held.truth_probabilities == pytest.approx([0.5, 0.8])
+    assert held.generated_probabilities == pytest.approx([0.2, 0.0])
 
 
 def test_separation_power_known_values():

@@ -19,7 +19,6 @@ from hepgen.metrics.classify import InputGroup
 from hepgen.metrics.features.observable import Observable
 from hepgen.metrics.training import ClassifierConfig
 
-KIND = "events"
 KEYS = ("muons", "jets", "n_jets")
 CLASSIFIER = ClassifierConfig(hidden_layers=5, hidden_units=256)
 

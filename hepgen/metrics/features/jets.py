@@ -20,7 +20,6 @@ from hepgen.metrics.classify import InputGroup
 from hepgen.metrics.features.observable import Observable
 from hepgen.metrics.training import ClassifierConfig
 
-KIND = "jets"
 KEYS = ("particle_features", "jet_features")
 CLASSIFIER = ClassifierConfig(hidden_layers=5, hidden_units=256)
 

@@ -16,7 +16,6 @@ from hepgen.metrics.classify import InputGroup
 from hepgen.metrics.features.observable import Observable
 from hepgen.metrics.training import ClassifierConfig
 
-KIND = "showers"
 KEYS = ("incident_energies", "showers")
 CLASSIFIER = ClassifierConfig(hidden_layers=3, hidden_units=512)
 
