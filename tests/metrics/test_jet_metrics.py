@@ -145,3 +145,11 @@ def test_missing_scipy_names_the_extra(monkeypatch, reference):
     monkeypatch.setitem(sys.modules, "scipy.stats", None)
     with pytest.raises(ImportError, match=r"hepgen\[eval\]"):
         jet_metrics(reference, reference)
+
+
+def test_efp_jobs_is_deprecated_and_changes_nothing(reference):
+    # efp_jobs was energyflow's process count; the EFPs now run in this process.
+    fast = dict(FAST, fpd_kpd=False)
+    with pytest.warns(DeprecationWarning, match="efp_jobs"):
+        parallel = jet_metrics(reference, reference, efp_jobs=4, **fast)
+    assert parallel["w1efp"] == jet_metrics(reference, reference, **fast)["w1efp"]
