@@ -11,11 +11,13 @@ gets wrong.
 - :func:`write_report` — Markdown + PNG + JSON report of an evaluation.
 - :func:`separation_power`, :func:`auc`, :func:`jsd` — the scores on their own.
 
-Names are imported on first use, so ``hepgen --help`` does not load torch or sklearn.
+Names are imported on first use (scientific-python's ``lazy_loader``), so ``hepgen --help``
+and ``import hepgen.metrics`` load neither torch, sklearn nor matplotlib.
 """
 
-import importlib
+import lazy_loader
 
+# name -> the submodule that defines it
 _EXPORTS = {
     "CALIBRATIONS": "calibration",
     "make_calibration": "calibration",
@@ -43,14 +45,9 @@ _EXPORTS = {
     "weights_from_probabilities": "weights",
 }
 
-__all__ = sorted(_EXPORTS)
+_SUBMODULE_ATTRS: dict[str, list[str]] = {}
+for _name, _module in _EXPORTS.items():
+    _SUBMODULE_ATTRS.setdefault(_module, []).append(_name)
 
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"hepgen.metrics.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'hepgen.metrics' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs=_SUBMODULE_ATTRS)
+del _name, _module

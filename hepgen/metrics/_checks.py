@@ -35,10 +35,7 @@ def check_finite(array: np.ndarray, name: str) -> None:
         n_nan = int(np.isnan(array).sum())
         n_inf = int(bad.sum()) - n_nan
         first = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(
-            f"{name}: expected finite values, found {n_nan} NaN and {n_inf} inf "
-            f"(first at index {first})"
-        )
+        raise ValueError(f"{name}: expected finite values, found {n_nan} NaN and {n_inf} inf (first at index {first})")
 
 
 def check_labels(labels: np.ndarray, name: str = "labels") -> np.ndarray:

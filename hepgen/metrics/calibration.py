@@ -27,7 +27,7 @@ class Calibration:
 
     method = "none"
 
-    def fit(self, probabilities, labels) -> "Calibration":
+    def fit(self, probabilities, labels) -> Calibration:
         return self
 
     def __call__(self, probabilities) -> np.ndarray:

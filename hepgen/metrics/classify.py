@@ -50,13 +50,10 @@ class InputGroup:
         values = as_feature_matrix(self.values, f"{self.name}: values")
         rows = np.asarray(self.rows)
         if rows.ndim != 1 or rows.shape[0] != values.shape[0]:
-            raise ValueError(
-                f"{self.name}: rows: expected shape ({values.shape[0]},), got {rows.shape}"
-            )
+            raise ValueError(f"{self.name}: rows: expected shape ({values.shape[0]},), got {rows.shape}")
         if len(self.feature_names) != values.shape[1]:
             raise ValueError(
-                f"{self.name}: feature_names: expected {values.shape[1]} names, "
-                f"got {len(self.feature_names)}"
+                f"{self.name}: feature_names: expected {values.shape[1]} names, got {len(self.feature_names)}"
             )
         object.__setattr__(self, "values", values)
         object.__setattr__(self, "rows", rows.astype(np.int64))
@@ -90,8 +87,12 @@ class GroupResult:
         if self.note:
             out["note"] = self.note
         if self.classified:
-            out.update(auc=self.auc, jsd=self.jsd, calibration=self.ensemble.calibration.describe(),
-                       best_epochs=[h.best_epoch + 1 for h in self.ensemble.histories])
+            out.update(
+                auc=self.auc,
+                jsd=self.jsd,
+                calibration=self.ensemble.calibration.describe(),
+                best_epochs=[h.best_epoch + 1 for h in self.ensemble.histories],
+            )
         return out
 
 
@@ -130,11 +131,21 @@ class HeldOutResult:
         return reliability_curve(p, self.calibration_labels, n_bins)
 
 
-def classify(truth_groups, generated_groups, n_truth: int, n_generated: int, *,
-             config: ClassifierConfig | None = None, n_members: int = 1,
-             calibration: str = "temperature", validation_fraction: float = 0.2,
-             test_fraction: float = 0.2, seed: int = 0, progress: bool = False,
-             min_group_size: int = MIN_GROUP_SIZE) -> HeldOutResult:
+def classify(
+    truth_groups,
+    generated_groups,
+    n_truth: int,
+    n_generated: int,
+    *,
+    config: ClassifierConfig | None = None,
+    n_members: int = 1,
+    calibration: str = "temperature",
+    validation_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    progress: bool = False,
+    min_group_size: int = MIN_GROUP_SIZE,
+) -> HeldOutResult:
     """Train the groups' classifiers and return the held-out weights of both samples.
 
     ``truth_groups``/``generated_groups`` list :class:`InputGroup` s whose rows partition
@@ -154,8 +165,7 @@ def classify(truth_groups, generated_groups, n_truth: int, n_generated: int, *,
     for sample, n in (("truth", n_truth), ("generated", n_generated)):
         if n < min_group_size:
             raise ValueError(
-                f"{sample}: too few samples for a train/validation/test split: got {n}, "
-                f"need at least {min_group_size}"
+                f"{sample}: too few samples for a train/validation/test split: got {n}, need at least {min_group_size}"
             )
     for name in truth_by_name.keys() & generated_by_name.keys():
         t, g = truth_by_name[name].feature_names, generated_by_name[name].feature_names
@@ -166,16 +176,17 @@ def classify(truth_groups, generated_groups, n_truth: int, n_generated: int, *,
             )
 
     rng = np.random.default_rng(seed)
-    split_truth = {n: _split(len(gr.rows), validation_fraction, test_fraction, rng)
-                   for n, gr in truth_by_name.items()}
-    split_generated = {n: _split(len(gr.rows), validation_fraction, test_fraction, rng)
-                       for n, gr in generated_by_name.items()}
+    split_truth = {n: _split(len(gr.rows), validation_fraction, test_fraction, rng) for n, gr in truth_by_name.items()}
+    split_generated = {
+        n: _split(len(gr.rows), validation_fraction, test_fraction, rng) for n, gr in generated_by_name.items()
+    }
     fit_truth = sum(len(s[0]) + len(s[1]) for s in split_truth.values())
     fit_generated = sum(len(s[0]) + len(s[1]) for s in split_generated.values())
 
     names = list(truth_by_name) + [n for n in generated_by_name if n not in truth_by_name]
     if not any(
-        n in truth_by_name and n in generated_by_name
+        n in truth_by_name
+        and n in generated_by_name
         and len(truth_by_name[n].rows) >= min_group_size
         and len(generated_by_name[n].rows) >= min_group_size
         for n in names
@@ -200,8 +211,9 @@ def classify(truth_groups, generated_groups, n_truth: int, n_generated: int, *,
         # The count ratio f_truth/f_generated; inf where the generator never produces the
         # group (only truth samples, never weighted, carry it) and 0 where truth never does.
         ratio = (t_fit / fit_truth) / (g_fit / fit_generated) if g_fit else np.inf
-        result = GroupResult(name, 0 if t is None else len(t.rows),
-                             0 if g is None else len(g.rows), float(ratio), classified=False)
+        result = GroupResult(
+            name, 0 if t is None else len(t.rows), 0 if g is None else len(g.rows), float(ratio), classified=False
+        )
         results.append(result)
         t_test = None if t is None else t.values[split_truth[name][2]]
         g_test = None if g is None else g.values[split_generated[name][2]]
@@ -210,8 +222,7 @@ def classify(truth_groups, generated_groups, n_truth: int, n_generated: int, *,
         if t is None or g is None:
             result.note = "only in the " + ("generated" if t is None else "truth") + " sample"
         elif result.n_truth < min_group_size or result.n_generated < min_group_size:
-            result.note = (f"fewer than {min_group_size} samples in one sample: weighted by "
-                           "the count ratio only")
+            result.note = f"fewer than {min_group_size} samples in one sample: weighted by the count ratio only"
         else:
             result.classified = True
             result.feature_names = t.feature_names
@@ -222,9 +233,18 @@ def classify(truth_groups, generated_groups, n_truth: int, n_generated: int, *,
             x_val = np.concatenate([t.values[va_t], g.values[va_g]])
             y_val = np.concatenate([np.ones(len(va_t)), np.zeros(len(va_g))]).astype(np.int64)
             label = "classifier" if len(names) == 1 else f"classifier {name}"
-            ensemble = fit_ensemble(x_train, y_train, x_val, y_val, config, n_members,
-                                    calibration, seed=seed + 1000 * index, progress=progress,
-                                    description=label)
+            ensemble = fit_ensemble(
+                x_train,
+                y_train,
+                x_val,
+                y_val,
+                config,
+                n_members,
+                calibration,
+                seed=seed + 1000 * index,
+                progress=progress,
+                description=label,
+            )
             result.ensemble = ensemble
             raw = ensemble.raw_probabilities(np.concatenate([t_test, g_test]))
             calibrated = ensemble.calibration(raw)
@@ -235,7 +255,7 @@ def classify(truth_groups, generated_groups, n_truth: int, n_generated: int, *,
             cal_calibrated.append(calibrated)
             cal_labels.append(labels)
             within = weights_from_probabilities(calibrated)
-            within_t, within_g = within[:len(t_test)], within[len(t_test):]
+            within_t, within_g = within[: len(t_test)], within[len(t_test) :]
         if t is not None:
             truth_rows.append(t.rows[split_truth[name][2]])
             truth_weights.append(_times(ratio, within_t))
@@ -272,14 +292,15 @@ def classifier_weights(truth, generated, feature_names=None, **options) -> HeldO
     generated = as_feature_matrix(generated, "generated")
     if truth.shape[1] != generated.shape[1]:
         raise ValueError(
-            f"mismatched feature sets: truth has {truth.shape[1]} features, "
-            f"generated {generated.shape[1]}"
+            f"mismatched feature sets: truth has {truth.shape[1]} features, generated {generated.shape[1]}"
         )
     names = tuple(feature_names or (f"x{i}" for i in range(truth.shape[1])))
     return classify(
         [InputGroup("all", names, truth, np.arange(len(truth)))],
         [InputGroup("all", names, generated, np.arange(len(generated)))],
-        len(truth), len(generated), **options,
+        len(truth),
+        len(generated),
+        **options,
     )
 
 
@@ -303,7 +324,7 @@ def _split(n: int, validation_fraction: float, test_fraction: float, rng):
     order = rng.permutation(n)
     n_test = max(1, int(round(n * test_fraction))) if n >= 3 else 0
     n_val = max(1, int(round(n * validation_fraction))) if n >= 3 else 0
-    return order[n_test + n_val:], order[n_test:n_test + n_val], order[:n_test]
+    return order[n_test + n_val :], order[n_test : n_test + n_val], order[:n_test]
 
 
 def _times(ratio: float, within: np.ndarray) -> np.ndarray:

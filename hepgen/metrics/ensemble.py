@@ -42,9 +42,18 @@ class ClassifierEnsemble:
         return weights_from_probabilities(self.probabilities(x))
 
 
-def fit_ensemble(x_train, y_train, x_val, y_val, config: ClassifierConfig | None = None,
-                 n_members: int = 1, calibration: str = "temperature", seed: int = 0,
-                 progress: bool = False, description: str = "classifier") -> ClassifierEnsemble:
+def fit_ensemble(
+    x_train,
+    y_train,
+    x_val,
+    y_val,
+    config: ClassifierConfig | None = None,
+    n_members: int = 1,
+    calibration: str = "temperature",
+    seed: int = 0,
+    progress: bool = False,
+    description: str = "classifier",
+) -> ClassifierEnsemble:
     """Train ``n_members`` classifiers on the training data; fit ``calibration`` on validation.
 
     The validation data also choose each member's best epoch. The calibration sees only
@@ -56,15 +65,14 @@ def fit_ensemble(x_train, y_train, x_val, y_val, config: ClassifierConfig | None
     x_train = as_feature_matrix(x_train, "x_train")
     x_val = as_feature_matrix(x_val, "x_val")
     if x_val.shape[1] != x_train.shape[1]:
-        raise ValueError(
-            f"x_val: expected {x_train.shape[1]} features like x_train, got {x_val.shape[1]}"
-        )
+        raise ValueError(f"x_val: expected {x_train.shape[1]} features like x_train, got {x_val.shape[1]}")
     calibrator = make_calibration(calibration)
     members, histories = [], []
     for k in range(n_members):
         label = description if n_members == 1 else f"{description} [{k + 1}/{n_members}]"
-        model, history = train_classifier(x_train, y_train, x_val, y_val, config,
-                                          seed=seed + k, progress=progress, description=label)
+        model, history = train_classifier(
+            x_train, y_train, x_val, y_val, config, seed=seed + k, progress=progress, description=label
+        )
         members.append(model)
         histories.append(history)
     ensemble = ClassifierEnsemble(members, calibrator, histories, x_train.shape[1])

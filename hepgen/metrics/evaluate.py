@@ -34,11 +34,22 @@ class Evaluation:
     settings: dict = field(default_factory=dict)
 
 
-def evaluate(truth, generated, kind: str, *, config: ClassifierConfig | None = None,
-             n_members: int = 1, calibration: str = "temperature",
-             validation_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 0,
-             progress: bool = False, particles: bool = False, n_bins: int = 50,
-             observables=None) -> Evaluation:
+def evaluate(
+    truth,
+    generated,
+    kind: str,
+    *,
+    config: ClassifierConfig | None = None,
+    n_members: int = 1,
+    calibration: str = "temperature",
+    validation_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    progress: bool = False,
+    particles: bool = False,
+    n_bins: int = 50,
+    observables=None,
+) -> Evaluation:
     """Classify ``truth`` against ``generated`` samples of ``kind`` and collect everything.
 
     ``config`` defaults to the kind's classifier; ``particles`` (jets only) adds the
@@ -58,10 +69,19 @@ def evaluate(truth, generated, kind: str, *, config: ClassifierConfig | None = N
     n_truth = sum(len(g.rows) for g in truth_groups)
     n_generated = sum(len(g.rows) for g in generated_groups)
     config = config or module.CLASSIFIER
-    held_out = classify(truth_groups, generated_groups, n_truth, n_generated, config=config,
-                        n_members=n_members, calibration=calibration,
-                        validation_fraction=validation_fraction, test_fraction=test_fraction,
-                        seed=seed, progress=progress)
+    held_out = classify(
+        truth_groups,
+        generated_groups,
+        n_truth,
+        n_generated,
+        config=config,
+        n_members=n_members,
+        calibration=calibration,
+        validation_fraction=validation_fraction,
+        test_fraction=test_fraction,
+        seed=seed,
+        progress=progress,
+    )
     bins, separation = {}, {}
     for t_obs, g_obs in zip(truth_observables, generated_observables):
         t_all, _ = t_obs.defined()
@@ -93,8 +113,9 @@ def evaluate(truth, generated, kind: str, *, config: ClassifierConfig | None = N
         "bins": n_bins,
         "observables": [o.name for o in truth_observables],
     }
-    return Evaluation(kind, n_truth, n_generated, held_out, truth_observables,
-                      generated_observables, bins, separation, settings)
+    return Evaluation(
+        kind, n_truth, n_generated, held_out, truth_observables, generated_observables, bins, separation, settings
+    )
 
 
 def separation_floor(n_bins: int, n_truth: int, n_generated: int) -> float:
@@ -123,7 +144,6 @@ def _chosen(all_observables: list[Observable], names, kind: str) -> list[Observa
     unknown = [n for n in names if n not in by_name]
     if unknown:
         raise ValueError(
-            f"observables: {kind} have no {', '.join(map(repr, unknown))}; "
-            f"expected some of {', '.join(by_name)}"
+            f"observables: {kind} have no {', '.join(map(repr, unknown))}; expected some of {', '.join(by_name)}"
         )
     return [by_name[n] for n in names]

@@ -1,14 +1,14 @@
-"""The field's jet metrics (JetNet, EPiC-FM papers) through jetnet and energyflow.
+"""The field's jet metrics (JetNet, EPiC-FM papers), as jetnet and energyflow define them.
 
 :func:`jet_metrics` compares generated jets with reference jets in the JetNet layout
 (particles [η_rel, φ_rel, pT_rel, mask], jets [pT, η, mass, n]) and returns, each with
 jetnet's own error estimate:
 
-- ``w1m``   W1 of the relative jet mass, computed by jetnet from the constituents;
+- ``w1m``   W1 of the relative jet mass, computed from the constituents;
 - ``w1p``   W1 of the particle features (η_rel, φ_rel, pT_rel of real particles), their mean
             and each feature (``w1p_eta_rel``, ``w1p_phi_rel``, ``w1p_pt_rel``);
 - ``w1efp`` W1 of the energy-flow polynomials jetnet uses by default (n = 4, d = 4,
-            prime; computed by energyflow), averaged over the EFPs;
+            prime), averaged over the EFPs;
 - ``fpd``   Fréchet physics distance on jetnet's recommended EFP features (d ≤ 4),
             extrapolated to infinite sample size, with the fit's error;
 - ``kpd``   kernel physics distance on the same features: median and half the 68% spread;
@@ -18,31 +18,38 @@ jetnet's own error estimate:
 
 The W1 errors are jetnet's: the standard deviation over ``batches`` resamples of
 ``n_eval`` jets (with replacement) from each sample. jetnet draws these from a
-module-level generator with no seed argument; we replace it with a seeded one for the
-duration of a call so that results are reproducible.
+module-level generator with no seed argument; we draw them, in jetnet's order, from one
+generator seeded with ``seed``, so that results are reproducible.
 
-jetnet needs numpy < 2 through energyflow's ``wasserstein`` dependency: it comes with
-hepgen's ``eval`` extra, ``pip install 'hepgen[eval]'``, which pins a set that works.
+The computation is jetnet 0.2.5's and energyflow 1.4.0's, rewritten in numpy and scipy
+(:mod:`hepgen.metrics.jet_distances`, :mod:`hepgen.metrics.efps`) because importing them
+needs numpy < 2 (energyflow imports ``wasserstein``); known-answer tests hold the numbers
+jetnet itself gives on fixed inputs. scipy comes with ``pip install 'hepgen[eval]'``.
 """
 
 from __future__ import annotations
 
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
-EXTRA_HINT = (
-    "the jet metrics need jetnet and energyflow: pip install 'hepgen[eval]' "
-    "(the eval extra pins numpy 1.26.4, wasserstein 1.1.0, energyflow 1.4.0, jetnet 0.2.5 and "
-    "coffea's pandas/pyarrow, a set that imports together)"
-)
+from hepgen.metrics import jet_distances
 
-# The order of the summary table, and how the field prints each metric (value × scale).
-METRICS = ("w1m", "w1p", "w1efp", "fpd", "kpd")
-SCALES = {"w1m": 1e3, "w1p": 1e3, "w1efp": 1e5, "fpd": 1e4, "kpd": 1e4, "w1_jet_mass": 1.0,
-          "w1p_eta_rel": 1e3, "w1p_phi_rel": 1e3, "w1p_pt_rel": 1e3}
+EXTRA_HINT = "the jet metrics need scipy: pip install 'hepgen[eval]'"
+
+# How the field prints each metric (value × scale).
+SCALES = {
+    "w1m": 1e3,
+    "w1p": 1e3,
+    "w1efp": 1e5,
+    "fpd": 1e4,
+    "kpd": 1e4,
+    "w1_jet_mass": 1.0,
+    "w1p_eta_rel": 1e3,
+    "w1p_phi_rel": 1e3,
+    "w1p_pt_rel": 1e3,
+}
 LABELS = {
     "w1m": "W1 relative jet mass (W1M)",
     "w1p": "W1 particle features, mean of η_rel, φ_rel, pT_rel (W1P)",
@@ -57,20 +64,20 @@ LABELS = {
 _PARTICLE_FEATURES = ("eta_rel", "phi_rel", "pt_rel")
 
 
-def require_jetnet() -> None:
-    """Raise ImportError, saying how to install them, unless jetnet and energyflow import
-    (for a command to check before it reads its inputs)."""
-    _import_jetnet()
-
-
-def _import_jetnet():
-    """jetnet's evaluation module, or an ImportError that says how to get it."""
+def require_eval_extra() -> None:
+    """Raise an ImportError that says how to get them when the metrics' dependencies are missing."""
     try:
-        import jetnet.evaluation as evaluation
-        from jetnet.evaluation import gen_metrics
-    except ImportError as err:  # jetnet missing, or its numpy-2 conflict
+        import scipy.optimize
+        import scipy.stats  # noqa: F401
+    except ImportError as err:
         raise ImportError(f"{EXTRA_HINT} ({type(err).__name__}: {err})") from err
-    return evaluation, gen_metrics
+
+
+# The names the CLI modules call before reading their inputs (jets_cli.py and samplers_cli.py:
+# _import_jetnet; the hepgen/cli/ package: require_jetnet). Both check what the metrics need
+# now; the callers should move to require_eval_extra.
+_import_jetnet = require_eval_extra
+require_jetnet = require_eval_extra
 
 
 @dataclass
@@ -102,8 +109,10 @@ class JetMetrics:
             "n_generated": self.n_generated,
             "n_reference": self.n_reference,
             "settings": dict(self.settings),
-            "metrics": {k: {"value": float(m.value), "error": float(m.error), "scale": SCALES.get(k, 1.0)}
-                        for k, m in self.metrics.items()},
+            "metrics": {
+                k: {"value": float(m.value), "error": float(m.error), "scale": SCALES.get(k, 1.0)}
+                for k, m in self.metrics.items()
+            },
         }
 
     def markdown_table(self) -> str:
@@ -124,8 +133,9 @@ def _split(sample, role: str) -> tuple[np.ndarray, np.ndarray | None]:
         particles, jets = sample, None
     particles = np.asarray(particles, dtype=np.float64)
     if particles.ndim != 3 or particles.shape[2] != 4:
-        raise ValueError(f"{role}: expected particles of shape (N, P, 4) = [eta_rel, phi_rel, pt_rel, mask], "
-                         f"got {particles.shape}")
+        raise ValueError(
+            f"{role}: expected particles of shape (N, P, 4) = [eta_rel, phi_rel, pt_rel, mask], got {particles.shape}"
+        )
     if len(particles) < 2:
         raise ValueError(f"{role}: need at least 2 jets, got {len(particles)}")
     mask = particles[..., 3]
@@ -136,8 +146,9 @@ def _split(sample, role: str) -> tuple[np.ndarray, np.ndarray | None]:
     if jets is not None:
         jets = np.asarray(jets, dtype=np.float64)
         if jets.shape != (len(particles), 4):
-            raise ValueError(f"{role}: expected jets of shape ({len(particles)}, 4) = [pt, eta, mass, n], "
-                             f"got {jets.shape}")
+            raise ValueError(
+                f"{role}: expected jets of shape ({len(particles)}, 4) = [pt, eta, mass, n], got {jets.shape}"
+            )
         if not np.all(np.isfinite(jets)):
             raise ValueError(f"{role}: jets hold NaN or infinite values")
     # JetNet's convention: padded particles are all zero (jetnet's W1P drops all-zero
@@ -146,30 +157,29 @@ def _split(sample, role: str) -> tuple[np.ndarray, np.ndarray | None]:
     return particles, jets
 
 
-@contextmanager
-def _seeded_jetnet_rng(gen_metrics, seed: int):
-    """jetnet's W1 functions draw from ``gen_metrics.rng``; make it reproducible."""
-    saved = gen_metrics.rng
-    gen_metrics.rng = np.random.default_rng(seed)
-    try:
-        yield
-    finally:
-        gen_metrics.rng = saved
-
-
 def _bootstrap_w1(a: np.ndarray, b: np.ndarray, n_eval: int, batches: int, seed: int) -> Metric:
     """W1 between two 1-D samples, resampled as jetnet resamples (mean and std over batches)."""
     from scipy.stats import wasserstein_distance
 
     rng = np.random.default_rng(seed)
-    w = [wasserstein_distance(a[rng.choice(len(a), n_eval)], b[rng.choice(len(b), n_eval)])
-         for _ in range(batches)]
+    w = [wasserstein_distance(a[rng.choice(len(a), n_eval)], b[rng.choice(len(b), n_eval)]) for _ in range(batches)]
     return Metric(float(np.mean(w)), float(np.std(w)))
 
 
-def jet_metrics(generated, reference, *, n_eval: int | None = None, batches: int = 5,
-                efp: bool = True, fpd_kpd: bool = True, fpd_batches: int = 20, kpd_batches: int = 10,
-                efp_jobs: int | None = 1, seed: int = 0, progress: bool = False) -> JetMetrics:
+def jet_metrics(
+    generated,
+    reference,
+    *,
+    n_eval: int | None = None,
+    batches: int = 5,
+    efp: bool = True,
+    fpd_kpd: bool = True,
+    fpd_batches: int = 20,
+    kpd_batches: int = 10,
+    efp_jobs: int | None = 1,
+    seed: int = 0,
+    progress: bool = False,
+) -> JetMetrics:
     """W1M, W1P, W1EFP, FPD and KPD of ``generated`` against ``reference``, with errors.
 
     ``generated`` / ``reference``: a :class:`hepgen.data.JetSample`, a tuple
@@ -178,10 +188,18 @@ def jet_metrics(generated, reference, *, n_eval: int | None = None, batches: int
     size); ``batches``: resamples (jetnet's default 5). FPD uses jetnet's defaults (batch
     sizes 20 000 … 50 000, 20 batches per size), each scaled down to the smaller sample
     when it holds fewer jets; KPD likewise (batches of 5000). ``efp=False`` skips W1EFP,
-    ``fpd_kpd=False`` skips FPD and KPD (both need energyflow's EFPs, the slow part).
-    ``efp_jobs``: processes energyflow uses (None: one per CPU).
+    ``fpd_kpd=False`` skips FPD and KPD (both need the EFPs, the slow part).
+    ``efp_jobs`` is deprecated and has no effect: it was the number of energyflow
+    processes; the EFPs are now computed in this process (numpy's einsum, faster here
+    than energyflow's pool).
     """
-    evaluation, gen_metrics = _import_jetnet()
+    if efp_jobs not in (None, 1):
+        warnings.warn(
+            "jet_metrics: efp_jobs is deprecated and ignored (the EFPs no longer run in energyflow's process pool)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+    require_eval_extra()
     gen_particles, gen_jets = _split(generated, "generated")
     ref_particles, ref_jets = _split(reference, "reference")
     for name, value in (("batches", batches), ("fpd_batches", fpd_batches), ("kpd_batches", kpd_batches)):
@@ -203,54 +221,60 @@ def jet_metrics(generated, reference, *, n_eval: int | None = None, batches: int
     gen3, ref3 = gen_particles[..., :3], ref_particles[..., :3]
     results: dict[str, Metric] = {}
     settings = {"n_eval": int(n_eval), "batches": int(batches), "seed": int(seed)}
-    with warnings.catch_warnings():
-        # jetnet warns below 50 000 jets; the sample sizes are part of the result instead.
-        warnings.filterwarnings("ignore", message="Recommended number", category=RuntimeWarning)
-        # jetnet 0.2.5 calls scipy's sqrtm with an argument newer scipy deprecates; not ours to fix.
-        warnings.filterwarnings("ignore", message="The `disp` argument", category=DeprecationWarning)
-        with _seeded_jetnet_rng(gen_metrics, seed):
-            bar.set_postfix_str("w1m")
-            value, error = evaluation.w1m(ref3, gen3, num_eval_samples=n_eval, num_batches=batches)
-            results["w1m"] = Metric(float(value), float(error))
-            bar.update()
-            bar.set_postfix_str("w1p")
-            means, stds = evaluation.w1p(ref3, gen3, mask1=ref_particles[..., 3], mask2=gen_particles[..., 3],
-                                         num_eval_samples=n_eval, num_batches=batches)
-            # The mean over features is what the papers quote; its error is the mean of
-            # the features' errors (they come from the same resamples, so they are
-            # correlated: this is the fully-correlated bound, not a quadrature sum).
-            results["w1p"] = Metric(float(np.mean(means)), float(np.mean(stds)))
-            for k, f in enumerate(_PARTICLE_FEATURES):
-                results[f"w1p_{f}"] = Metric(float(means[k]), float(stds[k]))
-            bar.update()
-            if efp:
-                bar.set_postfix_str("w1efp")
-                means, stds = evaluation.w1efp(ref3, gen3, num_eval_samples=n_eval, num_batches=batches,
-                                               efp_jobs=efp_jobs)
-                results["w1efp"] = Metric(float(np.mean(means)), float(np.mean(stds)))
-                settings["efp_set"] = "n==4, d==4, p==1 (jetnet default)"
-                bar.update()
-        if fpd_kpd:
-            bar.set_postfix_str("fpd/kpd features")
-            ref_features = evaluation.get_fpd_kpd_jet_features(ref3, efp_jobs=efp_jobs)
-            gen_features = evaluation.get_fpd_kpd_jet_features(gen3, efp_jobs=efp_jobs)
-            # jetnet's batch sizes (20k … 50k, 5k) shrink to what the samples hold; the FPD
-            # is still extrapolated to infinite size, only with a shorter lever arm.
-            max_samples = min(50_000, n_min)
-            min_samples = min(20_000, max(2, (2 * max_samples) // 5))
-            kpd_size = min(5_000, n_min)
-            bar.set_postfix_str("fpd")
-            value, error = evaluation.fpd(ref_features, gen_features, min_samples=min_samples,
-                                          max_samples=max_samples, num_batches=fpd_batches, seed=seed)
-            results["fpd"] = Metric(float(value), float(error))
-            bar.set_postfix_str("kpd")
-            value, error = evaluation.kpd(ref_features, gen_features, num_batches=kpd_batches,
-                                          batch_size=kpd_size, seed=seed)
-            results["kpd"] = Metric(float(value), float(error))
-            settings.update(fpd_min_samples=int(min_samples), fpd_max_samples=int(max_samples),
-                            fpd_batches=int(fpd_batches), kpd_batch_size=int(kpd_size),
-                            kpd_batches=int(kpd_batches), fpd_kpd_features="jetnet EFPs d<=4")
-            bar.update()
+    rng = np.random.default_rng(seed)  # jetnet's module-level generator, seeded
+    bar.set_postfix_str("w1m")
+    results["w1m"] = Metric(*jet_distances.w1m(ref3, gen3, n_eval=n_eval, batches=batches, rng=rng))
+    bar.update()
+    bar.set_postfix_str("w1p")
+    means, stds = jet_distances.w1p(
+        ref3, gen3, ref_particles[..., 3], gen_particles[..., 3], n_eval=n_eval, batches=batches, rng=rng
+    )
+    # The mean over features is what the papers quote; its error is the mean of the
+    # features' errors (they come from the same resamples, so they are correlated: this
+    # is the fully-correlated bound, not a quadrature sum).
+    results["w1p"] = Metric(float(np.mean(means)), float(np.mean(stds)))
+    for k, f in enumerate(_PARTICLE_FEATURES):
+        results[f"w1p_{f}"] = Metric(float(means[k]), float(stds[k]))
+    bar.update()
+    if efp:
+        bar.set_postfix_str("w1efp")
+        means, stds = jet_distances.w1efp(ref3, gen3, n_eval=n_eval, batches=batches, rng=rng)
+        results["w1efp"] = Metric(float(np.mean(means)), float(np.mean(stds)))
+        settings["efp_set"] = "n==4, d==4, p==1 (jetnet default)"
+        bar.update()
+    if fpd_kpd:
+        bar.set_postfix_str("fpd/kpd features")
+        ref_features = jet_distances.fpd_kpd_features(ref3)
+        gen_features = jet_distances.fpd_kpd_features(gen3)
+        # jetnet's batch sizes (20k … 50k, 5k) shrink to what the samples hold; the FPD
+        # is still extrapolated to infinite size, only with a shorter lever arm.
+        max_samples = min(50_000, n_min)
+        min_samples = min(20_000, max(2, (2 * max_samples) // 5))
+        kpd_size = min(5_000, n_min)
+        bar.set_postfix_str("fpd")
+        results["fpd"] = Metric(
+            *jet_distances.fpd(
+                ref_features,
+                gen_features,
+                min_samples=min_samples,
+                max_samples=max_samples,
+                num_batches=fpd_batches,
+                seed=seed,
+            )
+        )
+        bar.set_postfix_str("kpd")
+        results["kpd"] = Metric(
+            *jet_distances.kpd(ref_features, gen_features, num_batches=kpd_batches, batch_size=kpd_size, seed=seed)
+        )
+        settings.update(
+            fpd_min_samples=int(min_samples),
+            fpd_max_samples=int(max_samples),
+            fpd_batches=int(fpd_batches),
+            kpd_batch_size=int(kpd_size),
+            kpd_batches=int(kpd_batches),
+            fpd_kpd_features="jetnet EFPs d<=4",
+        )
+        bar.update()
     if gen_jets is not None and ref_jets is not None:
         results["w1_jet_mass"] = _bootstrap_w1(gen_jets[:, 2], ref_jets[:, 2], n_eval, batches, seed)
         bar.update()

@@ -56,18 +56,14 @@ def _edges(reference: np.ndarray, generated: np.ndarray, log: bool, discrete: bo
     return np.linspace(lo, hi, bins + 1)
 
 
-def comparison_figure(label, reference, generated, log=False, discrete=False,
-                      names=("reference", "generated")):
+def comparison_figure(label, reference, generated, log=False, discrete=False, names=("reference", "generated")):
     """Normalised histograms of both samples, generated/reference below with the
     reference's statistical band."""
-    import matplotlib.pyplot as plt
-
-    from hepgen.metrics.plots import _margins, style
+    from hepgen.metrics.plots import _margins, style, subplots
 
     edges = _edges(reference, generated, log, discrete)
     with style():
-        fig, (main, ratio) = plt.subplots(2, 1, figsize=(7, 6.5), sharex=True,
-                                          gridspec_kw={"height_ratios": (3, 1)})
+        fig, (main, ratio) = subplots(2, 1, figsize=(7, 6.5), sharex=True, gridspec_kw={"height_ratios": (3, 1)})
         _margins(fig, hspace=0.06)
         # Values outside the range are clipped into the outer bins so nothing vanishes.
         ref_counts, _ = np.histogram(np.clip(reference, edges[0], edges[-1]), edges)
@@ -91,8 +87,16 @@ def comparison_figure(label, reference, generated, log=False, discrete=False,
     return fig
 
 
-def write_jet_report(result: JetMetrics, generated, reference, out_dir, *, overwrite: bool = False,
-                     inputs: dict | None = None, command: str | None = None) -> Path:
+def write_jet_report(
+    result: JetMetrics,
+    generated,
+    reference,
+    out_dir,
+    *,
+    overwrite: bool = False,
+    inputs: dict | None = None,
+    command: str | None = None,
+) -> Path:
     """Write the metrics table (Markdown and JSON) and the comparison figures."""
     from hepgen import __version__
     from hepgen.metrics.jets import _split
@@ -102,8 +106,6 @@ def write_jet_report(result: JetMetrics, generated, reference, out_dir, *, overw
     ref_particles, ref_jets = _split(reference, "reference")
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
     try:
-        import matplotlib.pyplot as plt
-
         (staging / "figures").mkdir()
         gen_d = distributions(gen_particles, gen_jets)
         ref_d = distributions(ref_particles, ref_jets)
@@ -111,14 +113,17 @@ def write_jet_report(result: JetMetrics, generated, reference, out_dir, *, overw
         for name, (label, ref_values, log) in ref_d.items():
             if name not in gen_d:
                 continue
-            fig = comparison_figure(label, ref_values, gen_d[name][1], log=log,
-                                    discrete=(name == "multiplicity"))
+            fig = comparison_figure(label, ref_values, gen_d[name][1], log=log, discrete=(name == "multiplicity"))
             path = Path("figures") / f"{name}.png"
             fig.savefig(staging / path, dpi=110)
-            plt.close(fig)
             figures[name] = str(path)
-        data = {"hepgen_version": __version__, "inputs": inputs or {}, "command": command,
-                **result.to_dict(), "figures": figures}
+        data = {
+            "hepgen_version": __version__,
+            "inputs": inputs or {},
+            "command": command,
+            **result.to_dict(),
+            "figures": figures,
+        }
         (staging / "metrics.json").write_text(json.dumps(data, indent=2) + "\n")
         (staging / "report.md").write_text(_markdown(result, figures, inputs or {}, command))
         _move_into_place(staging, out_dir)
@@ -132,22 +137,32 @@ def _markdown(result: JetMetrics, figures: dict, inputs: dict, command: str | No
     lines = ["# Jet metrics: generated vs reference", ""]
     for role, path in inputs.items():
         lines.append(f"- {role}: `{path}`")
-    lines += [f"- jets: {result.n_generated} generated, {result.n_reference} reference",
-              f"- settings: {', '.join(f'{k}={v}' for k, v in result.settings.items())}", ""]
+    lines += [
+        f"- jets: {result.n_generated} generated, {result.n_reference} reference",
+        f"- settings: {', '.join(f'{k}={v}' for k, v in result.settings.items())}",
+        "",
+    ]
     if command:
         lines += ["Reproduce with:", "", "```bash", command, "```", ""]
-    lines += [result.markdown_table(), "",
-              "Errors are jetnet's: the standard deviation over resamples for the W1 metrics, the "
-              "fit error of the extrapolation to infinite sample size for FPD, half the 68% "
-              "spread over batches for KPD. Values are multiplied by the scale shown (the "
-              "papers' convention). W1 has a positive floor of order spread/√n even for "
-              "identical samples; jetnet recommends 50 000 jets per sample.", ""]
+    lines += [
+        result.markdown_table(),
+        "",
+        "Errors are jetnet's: the standard deviation over resamples for the W1 metrics, the "
+        "fit error of the extrapolation to infinite sample size for FPD, half the 68% "
+        "spread over batches for KPD. Values are multiplied by the scale shown (the "
+        "papers' convention). W1 has a positive floor of order spread/√n even for "
+        "identical samples; jetnet recommends 50 000 jets per sample.",
+        "",
+    ]
     if result.n_generated < 50_000 or result.n_reference < 50_000:
-        lines += [f"Note: fewer than jetnet's recommended 50 000 jets per sample; W1 resamples of "
-                  f"{result.settings.get('n_eval')} jets.", ""]
+        lines += [
+            f"Note: fewer than jetnet's recommended 50 000 jets per sample; W1 resamples of "
+            f"{result.settings.get('n_eval')} jets.",
+            "",
+        ]
     for name, path in figures.items():
         lines += [f"![{name}]({path})", ""]
     return "\n".join(lines)
 
 
-__all__ = ["write_jet_report", "comparison_figure", "distributions", "LABELS", "SCALES"]
+__all__ = ["LABELS", "SCALES", "comparison_figure", "distributions", "write_jet_report"]

@@ -13,16 +13,12 @@ class MLPClassifier(nn.Module):
     data), so a saved classifier carries its own preprocessing.
     """
 
-    def __init__(self, n_inputs: int, hidden_layers: int = 5, hidden_units: int = 256,
-                 dropout: float = 0.1):
+    def __init__(self, n_inputs: int, hidden_layers: int = 5, hidden_units: int = 256, dropout: float = 0.1):
         super().__init__()
         if n_inputs < 1:
             raise ValueError(f"n_inputs: expected at least 1, got {n_inputs}")
         if hidden_layers < 1 or hidden_units < 1:
-            raise ValueError(
-                f"hidden_layers, hidden_units: expected at least 1, got {hidden_layers}, "
-                f"{hidden_units}"
-            )
+            raise ValueError(f"hidden_layers, hidden_units: expected at least 1, got {hidden_layers}, {hidden_units}")
         self.register_buffer("mean", torch.zeros(n_inputs))
         self.register_buffer("std", torch.ones(n_inputs))
         layers: list[nn.Module] = []

@@ -1,20 +1,19 @@
 """The report's figures: weight distributions, calibration, weight slices, reweighting.
 
-Every function returns a matplotlib Figure drawn with the Agg backend (no display
-needed); the caller saves and closes it. mplhep's style is used where installed.
+Every function returns a :class:`matplotlib.figure.Figure` on an Agg canvas, made without
+pyplot: no display, no global figure registry, and no switch of the backend that would
+change how a user's own plots are shown. The caller saves it (:func:`save`); it is freed
+with its last reference. mplhep's style is used where installed.
 """
 
 from __future__ import annotations
 
+import matplotlib.style
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; must precede pyplot
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from hepgen.metrics.separation import histogram  # noqa: E402
+from hepgen.metrics.separation import histogram
 
 TRUTH_COLOR = "black"
 GENERATED_COLOR = "#d62728"
@@ -45,23 +44,38 @@ def style():
         styles.append(mplhep.style.ROOT)
     except ImportError:
         pass
-    return plt.style.context([*styles, _SIZES])
+    return matplotlib.style.context([*styles, _SIZES])
+
+
+def subplots(nrows: int = 1, ncols: int = 1, **kwargs):
+    """(figure, axes) like ``pyplot.subplots``, on an Agg canvas of its own (no pyplot state).
+
+    ``figsize`` goes to the figure, everything else to :meth:`Figure.subplots`.
+    """
+    fig = Figure(figsize=kwargs.pop("figsize", None))
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
 def weight_histograms(generated_weights, truth_weights=None):
     """w of the held-out samples, on a linear axis (0 to 3) and on a log axis."""
     with style():
-        fig, (lin, log) = plt.subplots(1, 2, figsize=(12, 5))
+        fig, (lin, log) = subplots(1, 2, figsize=(12, 5))
         _margins(fig, wspace=0.25)
         samples = [("generated", generated_weights, GENERATED_COLOR)]
         if truth_weights is not None:
             samples.append(("truth", truth_weights, TRUTH_COLOR))
         for name, w, color in samples:
-            lin.hist(np.clip(w, 0, 3), bins=np.linspace(0, 3, 61), histtype="step", lw=2,
-                     color=color, label=f"{name} (mean {np.mean(w):.3g})")
+            lin.hist(
+                np.clip(w, 0, 3),
+                bins=np.linspace(0, 3, 61),
+                histtype="step",
+                lw=2,
+                color=color,
+                label=f"{name} (mean {np.mean(w):.3g})",
+            )
             log_w = np.log10(np.clip(w, 1e-4, 1e4))
-            log.hist(log_w, bins=np.linspace(-4, 4, 81), histtype="step", lw=2, color=color,
-                     label=name)
+            log.hist(log_w, bins=np.linspace(-4, 4, 81), histtype="step", lw=2, color=color, label=name)
         lin.axvline(1, color="grey", ls="--", lw=1)
         log.axvline(0, color="grey", ls="--", lw=1)
         lin.set_xlabel(r"weight $w = D/(1-D)$ (last bin: $w \geq 3$)")
@@ -79,7 +93,7 @@ def calibration_curve(raw_curve, calibrated_curve, probabilities, labels, min_co
     Bins with fewer than ``min_count`` samples are left out; error bars are binomial.
     """
     with style():
-        fig, (curve, dist) = plt.subplots(1, 2, figsize=(12, 5))
+        fig, (curve, dist) = subplots(1, 2, figsize=(12, 5))
         _margins(fig, wspace=0.25)
         curve.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="perfectly calibrated")
         for (predicted, observed, counts), name, color in (
@@ -88,8 +102,9 @@ def calibration_curve(raw_curve, calibrated_curve, probabilities, labels, min_co
         ):
             keep = counts >= min_count
             error = np.sqrt(observed[keep] * (1 - observed[keep]) / counts[keep])
-            curve.errorbar(predicted[keep], observed[keep], yerr=error, fmt="o-", color=color,
-                           label=name, ms=4, capsize=2)
+            curve.errorbar(
+                predicted[keep], observed[keep], yerr=error, fmt="o-", color=color, label=name, ms=4, capsize=2
+            )
         curve.set_xlabel("predicted D = P(truth)")
         curve.set_ylabel("truth fraction (classes balanced)")
         curve.set_xlim(0, 1)
@@ -97,31 +112,37 @@ def calibration_curve(raw_curve, calibrated_curve, probabilities, labels, min_co
         curve.legend(fontsize="small")
         edges = np.linspace(0, 1, 51)
         for label, name, color in ((1, "truth", TRUTH_COLOR), (0, "generated", GENERATED_COLOR)):
-            dist.hist(probabilities[labels == label], bins=edges, histtype="step", lw=2,
-                      color=color, label=name, density=True)
+            dist.hist(
+                probabilities[labels == label], bins=edges, histtype="step", lw=2, color=color, label=name, density=True
+            )
         dist.set_xlabel("calibrated D on held-out samples")
         dist.set_ylabel("density")
         dist.legend(fontsize="small")
     return fig
 
 
-def weight_slices(label, edges, truth_values, generated_values, generated_slices,
-                  slice_names, log=False):
+def weight_slices(label, edges, truth_values, generated_values, generated_slices, slice_names, log=False):
     """Generated samples stacked by weight slice, against the truth histogram.
 
     Each slice is normalised as a share of all generated samples, so the stack adds up to
     the generated histogram and shows which slice makes up each region.
     """
     with style():
-        fig, ax = plt.subplots(figsize=(7, 5.5))
+        fig, ax = subplots(figsize=(7, 5.5))
         _margins(fig)
         scale = 1.0 / max(len(generated_values), 1)
-        stacked = [histogram(generated_values[generated_slices == k], edges) * scale
-                   for k in range(len(slice_names))]
+        stacked = [histogram(generated_values[generated_slices == k], edges) * scale for k in range(len(slice_names))]
         bottom = np.zeros(len(edges) - 1)
         for k, (counts, name) in enumerate(zip(stacked, slice_names)):
-            ax.stairs(bottom + counts, edges, baseline=bottom, fill=True, alpha=0.85,
-                      color=SLICE_COLORS[k % len(SLICE_COLORS)], label=f"generated, {name}")
+            ax.stairs(
+                bottom + counts,
+                edges,
+                baseline=bottom,
+                fill=True,
+                alpha=0.85,
+                color=SLICE_COLORS[k % len(SLICE_COLORS)],
+                label=f"generated, {name}",
+            )
             bottom = bottom + counts
         truth = histogram(truth_values, edges) / max(len(truth_values), 1)
         ax.stairs(truth, edges, color=TRUTH_COLOR, lw=2, label="truth")
@@ -133,12 +154,15 @@ def weight_slices(label, edges, truth_values, generated_values, generated_slices
     return fig
 
 
-def reweighted_histogram(label, edges, truth_values, generated_values, generated_weights,
-                         log=False):
+def reweighted_histogram(label, edges, truth_values, generated_values, generated_weights, log=False):
     """Truth, generated and generated reweighted by w, with ratios to truth below."""
     with style():
-        fig, (main, ratio) = plt.subplots(
-            2, 1, figsize=(7, 6.5), sharex=True, gridspec_kw={"height_ratios": (3, 1)},
+        fig, (main, ratio) = subplots(
+            2,
+            1,
+            figsize=(7, 6.5),
+            sharex=True,
+            gridspec_kw={"height_ratios": (3, 1)},
         )
         _margins(fig, hspace=0.06)
         truth = histogram(truth_values, edges)
@@ -191,6 +215,5 @@ def _log_x(ax) -> None:
 
 
 def save(fig, path) -> None:
-    """Write ``fig`` as PNG and free it."""
+    """Write ``fig`` as PNG."""
     fig.savefig(path, dpi=100)
-    plt.close(fig)

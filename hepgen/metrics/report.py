@@ -75,8 +75,9 @@ def numbers(evaluation: Evaluation, inputs: dict | None = None) -> dict:
     }
 
 
-def write_report(evaluation: Evaluation, out_dir, overwrite: bool = False,
-                 inputs: dict | None = None, command: str | None = None) -> Path:
+def write_report(
+    evaluation: Evaluation, out_dir, overwrite: bool = False, inputs: dict | None = None, command: str | None = None
+) -> Path:
     """Write ``report.md``, ``metrics.json`` and ``figures/*.png`` into ``out_dir``."""
     out_dir = check_output(out_dir, overwrite)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
@@ -108,12 +109,14 @@ def _write_figures(evaluation: Evaluation, folder: Path) -> dict:
     folder.mkdir()
     held = evaluation.held_out
     written = {"weights": f"{FIGURES}/weights.png", "calibration": None, "observables": []}
-    plots.save(plots.weight_histograms(held.generated_weights, held.truth_weights),
-               folder / "weights.png")
+    plots.save(plots.weight_histograms(held.generated_weights, held.truth_weights), folder / "weights.png")
     if len(held.calibration_labels):
-        fig = plots.calibration_curve(held.reliability(calibrated=False),
-                                      held.reliability(calibrated=True),
-                                      held.calibration_calibrated, held.calibration_labels)
+        fig = plots.calibration_curve(
+            held.reliability(calibrated=False),
+            held.reliability(calibrated=True),
+            held.calibration_calibrated,
+            held.calibration_labels,
+        )
         plots.save(fig, folder / "calibration.png")
         written["calibration"] = f"{FIGURES}/calibration.png"
     slices = weight_slices(held.generated_weights, DEFAULT_SLICE_EDGES)
@@ -125,15 +128,16 @@ def _write_figures(evaluation: Evaluation, folder: Path) -> dict:
         t_values, _ = t_obs.defined(held.truth_rows)
         g_values, g_pos = g_obs.defined(held.generated_rows)
         log = t_obs.log and edges[0] > 0
-        plots.save(plots.weight_slices(t_obs.label, edges, t_values, g_values, slices[g_pos],
-                                       slice_names, log=log),
-                   folder / f"slices_{t_obs.name}.png")
-        plots.save(plots.reweighted_histogram(t_obs.label, edges, t_values, g_values,
-                                              held.generated_weights[g_pos], log=log),
-                   folder / f"reweighted_{t_obs.name}.png")
+        plots.save(
+            plots.weight_slices(t_obs.label, edges, t_values, g_values, slices[g_pos], slice_names, log=log),
+            folder / f"slices_{t_obs.name}.png",
+        )
+        plots.save(
+            plots.reweighted_histogram(t_obs.label, edges, t_values, g_values, held.generated_weights[g_pos], log=log),
+            folder / f"reweighted_{t_obs.name}.png",
+        )
         written["observables"].append(
-            (t_obs.name, f"{FIGURES}/slices_{t_obs.name}.png",
-             f"{FIGURES}/reweighted_{t_obs.name}.png")
+            (t_obs.name, f"{FIGURES}/slices_{t_obs.name}.png", f"{FIGURES}/reweighted_{t_obs.name}.png")
         )
     return written
 
@@ -189,9 +193,8 @@ def _markdown(evaluation: Evaluation, data: dict, figures: dict, command: str | 
             "|---|---|---|---|---|---|---|",
         ]
         for g in held.groups:
-            scores = (f"{g.auc:.4f} | {g.jsd:.4f}" if g.classified else "– | –")
-            lines.append(f"| {g.name} | {g.n_truth} | {g.n_generated} | {g.count_ratio:.4g} | "
-                         f"{scores} | {g.note} |")
+            scores = f"{g.auc:.4f} | {g.jsd:.4f}" if g.classified else "– | –"
+            lines.append(f"| {g.name} | {g.n_truth} | {g.n_generated} | {g.count_ratio:.4g} | {scores} | {g.note} |")
         lines.append("")
     lines += ["## Weights", "", f"![weights]({figures['weights']})", ""]
     if figures["calibration"]:
@@ -215,8 +218,10 @@ def _markdown(evaluation: Evaluation, data: dict, figures: dict, command: str | 
         "|---|---|---|---|---|---|",
     ]
     for name, sp in evaluation.separation.items():
-        lines.append(f"| {name} | {sp['full']:.2e} | {sp['floor']:.1e} | {sp['test']:.2e} | "
-                     f"{sp['test_reweighted']:.2e} | {sp['floor_test']:.1e} |")
+        lines.append(
+            f"| {name} | {sp['full']:.2e} | {sp['floor']:.1e} | {sp['test']:.2e} | "
+            f"{sp['test_reweighted']:.2e} | {sp['floor_test']:.1e} |"
+        )
     lines += [
         "",
         "## Observables",

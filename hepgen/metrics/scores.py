@@ -17,9 +17,7 @@ def _probabilities_and_labels(probabilities, labels):
     probabilities = as_vector(probabilities, "probabilities")
     labels = check_labels(labels)
     if probabilities.shape != labels.shape:
-        raise ValueError(
-            f"probabilities: expected the shape of labels {labels.shape}, got {probabilities.shape}"
-        )
+        raise ValueError(f"probabilities: expected the shape of labels {labels.shape}, got {probabilities.shape}")
     if probabilities.min() < 0 or probabilities.max() > 1:
         raise ValueError("probabilities: expected values in [0, 1]")
     return probabilities, labels

@@ -65,6 +65,4 @@ def histogram(values, edges, weights=None) -> np.ndarray:
 
 def histogram_separation(truth, generated, edges, generated_weights=None) -> float:
     """Separation power of ``truth`` and (optionally reweighted) ``generated`` in ``edges``."""
-    return separation_power(
-        histogram(truth, edges), histogram(generated, edges, weights=generated_weights)
-    )
+    return separation_power(histogram(truth, edges), histogram(generated, edges, weights=generated_weights))

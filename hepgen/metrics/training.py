@@ -36,7 +36,6 @@ class ClassifierConfig:
     device: str = "cpu"
     threads: int | None = None
 
-
     def __post_init__(self):
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise ValueError(f"threads: expected None or a positive integer, got {self.threads!r}")
@@ -51,7 +50,7 @@ class ClassifierConfig:
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience: expected None or a positive integer, got {self.patience}")
 
-    def with_(self, **changes) -> "ClassifierConfig":
+    def with_(self, **changes) -> ClassifierConfig:
         """A copy with ``changes`` applied (``None`` values are ignored)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
@@ -68,8 +67,16 @@ class TrainingHistory:
     best_epoch: int
 
 
-def train_classifier(x_train, y_train, x_val, y_val, config: ClassifierConfig, seed: int = 0,
-                     progress: bool = False, description: str = "classifier"):
+def train_classifier(
+    x_train,
+    y_train,
+    x_val,
+    y_val,
+    config: ClassifierConfig,
+    seed: int = 0,
+    progress: bool = False,
+    description: str = "classifier",
+):
     """Train an :class:`MLPClassifier` to output D = P(truth | x); labels 1 truth, 0 generated.
 
     Both classes weigh the same in the loss, so D/(1 − D) estimates p_truth/p_generated
@@ -92,8 +99,7 @@ def _train(x_train, y_train, x_val, y_val, config, seed, progress, description):
     device = torch.device(config.device)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
-        model = MLPClassifier(x_train.shape[1], config.hidden_layers, config.hidden_units,
-                              config.dropout)
+        model = MLPClassifier(x_train.shape[1], config.hidden_layers, config.hidden_units, config.dropout)
         xt = torch.as_tensor(x_train, dtype=torch.float32)
         model.set_standardisation(xt)
         model.to(device)
@@ -110,14 +116,13 @@ def _train(x_train, y_train, x_val, y_val, config, seed, progress, description):
         n = xt.shape[0]
         best_loss, best_state, best_epoch = math.inf, None, 0
         history = TrainingHistory([], [], 0)
-        epochs = tqdm(range(config.epochs), desc=description, disable=not progress,
-                      leave=False, unit="epoch")
+        epochs = tqdm(range(config.epochs), desc=description, disable=not progress, leave=False, unit="epoch")
         for epoch in epochs:
             model.train()
             order = torch.randperm(n, generator=shuffle).to(device)
             total = 0.0
             for start in range(0, n, config.batch_size):
-                batch = order[start:start + config.batch_size]
+                batch = order[start : start + config.batch_size]
                 loss = (loss_fn(model(xt[batch]), yt[batch]) * wt[batch]).sum() / wt[batch].sum()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -145,7 +150,7 @@ def predict_probabilities(model: MLPClassifier, x, batch_size: int = 8192) -> np
     with torch.no_grad():
         xt = torch.as_tensor(np.asarray(x), dtype=torch.float32)
         for start in range(0, xt.shape[0], batch_size):
-            out.append(torch.sigmoid(model(xt[start:start + batch_size]).double()))
+            out.append(torch.sigmoid(model(xt[start : start + batch_size]).double()))
     if not out:
         return np.zeros(0)
     return torch.cat(out).numpy()

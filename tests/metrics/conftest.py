@@ -16,5 +16,4 @@ sys.path.insert(0, str(Path(__file__).parent))  # for toys.py
 def small_classifier():
     from hepgen.metrics.training import ClassifierConfig
 
-    return ClassifierConfig(hidden_layers=3, hidden_units=64, epochs=20, batch_size=256,
-                            threads=1)
+    return ClassifierConfig(hidden_layers=3, hidden_units=64, epochs=20, batch_size=256, threads=1)

@@ -7,9 +7,9 @@ docs/evaluation.md), far outside what an uninformative classifier gives (w ≈ 1
 """
 
 import numpy as np
+from toys import Z_MASS, dimuon_mass, gflash_showers, scale_layer, select, top_jets, z_events
 
 from hepgen.metrics.evaluate import evaluate
-from toys import Z_MASS, dimuon_mass, gflash_showers, scale_layer, select, top_jets, z_events
 
 
 def test_smeared_dimuon_mass_peak_is_found(small_classifier):
@@ -72,8 +72,7 @@ def test_wrong_energy_scale_in_one_shower_layer_is_found(small_classifier):
     evaluation = evaluate(truth, generated, "showers", config=small_classifier, seed=0)
     held = evaluation.held_out
     energy = generated.incident_energies[held.generated_rows, 0]
-    share = (CaloGeometry.photons().layer_energies(generated.showers[held.generated_rows])[:, 1]
-             / energy)
+    share = CaloGeometry.photons().layer_energies(generated.showers[held.generated_rows])[:, 1] / energy
     # Quartiles of the layer-1 share at each incident energy (the share depends on it).
     low, high = np.zeros(len(share), bool), np.zeros(len(share), bool)
     for e in np.unique(energy):

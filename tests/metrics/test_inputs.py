@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from toys import photon_showers, top_jets, z_events
 
 from hepgen.metrics.classify import InputGroup, classifier_weights, classify
 from hepgen.metrics.evaluate import evaluate
 from hepgen.metrics.training import ClassifierConfig
-from toys import photon_showers, top_jets, z_events
 
 TINY = ClassifierConfig(hidden_layers=1, hidden_units=8, epochs=1, threads=1)
 
@@ -81,8 +81,9 @@ def test_bad_settings_are_errors():
     with pytest.raises(ValueError, match="kind"):
         evaluate(x, x, "photons")
     with pytest.raises(ValueError, match="particles: only for kind 'jets'"):
-        evaluate(z_events(100, np.random.default_rng(0)), z_events(100, np.random.default_rng(1)),
-                 "events", particles=True)
+        evaluate(
+            z_events(100, np.random.default_rng(0)), z_events(100, np.random.default_rng(1)), "events", particles=True
+        )
 
 
 def test_multiplicity_groups_and_count_ratios():

@@ -1,4 +1,4 @@
-"""Known answers for the jetnet/energyflow jet metrics (hepgen.metrics.jets).
+"""Behaviour of the jet metrics (hepgen.metrics.jets); jetnet's own numbers: test_jetnet_known_answers.py.
 
 Toy jets in the JetNet layout: a Gaussian cloud in (η_rel, φ_rel) with Dirichlet pT
 fractions and 10-30 real particles. Samples are small (300 jets, 3 resamples) to keep
@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("jetnet", reason="the jet metrics need the eval extra (jetnet, energyflow)")
+pytest.importorskip("scipy", reason="the jet metrics need the eval extra (scipy)")
 
-from hepgen.metrics.jets import jet_metrics  # noqa: E402
+from hepgen.metrics.jets import jet_metrics
 
 N = 300
 P = 30
@@ -122,11 +122,14 @@ def test_results_are_reproducible_and_serialisable(reference):
     assert "W1M" in a.markdown_table()
 
 
-@pytest.mark.parametrize("bad, match", [
-    (np.zeros((10, 30, 3)), r"generated: expected particles of shape \(N, P, 4\)"),
-    (np.full((10, 30, 4), 0.5), r"generated: particles\[\.\.\., 3\] must be a 0/1 mask"),
-    (np.zeros((1, 30, 4)), "generated: need at least 2 jets"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.zeros((10, 30, 3)), r"generated: expected particles of shape \(N, P, 4\)"),
+        (np.full((10, 30, 4), 0.5), r"generated: particles\[\.\.\., 3\] must be a 0/1 mask"),
+        (np.zeros((1, 30, 4)), "generated: need at least 2 jets"),
+    ],
+)
 def test_bad_input_names_the_argument(reference, bad, match):
     with pytest.raises(ValueError, match=match):
         jet_metrics(bad, reference, efp=False, fpd_kpd=False)
@@ -138,8 +141,15 @@ def test_bad_jets_shape(reference):
         jet_metrics(reference, (particles, jets[:, :3]), efp=False, fpd_kpd=False)
 
 
-def test_missing_jetnet_names_the_extra(monkeypatch, reference):
-    monkeypatch.setitem(sys.modules, "jetnet", None)
-    monkeypatch.setitem(sys.modules, "jetnet.evaluation", None)
+def test_missing_scipy_names_the_extra(monkeypatch, reference):
+    monkeypatch.setitem(sys.modules, "scipy.stats", None)
     with pytest.raises(ImportError, match=r"hepgen\[eval\]"):
         jet_metrics(reference, reference)
+
+
+def test_efp_jobs_is_deprecated_and_changes_nothing(reference):
+    # efp_jobs was energyflow's process count; the EFPs now run in this process.
+    fast = dict(FAST, fpd_kpd=False)
+    with pytest.warns(DeprecationWarning, match="efp_jobs"):
+        parallel = jet_metrics(reference, reference, efp_jobs=4, **fast)
+    assert parallel["w1efp"] == jet_metrics(reference, reference, **fast)["w1efp"]

@@ -23,8 +23,7 @@ def test_gaussian_weights_track_the_analytic_density_ratio(small_classifier):
     n = 10000
     truth = rng.normal(0, 1, (n, 2))
     generated = rng.normal(0, 1, (n, 2)) * SIGMA + MU
-    result = classifier_weights(truth, generated, config=small_classifier.with_(epochs=30),
-                                n_members=3, seed=1)
+    result = classifier_weights(truth, generated, config=small_classifier.with_(epochs=30), n_members=3, seed=1)
     x = generated[result.generated_rows]
     log_w, log_r = np.log(result.generated_weights), log_true_ratio(x)
     # Where the true ratio is within a factor 5 (95% of generated samples): the density

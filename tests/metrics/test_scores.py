@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from hepgen.metrics.calibration import make_calibration, reliability_curve
+from hepgen.metrics.classify import HeldOutResult
 from hepgen.metrics.scores import auc, auc_null_std, balanced_bce, jsd
 from hepgen.metrics.separation import common_bins, histogram, separation_power
 from hepgen.metrics.weights import (
@@ -53,12 +54,32 @@ def test_weights_and_tails():
     assert w[:3] == pytest.approx([1.0, 4.0, 0.25])
     assert np.isfinite(w).all() and w[3] > 1e6 and w[4] < 1e-6
     fractions = tail_fractions([0.1, 0.4, 1.0, 1.0, 3.0, 20.0], thresholds=(2, 10))
-    assert fractions == {"w<0.5": pytest.approx(2 / 6), "w>2": pytest.approx(2 / 6),
-                         "w<0.1": 0.0, "w>10": pytest.approx(1 / 6)}
+    assert fractions == {
+        "w<0.5": pytest.approx(2 / 6),
+        "w>2": pytest.approx(2 / 6),
+        "w<0.1": 0.0,
+        "w>10": pytest.approx(1 / 6),
+    }
     assert list(weight_slices([0.1, 0.5, 1.9, 2.0, 5.0])) == [0, 1, 1, 2, 2]
     assert weight_slice_labels() == ["w<0.5", "0.5≤w<2", "w≥2"]
     with pytest.raises(ValueError, match="probabilities"):
         weights_from_probabilities([0.5, 1.5])
+
+
+def test_held_out_probabilities_invert_the_weights():
+    # D = w / (1 + w): the classifier output each held-out weight came from.
+    held = HeldOutResult(
+        truth_rows=np.array([0, 1]),
+        generated_rows=np.array([0, 1]),
+        truth_weights=np.array([1.0, 4.0]),
+        generated_weights=np.array([0.25, 0.0]),
+        auc=0.5,
+        jsd=0.0,
+        auc_null_std=0.0,
+        groups=[],
+    )
+    assert held.truth_probabilities == pytest.approx([0.5, 0.8])
+    assert held.generated_probabilities == pytest.approx([0.2, 0.0])
 
 
 def test_separation_power_known_values():
@@ -111,8 +132,10 @@ def test_separation_floor_matches_samples_of_one_distribution():
 
     rng = np.random.default_rng(5)
     edges = np.linspace(-3, 3, 31)
-    powers = [separation_power(histogram(rng.normal(size=2000), edges),
-                               histogram(rng.normal(size=3000), edges)) for _ in range(200)]
+    powers = [
+        separation_power(histogram(rng.normal(size=2000), edges), histogram(rng.normal(size=3000), edges))
+        for _ in range(200)
+    ]
     # 200 repetitions: the mean is known to a few per cent; the formula neglects the
     # sparsely filled outer bins, hence 15%.
     assert np.mean(powers) == pytest.approx(separation_floor(30, 2000, 3000), rel=0.15)

@@ -44,8 +44,9 @@ def z_events(n: int, rng, muon_pt_resolution: float = 0.0):
     jets = np.zeros((n, 3, 4))
     for k in range(3):
         pt = 20.0 + rng.exponential(30.0 / (k + 1), n)
-        jets[:, k] = np.stack([pt, rng.normal(0, 1.8, n), rng.uniform(-np.pi, np.pi, n),
-                               pt * rng.uniform(0.05, 0.2, n)], 1)
+        jets[:, k] = np.stack(
+            [pt, rng.normal(0, 1.8, n), rng.uniform(-np.pi, np.pi, n), pt * rng.uniform(0.05, 0.2, n)], 1
+        )
     jets[:, :, 0] = -np.sort(-jets[:, :, 0], axis=1)
     jets[np.arange(3)[None, :] >= n_jets[:, None]] = 0.0
     return SimpleNamespace(muons=muons, jets=jets, n_jets=n_jets)
@@ -54,8 +55,9 @@ def z_events(n: int, rng, muon_pt_resolution: float = 0.0):
 def dimuon_mass(events) -> np.ndarray:
     def four(v):
         pt, eta, phi, m = v[:, 0], v[:, 1], v[:, 2], v[:, 3]
-        return np.stack([np.sqrt((pt * np.cosh(eta)) ** 2 + m**2), pt * np.cos(phi),
-                         pt * np.sin(phi), pt * np.sinh(eta)], 1)
+        return np.stack(
+            [np.sqrt((pt * np.cosh(eta)) ** 2 + m**2), pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)], 1
+        )
 
     s = four(events.muons[:, 0]) + four(events.muons[:, 1])
     return np.sqrt(np.maximum(s[:, 0] ** 2 - (s[:, 1:] ** 2).sum(1), 0))
@@ -77,8 +79,7 @@ def top_jets(n: int, rng, n_slots: int = 30, mass_resolution: float = 0.0):
         k = n_particles[i]
         share = np.sort(rng.dirichlet(np.full(k, 0.7)))[::-1]
         spread = 2.0 * mass[i] / pt[i] / 3.0
-        particles[i, :k] = np.stack([rng.normal(0, spread, k), rng.normal(0, spread, k),
-                                     share, np.ones(k)], 1)
+        particles[i, :k] = np.stack([rng.normal(0, spread, k), rng.normal(0, spread, k), share, np.ones(k)], 1)
     jets = np.stack([pt, rng.normal(0, 1.0, n), mass, n_particles.astype(float)], 1)
     return SimpleNamespace(particles=particles, jets=jets)
 
@@ -93,7 +94,7 @@ def photon_showers(n: int, rng):
     fractions = rng.dirichlet([2.0, 8.0, 30.0, 1.0, 0.3], n)
     deposited = e_inc * rng.uniform(0.85, 0.95, n)
     showers = np.zeros((n, geometry.n_voxels))
-    for k, layer in enumerate(geometry.layers):
+    for k in range(len(geometry.layers)):
         sl = geometry.layer_slices[k]
         r = geometry.voxel_r[sl]
         profile = np.exp(-r[None, :] / rng.uniform(10, 40, (n, 1)))
@@ -110,18 +111,22 @@ def write_h5(path, **datasets) -> None:
 
 
 def write_events(path, events):
-    write_h5(path, muons=events.muons.astype(np.float32), jets=events.jets.astype(np.float32),
-             n_jets=events.n_jets.astype(np.int64))
+    write_h5(
+        path,
+        muons=events.muons.astype(np.float32),
+        jets=events.jets.astype(np.float32),
+        n_jets=events.n_jets.astype(np.int64),
+    )
 
 
 def write_jets(path, jets):
-    write_h5(path, particle_features=jets.particles.astype(np.float32),
-             jet_features=jets.jets.astype(np.float32))
+    write_h5(path, particle_features=jets.particles.astype(np.float32), jet_features=jets.jets.astype(np.float32))
 
 
 def write_showers(path, showers):
-    write_h5(path, incident_energies=showers.incident_energies.astype(np.float32),
-             showers=showers.showers.astype(np.float32))
+    write_h5(
+        path, incident_energies=showers.incident_energies.astype(np.float32), showers=showers.showers.astype(np.float32)
+    )
 
 
 def _boost(p, frame):
@@ -150,8 +155,9 @@ def gflash_showers(n: int, seed: int):
     from hepgen.data.gflash import GFlashShowers
 
     arrays = GFlashShowers()(seed, n)
-    return SimpleNamespace(incident_energies=arrays["incident_energies"].astype(np.float64),
-                           showers=arrays["showers"].astype(np.float64))
+    return SimpleNamespace(
+        incident_energies=arrays["incident_energies"].astype(np.float64), showers=arrays["showers"].astype(np.float64)
+    )
 
 
 def scale_layer(sample, factor: float, layer: int = 1):

@@ -1,6 +1,6 @@
 """Kind-specific classifier inputs and observables: events, jets, showers.
 
-Each kind module has ``KIND``, ``KEYS`` (the HDF5 datasets that identify its files),
+Each kind module (named as in ``KIND_NAMES``) has ``KEYS`` (the HDF5 datasets that identify its files),
 ``CLASSIFIER`` (its default :class:`~hepgen.metrics.training.ClassifierConfig`),
 ``read(path)``, ``check_compatible(truth, generated, ...)``,
 ``classifier_inputs(sample, ...)`` and ``observables(sample)``.

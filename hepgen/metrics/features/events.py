@@ -19,7 +19,6 @@ from hepgen.metrics.classify import InputGroup
 from hepgen.metrics.features.observable import Observable
 from hepgen.metrics.training import ClassifierConfig
 
-KIND = "events"
 KEYS = ("muons", "jets", "n_jets")
 CLASSIFIER = ClassifierConfig(hidden_layers=5, hidden_units=256)
 
@@ -48,8 +47,7 @@ def arrays(sample):
     check_finite(muons, "muons")
     check_finite(jets, "jets")
     check_finite(n_jets.astype(np.float64), "n_jets")
-    if np.any(n_jets != np.round(n_jets)) or n_jets.min(initial=0) < 0 \
-            or n_jets.max(initial=0) > jets.shape[1]:
+    if np.any(n_jets != np.round(n_jets)) or n_jets.min(initial=0) < 0 or n_jets.max(initial=0) > jets.shape[1]:
         raise ValueError(f"n_jets: expected integers in [0, {jets.shape[1]}]")
     return muons, jets, n_jets.astype(np.int64)
 
@@ -105,8 +103,10 @@ def observables(sample) -> list[Observable]:
     n_slots = jets.shape[1]
     for k in range(n_slots):
         present = n_jets > k
+
         def masked(values):
             return np.where(present, values, np.nan)
+
         out.append(Observable(f"pt_j{k + 1}", rf"$p_{{T,j_{k + 1}}}$ [GeV]", masked(jets[:, k, 0]), log=True))
         out.append(Observable(f"eta_j{k + 1}", rf"$\eta_{{j_{k + 1}}}$", masked(jets[:, k, 1])))
         out.append(Observable(f"m_j{k + 1}", rf"$m_{{j_{k + 1}}}$ [GeV]", masked(jets[:, k, 3])))
@@ -128,6 +128,7 @@ def _delta_r(a, b):
 
 def _invariant_mass(a, b):
     """Mass of the sum of two (pT, η, φ, m) four-vectors."""
+
     def four_vector(v):
         pt, eta, phi, m = v[..., 0], v[..., 1], v[..., 2], v[..., 3]
         px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)

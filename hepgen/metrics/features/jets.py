@@ -20,7 +20,6 @@ from hepgen.metrics.classify import InputGroup
 from hepgen.metrics.features.observable import Observable
 from hepgen.metrics.training import ClassifierConfig
 
-KIND = "jets"
 KEYS = ("particle_features", "jet_features")
 CLASSIFIER = ClassifierConfig(hidden_layers=5, hidden_units=256)
 
@@ -92,9 +91,12 @@ def classifier_inputs(sample, particles: bool = False) -> list[InputGroup]:
         valid = ordered[..., 3] > 0.5
         log_pt = np.where(valid, np.log(np.maximum(ordered[..., 2], 1e-12)), 0.0)
         for k in range(parts.shape[1]):
-            columns += [np.where(valid[:, k], ordered[:, k, 0], 0.0),
-                        np.where(valid[:, k], ordered[:, k, 1], 0.0),
-                        log_pt[:, k], valid[:, k].astype(np.float64)]
+            columns += [
+                np.where(valid[:, k], ordered[:, k, 0], 0.0),
+                np.where(valid[:, k], ordered[:, k, 1], 0.0),
+                log_pt[:, k],
+                valid[:, k].astype(np.float64),
+            ]
             names += [f"p{k}_eta_rel", f"p{k}_phi_rel", f"p{k}_log_pt_rel", f"p{k}_mask"]
     return [InputGroup("all", tuple(names), np.stack(columns, 1), np.arange(len(jets)))]
 

@@ -16,7 +16,6 @@ from hepgen.metrics.classify import InputGroup
 from hepgen.metrics.features.observable import Observable
 from hepgen.metrics.training import ClassifierConfig
 
-KIND = "showers"
 KEYS = ("incident_energies", "showers")
 CLASSIFIER = ClassifierConfig(hidden_layers=3, hidden_units=512)
 
@@ -39,8 +38,7 @@ def geometry_for(n_voxels: int):
         if geometry.n_voxels == n_voxels:
             return geometry
     raise ValueError(
-        f"showers: no known geometry has {n_voxels} voxels; expected 368 (dataset 1 photons) "
-        "or 533 (dataset 1 pions)"
+        f"showers: no known geometry has {n_voxels} voxels; expected 368 (dataset 1 photons) or 533 (dataset 1 pions)"
     )
 
 
@@ -66,8 +64,7 @@ def check_compatible(truth, generated) -> None:
     _, s_generated = arrays(generated)
     if s_truth.shape[1] != s_generated.shape[1]:
         raise ValueError(
-            f"mismatched feature sets: truth showers have {s_truth.shape[1]} voxels, "
-            f"generated {s_generated.shape[1]}"
+            f"mismatched feature sets: truth showers have {s_truth.shape[1]} voxels, generated {s_generated.shape[1]}"
         )
     geometry_for(s_truth.shape[1])
 
@@ -96,10 +93,12 @@ def classifier_inputs(sample) -> list[InputGroup]:
     """One group: voxels / E_inc and the high-level features."""
     energies, showers = arrays(sample)
     hl = high_level(sample)
-    columns = [showers / energies[:, None],
-               np.log10(energies)[:, None],
-               hl["e_ratio"][:, None],
-               np.log10(hl["layer_energies"] / energies[:, None] + LOG_FLOOR)]
+    columns = [
+        showers / energies[:, None],
+        np.log10(energies)[:, None],
+        hl["e_ratio"][:, None],
+        np.log10(hl["layer_energies"] / energies[:, None] + LOG_FLOOR),
+    ]
     names = [f"voxel{i}" for i in range(showers.shape[1])]
     names += ["log10_e_inc", "e_tot_over_e_inc"]
     names += [f"log10_e_layer{l}_over_e_inc" for l in hl["layer_ids"]]
@@ -118,14 +117,20 @@ def observables(sample) -> list[Observable]:
         Observable("e_ratio", r"$E_\mathrm{tot}/E_\mathrm{inc}$", hl["e_ratio"]),
     ]
     for k, layer in enumerate(hl["layer_ids"]):
-        out.append(Observable(f"e_layer{layer}", f"energy in layer {layer} [MeV]",
-                              hl["layer_energies"][:, k], log=True))
+        out.append(
+            Observable(f"e_layer{layer}", f"energy in layer {layer} [MeV]", hl["layer_energies"][:, k], log=True)
+        )
     for k, layer in enumerate(hl["layer_ids"]):
         axes = ("x", "y") if hl["angular"][k] else ("x",)
         for axis in axes:
-            out.append(Observable(f"center_{axis}_layer{layer}",
-                                  f"centre of energy {axis}, layer {layer} [mm]",
-                                  hl[f"center_{axis}"][:, k]))
-            out.append(Observable(f"width_{axis}_layer{layer}",
-                                  f"width {axis}, layer {layer} [mm]", hl[f"width_{axis}"][:, k]))
+            out.append(
+                Observable(
+                    f"center_{axis}_layer{layer}",
+                    f"centre of energy {axis}, layer {layer} [mm]",
+                    hl[f"center_{axis}"][:, k],
+                )
+            )
+            out.append(
+                Observable(f"width_{axis}_layer{layer}", f"width {axis}, layer {layer} [mm]", hl[f"width_{axis}"][:, k])
+            )
     return out
