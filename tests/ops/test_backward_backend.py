@@ -53,7 +53,7 @@ def test_set_pool_backward_in_another_thread_keeps_the_forced_backend(monkeypatc
     x = torch.randn(3, 5, 4, requires_grad=True)
     mask = torch.ones(3, 5)
     with ops.use_backend("reference"):
-        out = ops.set_pool(x, mask) if path == "eager" else sp_module._set_pool_op(x, mask, 0.01)
+        out = ops.set_pool(x, mask) if path == "eager" else sp_module.SET_POOL.custom_op(x, mask, 0.01)
     _in_thread(lambda: out.sum().backward())
     assert len(calls) == 1 and calls[0] != threading.current_thread().name
     assert torch.allclose(x.grad, torch.full_like(x, 1 / 5 + 0.01))  # d(mean + 0.01 sum)/dx

@@ -4,7 +4,9 @@ import pytest
 import torch
 
 import hepgen.ops as ops
-from hepgen.ops.set_pool import _set_pool_op, set_pool_backward_reference, set_pool_reference
+from hepgen.ops.set_pool import SET_POOL, set_pool_backward_reference, set_pool_reference
+
+_set_pool_op = SET_POOL.custom_op
 from oracle import assert_close_to_reference, backend_params, devices
 
 # (B, N, D): odd sizes, a single particle, empty sets and batches, wide features.
