@@ -39,7 +39,7 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 
-from hepgen.ops._backends import OpBackends, _forced, op_backends
+from hepgen.ops._backends import BACKEND_NAMES, OpBackends, _forced, op_backends
 
 __all__ = ["Op", "Backward", "declared_ops", "recording"]
 
@@ -126,8 +126,9 @@ class Op:
         self.mutates = mutates
         self.check = check
         self.table: OpBackends = op_backends(self.family, preference)
-        for backend, fn in {"reference": reference, **(backends or {})}.items():
-            self.table.add(backend, self.entry, fn)
+        fns = {"reference": reference, **(backends or {})}
+        for backend in sorted(fns, key=_backend_order):
+            self.table.add(backend, self.entry, fns[backend])
         for backend, device_type, dtypes, reason in restrictions:
             self.table.restrict(backend, device_type, dtypes, reason)
         self.custom_op = self._build_custom_op()
@@ -308,6 +309,12 @@ class Op:
         self._eager_function = type(name, (torch.autograd.Function,),
                                     {"forward": staticmethod(forward), "backward": staticmethod(backward)})
         return self._eager_function
+
+
+def _backend_order(name: str) -> int:
+    if name not in BACKEND_NAMES:
+        raise ValueError(f"backend must be one of {', '.join(BACKEND_NAMES)}, got {name!r}")
+    return BACKEND_NAMES.index(name)
 
 
 def _unaliased(out, args):

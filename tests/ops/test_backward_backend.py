@@ -67,7 +67,7 @@ def test_masked_attention_backward_in_another_thread_keeps_the_forced_backend(mo
         if path == "eager":
             out = ops.masked_attention(q, k, v)
         else:
-            out = ma_module._attention_op(q, k, v, None, True, 8 ** -0.5)[0]
+            out = ma_module.MASKED_ATTENTION.custom_op(q, k, v, None, True, 8 ** -0.5)[0]
     _in_thread(lambda: out.sum().backward())
     assert len(calls) == 1
     assert q.grad is not None and torch.isfinite(q.grad).all()

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import hepgen.ops as ops
-from hepgen.ops.epic_local import _epic_local_op, epic_local, epic_local_backward_reference, epic_local_reference
+from hepgen.ops.epic_local import EPIC_LOCAL, epic_local, epic_local_backward_reference, epic_local_reference
 from oracle import assert_close_to_reference, backend_params, devices
 
 # (B, N, H, H1): odd sizes, one particle, empty sets and batches, H1 != H, EPiC's 128.
@@ -161,9 +161,9 @@ def test_opcheck(backend):
         pytest.skip(ops.why_unavailable(backend, torch.device("cpu"), torch.float32))
     x, mask, w1, b1, w2, b2 = _inputs(4, 7, 5, 6, "cpu", seed=5)
     with ops.use_backend(backend):
-        torch.library.opcheck(_epic_local_op, (x.requires_grad_(), mask.double(), w1.requires_grad_(), b1, w2, b2,
+        torch.library.opcheck(EPIC_LOCAL.custom_op, (x.requires_grad_(), mask.double(), w1.requires_grad_(), b1, w2, b2,
                                                0.01, 0.01))
-        torch.library.opcheck(_epic_local_op, (x.float(), mask.float(), w1.float(), b1.float(), w2.float(),
+        torch.library.opcheck(EPIC_LOCAL.custom_op, (x.float(), mask.float(), w1.float(), b1.float(), w2.float(),
                                                b2.float(), 0.5, 0.1))
 
 
@@ -208,7 +208,7 @@ def test_bad_input_is_rejected_before_any_kernel(change, error, match):
 def test_cpu_forward_in_chunks_of_whole_sets_matches_one_pass(monkeypatch):
     import importlib
 
-    module = importlib.import_module("hepgen.ops.epic_local")
+    module = importlib.import_module("hepgen.ops.compiled.epic_local")
     if ops.why_unavailable("cpu", torch.device("cpu"), torch.float64):
         pytest.skip(ops.why_unavailable("cpu", torch.device("cpu"), torch.float64))
     args = _inputs(9, 37, 6, 5, "cpu", seed=21)
@@ -236,7 +236,7 @@ def test_eager_path_and_custom_op_agree(backend):
             if path == "eager":
                 y, p = epic_local(leaves[0], mask, *leaves[1:])
             else:
-                y, p = _epic_local_op(leaves[0], mask.double(), *leaves[1:], 0.01, 0.01)
+                y, p = EPIC_LOCAL.custom_op(leaves[0], mask.double(), *leaves[1:], 0.01, 0.01)
             grads = torch.autograd.grad((y * w_y).sum() + (p * w_p).sum(), leaves)
             results.append((y, p, *grads))
         with torch.no_grad():  # and the no-autograd path

@@ -7,8 +7,12 @@ import torch.nn.functional as F
 
 import hepgen.ops as ops
 from hepgen.nn import KVCache
-from hepgen.ops.masked_attention import (_attention_backward_op, _attention_op, _decode_op, admissible_keys,
-                                         masked_attention_backward_reference, masked_attention_reference)
+from hepgen.ops.masked_attention import (MASKED_ATTENTION, MASKED_ATTENTION_BACKWARD, MASKED_ATTENTION_DECODE,
+                                         admissible_keys, masked_attention_backward_reference,
+                                         masked_attention_reference)
+
+_attention_op, _attention_backward_op = MASKED_ATTENTION.custom_op, MASKED_ATTENTION_BACKWARD.custom_op
+_decode_op = MASKED_ATTENTION_DECODE.custom_op
 from oracle import assert_close_to_reference, backend_params, devices
 
 # (B, H, L, Dh): odd lengths, L = 1, H = 1, Dh in {16, 24, 64}, two Triton blocks (L = 70),

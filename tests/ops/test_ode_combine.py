@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import hepgen.ops as ops
-from hepgen.ops.ode_combine import _ode_combine_op, ode_combine, ode_combine_reference
+from hepgen.ops.ode_combine import ODE_COMBINE, ode_combine, ode_combine_reference
 from oracle import assert_close_to_reference, backend_params, devices
 
 ALL_PARAMS = [p for dev in devices() for p in backend_params(dev)]
@@ -75,8 +75,8 @@ def test_gradients_and_opcheck():
     leaves = [y.requires_grad_(), *[k.requires_grad_() for k in ks], h.requires_grad_()]
     fn = lambda y, k0, k1, h: ode_combine(y, [k0, k1], coeffs, h, mask, 0.9)  # noqa: E731
     assert torch.autograd.gradcheck(fn, leaves)
-    torch.library.opcheck(_ode_combine_op, (y, ks, coeffs, h, mask.double(), 0.9))
-    torch.library.opcheck(_ode_combine_op, (y.float(), [k.float() for k in ks], coeffs, h.float(), None, 1.0))
+    torch.library.opcheck(ODE_COMBINE.custom_op, (y, ks, coeffs, h, mask.double(), 0.9))
+    torch.library.opcheck(ODE_COMBINE.custom_op, (y.float(), [k.float() for k in ks], coeffs, h.float(), None, 1.0))
 
 
 @pytest.mark.parametrize(
@@ -103,5 +103,5 @@ def test_custom_op_path_gradients():
     """The op path (what torch.compile sees) has the same gradients as the eager path."""
     y, ks, coeffs, h, mask = _inputs((3, 4, 2), 2, "cpu", seed=4)
     leaves = [y.requires_grad_(), *[k.requires_grad_() for k in ks], h.requires_grad_()]
-    assert torch.autograd.gradcheck(lambda y, k0, k1, h: _ode_combine_op(y, [k0, k1], coeffs, h, mask.double(), 0.9),
+    assert torch.autograd.gradcheck(lambda y, k0, k1, h: ODE_COMBINE.custom_op(y, [k0, k1], coeffs, h, mask.double(), 0.9),
                                     leaves)

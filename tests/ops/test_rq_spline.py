@@ -8,8 +8,7 @@ import pytest
 import torch
 
 import hepgen.ops as ops
-from hepgen.ops.rq_spline import (_rq_spline_backward_op, _rq_spline_op, rq_spline_backward_reference,
-                                  rq_spline_reference)
+from hepgen.ops.rq_spline import RQ_SPLINE, RQ_SPLINE_BACKWARD, rq_spline_backward_reference, rq_spline_reference
 from oracle import assert_close_to_reference, backend_params, devices
 
 ALL_PARAMS = [p for dev in devices() for p in backend_params(dev)]
@@ -261,10 +260,10 @@ def test_opcheck(backend):
         for dtype in (torch.float32, torch.float64):
             args = [t.to(dtype) for t in (x, uw, uh, ud)]
             for inverse in (False, True):
-                torch.library.opcheck(_rq_spline_op, (*[a.clone().requires_grad_() for a in args], inverse,
+                torch.library.opcheck(RQ_SPLINE.custom_op, (*[a.clone().requires_grad_() for a in args], inverse,
                                                       1.0, 1e-3, 1e-3, 1e-3))
             g = torch.randn(11, dtype=dtype)
-            torch.library.opcheck(_rq_spline_backward_op, (g, g, *args, False, 1.0, 1e-3, 1e-3, 1e-3))
+            torch.library.opcheck(RQ_SPLINE_BACKWARD.custom_op, (g, g, *args, False, 1.0, 1e-3, 1e-3, 1e-3))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
