@@ -99,8 +99,9 @@ class Op:
             mutates: names of the arguments written in place.
             outputs: names of the outputs (a Backward may save them).
             nondifferentiable: outputs that are saved statistics, not results to differentiate.
-            check: the argument checks of the public function (public arguments -> the schema's
-                arguments, or TypeError/ValueError naming the argument); see ``checked``.
+            check: the public function's argument checks, kept with the declaration: run once,
+                before any kernel, they raise TypeError/ValueError naming the argument and return
+                what the public function passes on (the schema's arguments, as a rule).
         """
         self.name = name
         self.schema = schema
@@ -160,10 +161,6 @@ class Op:
         if torch.is_grad_enabled() and self._any_requires_grad(args):
             return self._eager_apply(args)
         return self.run(*args)
-
-    def checked(self, *args, **kwargs):
-        """Check public arguments with ``check`` and call the op on the result."""
-        return self(*self.check(*args, **kwargs))
 
     def _any_requires_grad(self, args) -> bool:
         for i in self._tensor_args:

@@ -59,6 +59,55 @@ def _triton_backward(grad_y, grad_pooled, x, mask, w1, bias1, w2, y, sum_scale, 
     return dx, dw1, gb1, dw2, gb2
 
 
+# ---- argument checks (run once, before any kernel) ---------------------------------------
+
+def _per_set_bias(name: str, bias: torch.Tensor, B: int, size: int, x: torch.Tensor) -> torch.Tensor:
+    bias = _checks.tensor(name, bias)
+    _checks.same_device(name, bias, "x", x)
+    if bias.dtype != x.dtype:
+        raise TypeError(f"{name} must have x's dtype {x.dtype}, got {bias.dtype}")
+    if tuple(bias.shape) == (size,):
+        return bias.unsqueeze(0).expand(B, size)
+    if tuple(bias.shape) != (B, size):
+        raise ValueError(f"{name} must have shape (batch, {size}) = {(B, size)} or ({size},), got {tuple(bias.shape)}")
+    return bias
+
+
+def _check(x, mask, w1, bias1, w2, bias2, sum_scale=DEFAULT_SUM_SCALE, negative_slope=DEFAULT_NEGATIVE_SLOPE):
+    """epic_local's argument checks: its arguments -> EPIC_LOCAL's (TypeError/ValueError naming the argument)."""
+    x = _checks.tensor("x", x)
+    mask = _checks.tensor("mask", mask)
+    w1 = _checks.tensor("w1", w1)
+    w2 = _checks.tensor("w2", w2)
+    _checks.floating("x", x)
+    _checks.rank("x", x, 3, "[batch, set size, features]")
+    _checks.rank("mask", mask, 2, "[batch, set size]")
+    B, N, H = x.shape
+    if tuple(mask.shape) != (B, N):
+        raise ValueError(f"mask must have shape (batch, set size) = {(B, N)} to match x, got {tuple(mask.shape)}")
+    if mask.dtype != torch.bool and not mask.is_floating_point():
+        raise TypeError(f"mask must be bool or floating point, got {mask.dtype}")
+    _checks.same_device("mask", mask, "x", x)
+    for name, w in (("w1", w1), ("w2", w2)):
+        _checks.rank(name, w, 2, "[out features, in features]")
+        _checks.same_device(name, w, "x", x)
+        if w.dtype != x.dtype:
+            raise TypeError(f"{name} must have x's dtype {x.dtype}, got {w.dtype}")
+    H1 = w1.shape[0]
+    if w1.shape[1] != H:
+        raise ValueError(f"w1 must have shape (hidden, features) = (H1, {H}), got {tuple(w1.shape)}")
+    if tuple(w2.shape) != (H, H1):
+        raise ValueError(f"w2 must have shape (features, hidden) = {(H, H1)}, got {tuple(w2.shape)}")
+    bias1 = _per_set_bias("bias1", bias1, B, H1, x)
+    bias2 = _per_set_bias("bias2", bias2, B, H, x)
+    sum_scale = _checks.finite_float("sum_scale", sum_scale)
+    negative_slope = _checks.finite_float("negative_slope", negative_slope)
+    if negative_slope <= 0:
+        # The backward reads act'(z) from the sign of act(z), which needs a positive slope.
+        raise ValueError(f"negative_slope must be > 0, got {negative_slope}")
+    return x, mask.to(x.dtype), w1, bias1, w2, bias2, sum_scale, negative_slope
+
+
 # ---- the declarations ---------------------------------------------------------------------
 
 EPIC_LOCAL_BACKWARD = Op(
@@ -96,23 +145,13 @@ EPIC_LOCAL = Op(
     preference={"cpu": ("cpu", "reference"), "cuda": ("cuda", "triton", "reference")},
     backward=Backward(save=("x", "mask", "w1", "bias1", "w2", "y", "sum_scale", "negative_slope"),
                       op="epic_local_backward", grads=_grads),
+    check=_check,
 )
 
 BACKENDS = EPIC_LOCAL.table
 
 
 # ---- public entry point -----------------------------------------------------------------
-
-def _per_set_bias(name: str, bias: torch.Tensor, B: int, size: int, x: torch.Tensor) -> torch.Tensor:
-    bias = _checks.tensor(name, bias)
-    _checks.same_device(name, bias, "x", x)
-    if bias.dtype != x.dtype:
-        raise TypeError(f"{name} must have x's dtype {x.dtype}, got {bias.dtype}")
-    if tuple(bias.shape) == (size,):
-        return bias.unsqueeze(0).expand(B, size)
-    if tuple(bias.shape) != (B, size):
-        raise ValueError(f"{name} must have shape (batch, {size}) = {(B, size)} or ({size},), got {tuple(bias.shape)}")
-    return bias
 
 
 def epic_local(x: torch.Tensor, mask: torch.Tensor, w1: torch.Tensor, bias1: torch.Tensor, w2: torch.Tensor,
@@ -131,34 +170,4 @@ def epic_local(x: torch.Tensor, mask: torch.Tensor, w1: torch.Tensor, bias1: tor
         sum_scale: factor on the pooled sum (EPiC: 0.01).
         negative_slope: LeakyReLU slope (EPiC: 0.01).
     """
-    x = _checks.tensor("x", x)
-    mask = _checks.tensor("mask", mask)
-    w1 = _checks.tensor("w1", w1)
-    w2 = _checks.tensor("w2", w2)
-    _checks.floating("x", x)
-    _checks.rank("x", x, 3, "[batch, set size, features]")
-    _checks.rank("mask", mask, 2, "[batch, set size]")
-    B, N, H = x.shape
-    if tuple(mask.shape) != (B, N):
-        raise ValueError(f"mask must have shape (batch, set size) = {(B, N)} to match x, got {tuple(mask.shape)}")
-    if mask.dtype != torch.bool and not mask.is_floating_point():
-        raise TypeError(f"mask must be bool or floating point, got {mask.dtype}")
-    _checks.same_device("mask", mask, "x", x)
-    for name, w in (("w1", w1), ("w2", w2)):
-        _checks.rank(name, w, 2, "[out features, in features]")
-        _checks.same_device(name, w, "x", x)
-        if w.dtype != x.dtype:
-            raise TypeError(f"{name} must have x's dtype {x.dtype}, got {w.dtype}")
-    H1 = w1.shape[0]
-    if w1.shape[1] != H:
-        raise ValueError(f"w1 must have shape (hidden, features) = (H1, {H}), got {tuple(w1.shape)}")
-    if tuple(w2.shape) != (H, H1):
-        raise ValueError(f"w2 must have shape (features, hidden) = {(H, H1)}, got {tuple(w2.shape)}")
-    bias1 = _per_set_bias("bias1", bias1, B, H1, x)
-    bias2 = _per_set_bias("bias2", bias2, B, H, x)
-    sum_scale = _checks.finite_float("sum_scale", sum_scale)
-    negative_slope = _checks.finite_float("negative_slope", negative_slope)
-    if negative_slope <= 0:
-        # The backward reads act'(z) from the sign of act(z), which needs a positive slope.
-        raise ValueError(f"negative_slope must be > 0, got {negative_slope}")
-    return EPIC_LOCAL(x, mask.to(x.dtype), w1, bias1, w2, bias2, sum_scale, negative_slope)
+    return EPIC_LOCAL(*_check(x, mask, w1, bias1, w2, bias2, sum_scale, negative_slope))

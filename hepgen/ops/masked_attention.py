@@ -75,6 +75,91 @@ def _compiled(name, device_kind):
     return lambda *args: fn(*args, device_kind)
 
 
+# ---- argument checks (run once, before any kernel) ---------------------------------------
+
+def _check_scale(scale, head_dim: int) -> float:
+    if scale is None:
+        return 1.0 / math.sqrt(head_dim)
+    return _checks.finite_float("scale", scale)
+
+
+def _check_head_dim(name: str, t: torch.Tensor) -> None:
+    if not 1 <= t.shape[-1] <= MAX_HEAD_DIM:
+        raise ValueError(f"{name} must have a head dimension (last) between 1 and {MAX_HEAD_DIM}, "
+                         f"got shape {tuple(t.shape)}")
+
+
+def _check_like(name: str, t: torch.Tensor, ref_name: str, ref: torch.Tensor, shape: tuple) -> None:
+    if tuple(t.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)} to match {ref_name}, got {tuple(t.shape)}")
+    if t.dtype != ref.dtype:
+        raise TypeError(f"{name} must have the dtype of {ref_name} ({ref.dtype}), got {t.dtype}")
+    _checks.same_device(name, t, ref_name, ref)
+
+
+def _check(q, k, v, key_padding_mask=None, *, causal=True, scale=None):
+    """masked_attention's argument checks: its arguments -> MASKED_ATTENTION's (TypeError/ValueError naming the argument)."""
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        _checks.tensor(name, t)
+    _checks.floating("q", q)
+    _checks.rank("q", q, 4, "[batch, heads, length, head_dim]")
+    _check_like("k", k, "q", q, q.shape)
+    _check_like("v", v, "q", q, q.shape)
+    _check_head_dim("q", q)
+    if key_padding_mask is not None:
+        _checks.tensor("key_padding_mask", key_padding_mask)
+        if key_padding_mask.dtype != torch.bool:
+            raise TypeError(f"key_padding_mask must be a bool tensor (True = real token), got {key_padding_mask.dtype}")
+        _checks.rank("key_padding_mask", key_padding_mask, 2, "[batch, length]")
+        expected = (q.shape[0], q.shape[2])
+        if tuple(key_padding_mask.shape) != expected:
+            raise ValueError(f"key_padding_mask must have shape (batch, length) = {expected} to match q, "
+                             f"got {tuple(key_padding_mask.shape)}")
+        _checks.same_device("key_padding_mask", key_padding_mask, "q", q)
+    if not isinstance(causal, bool):
+        raise TypeError(f"causal must be a bool, got {type(causal).__name__}")
+    scale = _check_scale(scale, q.shape[-1])
+    return q, k, v, key_padding_mask, causal, scale
+
+
+def _check_decode(q, k_new, v_new, k_cache, v_cache, lengths, *, scale=None):
+    """masked_attention_decode's argument checks: its arguments -> MASKED_ATTENTION_DECODE's (TypeError/ValueError naming the argument)."""
+    for name, t in (("q", q), ("k_new", k_new), ("v_new", v_new), ("k_cache", k_cache), ("v_cache", v_cache),
+                    ("lengths", lengths)):
+        _checks.tensor(name, t)
+    _checks.floating("q", q)
+    _checks.rank("q", q, 4, "[batch, heads, 1, head_dim]")
+    if q.shape[2] != 1:
+        raise ValueError(f"q must hold one new token per sequence, shape [batch, heads, 1, head_dim], got {tuple(q.shape)}")
+    _check_head_dim("q", q)
+    _check_like("k_new", k_new, "q", q, q.shape)
+    _check_like("v_new", v_new, "q", q, q.shape)
+    _checks.rank("k_cache", k_cache, 4, "[batch, heads, max_length, head_dim]")
+    B, H, _, Dh = q.shape
+    if (k_cache.shape[0], k_cache.shape[1], k_cache.shape[3]) != (B, H, Dh):
+        raise ValueError(f"k_cache must have shape (batch, heads, max_length, head_dim) with batch, heads, head_dim "
+                         f"= {(B, H, Dh)} of q, got {tuple(k_cache.shape)}")
+    _check_like("k_cache", k_cache, "q", q, k_cache.shape)
+    _check_like("v_cache", v_cache, "k_cache", k_cache, k_cache.shape)
+    if lengths.dtype == torch.bool or lengths.is_floating_point() or lengths.is_complex():
+        raise TypeError(f"lengths must be an integer tensor, got {lengths.dtype}")
+    _checks.rank("lengths", lengths, 1, "[batch]")
+    if lengths.shape[0] != B:
+        raise ValueError(f"lengths must have shape ({B},) to match q's batch, got {tuple(lengths.shape)}")
+    _checks.same_device("lengths", lengths, "q", q)
+    Lmax = k_cache.shape[2]
+    # A value check needs the data: done for CPU tensors in eager mode only (on the GPU it
+    # would cost a sync per token; under torch.compile it would break the graph).
+    if (lengths.device.type == "cpu" and B > 0 and not torch.compiler.is_compiling()
+            and (lengths.min() < 0 or lengths.max() >= Lmax)):
+        raise ValueError(f"lengths must lie in [0, {Lmax}) (max_length of k_cache): the cache is full or a "
+                         f"length is negative; got min {int(lengths.min())}, max {int(lengths.max())}")
+    scale = _check_scale(scale, Dh)
+    lengths = lengths.to(torch.int64).contiguous()
+    # The sampling path: no autograd (the op declares none, so the cache writes are not recorded).
+    return q, k_new, v_new, k_cache, v_cache, lengths, scale
+
+
 # ---- the declarations ---------------------------------------------------------------------
 
 MASKED_ATTENTION_BACKWARD = Op(
@@ -114,6 +199,7 @@ MASKED_ATTENTION = Op(
                    "Triton does not compile this kernel's float64 dots for GPUs (use the cuda backend)")],
     backward=Backward(save=("q", "k", "v", "key_padding_mask", "out", "lse", "causal", "scale"),
                       op="masked_attention_backward", grads=_grads),
+    check=_check,
 )
 
 MASKED_ATTENTION_DECODE = Op(
@@ -125,31 +211,13 @@ MASKED_ATTENTION_DECODE = Op(
     fake=lambda q, *rest: q.new_empty(q.shape),
     backends={"cpu": _compiled("_core_decode", "cpu"), "cuda": _compiled("_core_decode", "cuda"),
               "triton": _triton("decode")},
+    check=_check_decode,
 )
 
 BACKENDS = MASKED_ATTENTION.table
 
 
 # ---- public entry points ----------------------------------------------------------------
-
-def _check_scale(scale, head_dim: int) -> float:
-    if scale is None:
-        return 1.0 / math.sqrt(head_dim)
-    return _checks.finite_float("scale", scale)
-
-
-def _check_head_dim(name: str, t: torch.Tensor) -> None:
-    if not 1 <= t.shape[-1] <= MAX_HEAD_DIM:
-        raise ValueError(f"{name} must have a head dimension (last) between 1 and {MAX_HEAD_DIM}, "
-                         f"got shape {tuple(t.shape)}")
-
-
-def _check_like(name: str, t: torch.Tensor, ref_name: str, ref: torch.Tensor, shape: tuple) -> None:
-    if tuple(t.shape) != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)} to match {ref_name}, got {tuple(t.shape)}")
-    if t.dtype != ref.dtype:
-        raise TypeError(f"{name} must have the dtype of {ref_name} ({ref.dtype}), got {t.dtype}")
-    _checks.same_device(name, t, ref_name, ref)
 
 
 def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -168,27 +236,7 @@ def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
         [B, H, L, Dh]. A query with no admissible key (all keys it may see are padding)
         gives 0, never NaN, and gets no gradient.
     """
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        _checks.tensor(name, t)
-    _checks.floating("q", q)
-    _checks.rank("q", q, 4, "[batch, heads, length, head_dim]")
-    _check_like("k", k, "q", q, q.shape)
-    _check_like("v", v, "q", q, q.shape)
-    _check_head_dim("q", q)
-    if key_padding_mask is not None:
-        _checks.tensor("key_padding_mask", key_padding_mask)
-        if key_padding_mask.dtype != torch.bool:
-            raise TypeError(f"key_padding_mask must be a bool tensor (True = real token), got {key_padding_mask.dtype}")
-        _checks.rank("key_padding_mask", key_padding_mask, 2, "[batch, length]")
-        expected = (q.shape[0], q.shape[2])
-        if tuple(key_padding_mask.shape) != expected:
-            raise ValueError(f"key_padding_mask must have shape (batch, length) = {expected} to match q, "
-                             f"got {tuple(key_padding_mask.shape)}")
-        _checks.same_device("key_padding_mask", key_padding_mask, "q", q)
-    if not isinstance(causal, bool):
-        raise TypeError(f"causal must be a bool, got {type(causal).__name__}")
-    scale = _check_scale(scale, q.shape[-1])
-    return MASKED_ATTENTION(q, k, v, key_padding_mask, causal, scale)[0]
+    return MASKED_ATTENTION(*_check(q, k, v, key_padding_mask, causal=causal, scale=scale))[0]
 
 
 def masked_attention_decode(q: torch.Tensor, k_new: torch.Tensor, v_new: torch.Tensor, k_cache: torch.Tensor,
@@ -212,37 +260,4 @@ def masked_attention_decode(q: torch.Tensor, k_new: torch.Tensor, v_new: torch.T
     Returns:
         [B, H, 1, Dh]. No autograd: this is the sampling path.
     """
-    for name, t in (("q", q), ("k_new", k_new), ("v_new", v_new), ("k_cache", k_cache), ("v_cache", v_cache),
-                    ("lengths", lengths)):
-        _checks.tensor(name, t)
-    _checks.floating("q", q)
-    _checks.rank("q", q, 4, "[batch, heads, 1, head_dim]")
-    if q.shape[2] != 1:
-        raise ValueError(f"q must hold one new token per sequence, shape [batch, heads, 1, head_dim], got {tuple(q.shape)}")
-    _check_head_dim("q", q)
-    _check_like("k_new", k_new, "q", q, q.shape)
-    _check_like("v_new", v_new, "q", q, q.shape)
-    _checks.rank("k_cache", k_cache, 4, "[batch, heads, max_length, head_dim]")
-    B, H, _, Dh = q.shape
-    if (k_cache.shape[0], k_cache.shape[1], k_cache.shape[3]) != (B, H, Dh):
-        raise ValueError(f"k_cache must have shape (batch, heads, max_length, head_dim) with batch, heads, head_dim "
-                         f"= {(B, H, Dh)} of q, got {tuple(k_cache.shape)}")
-    _check_like("k_cache", k_cache, "q", q, k_cache.shape)
-    _check_like("v_cache", v_cache, "k_cache", k_cache, k_cache.shape)
-    if lengths.dtype == torch.bool or lengths.is_floating_point() or lengths.is_complex():
-        raise TypeError(f"lengths must be an integer tensor, got {lengths.dtype}")
-    _checks.rank("lengths", lengths, 1, "[batch]")
-    if lengths.shape[0] != B:
-        raise ValueError(f"lengths must have shape ({B},) to match q's batch, got {tuple(lengths.shape)}")
-    _checks.same_device("lengths", lengths, "q", q)
-    Lmax = k_cache.shape[2]
-    # A value check needs the data: done for CPU tensors in eager mode only (on the GPU it
-    # would cost a sync per token; under torch.compile it would break the graph).
-    if (lengths.device.type == "cpu" and B > 0 and not torch.compiler.is_compiling()
-            and (lengths.min() < 0 or lengths.max() >= Lmax)):
-        raise ValueError(f"lengths must lie in [0, {Lmax}) (max_length of k_cache): the cache is full or a "
-                         f"length is negative; got min {int(lengths.min())}, max {int(lengths.max())}")
-    scale = _check_scale(scale, Dh)
-    lengths = lengths.to(torch.int64).contiguous()
-    # The sampling path: no autograd (the op declares none, so the cache writes are not recorded).
-    return MASKED_ATTENTION_DECODE(q, k_new, v_new, k_cache, v_cache, lengths, scale)
+    return MASKED_ATTENTION_DECODE(*_check_decode(q, k_new, v_new, k_cache, v_cache, lengths, scale=scale))

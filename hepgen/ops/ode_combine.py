@@ -43,55 +43,10 @@ def _triton_forward(y, ks, coeffs, h, mask, y_coeff):
                            None if mask is None else mask.contiguous(), y_coeff, S, R, F)
 
 
-# ---- the declarations ---------------------------------------------------------------------
+# ---- argument checks (run once, before any kernel) ---------------------------------------
 
-ODE_COMBINE_BACKWARD = Op(
-    "ode_combine_backward",
-    "(Tensor grad, Tensor[] ks, float[] coeffs, Tensor h, Tensor? mask, float y_coeff) -> (Tensor, Tensor[], Tensor)",
-    family="ode_combine",
-    reference=ode_combine_backward_reference,
-    fake=lambda grad, ks, coeffs, h, mask, y_coeff: (torch.empty_like(grad), [torch.empty_like(grad) for _ in ks],
-                                                     torch.empty_like(h)),
-    # Elementwise: plain PyTorch on every backend (see the module docstring).
-    backends={b: ode_combine_backward_reference for b in BACKEND_NAMES if b != "reference"},
-)
-
-
-def _grads(combine_backward, s, grad):
-    grad_y, grad_ks, grad_h = combine_backward(grad.contiguous(), s.ks, s.coeffs, s.h, s.mask, s.y_coeff)
-    return grad_y, grad_ks, None, grad_h, None, None
-
-
-ODE_COMBINE = Op(
-    "ode_combine",
-    "(Tensor y, Tensor[] ks, float[] coeffs, Tensor h, Tensor? mask, float y_coeff) -> Tensor",
-    reference=ode_combine_reference,
-    fake=lambda y, *rest: torch.empty_like(y, memory_format=torch.contiguous_format),
-    backends={"cpu": lambda *a: compiled._core_forward(*a, "cpu"),
-              "cuda": lambda *a: compiled._core_forward(*a, "cuda"),
-              "triton": _triton_forward},
-    preference={"cpu": ("cpu", "reference"), "cuda": ("cuda", "triton", "reference")},
-    backward=Backward(save=("ks", "coeffs", "h", "mask", "y_coeff"), op="ode_combine_backward", grads=_grads),
-)
-
-BACKENDS = ODE_COMBINE.table
-
-
-# ---- public entry point -----------------------------------------------------------------
-
-def ode_combine(y: torch.Tensor, ks: Sequence[torch.Tensor], coeffs: Sequence[float], h: torch.Tensor | float,
-                mask: torch.Tensor | None = None, y_coeff: float = 1.0) -> torch.Tensor:
-    """mask · (y_coeff · y + h · Σ coeffs[i] · ks[i]), one fused pass.
-
-    Args:
-        y: state [S, ...] (S samples), floating point.
-        ks: derivatives (stage values), each of y's shape, dtype and device; at most 16.
-        coeffs: one float per term (a Butcher-tableau row, or weights b_i).
-        h: step, a float or a tensor [S] (one per sample: adaptive solvers).
-        mask: optional [S, R], bool or floating, over y's second axis (particles); padded
-            particles come out 0 and are not read.
-        y_coeff: factor on y (1 for Runge–Kutta, DDIM uses √(ᾱ'/ᾱ)).
-    """
+def _check(y, ks, coeffs, h, mask=None, y_coeff=1.0):
+    """ode_combine's argument checks: its arguments -> ODE_COMBINE's (TypeError/ValueError naming the argument)."""
     y = _checks.tensor("y", y)
     _checks.floating("y", y)
     if y.dim() < 1:
@@ -129,4 +84,57 @@ def ode_combine(y: torch.Tensor, ks: Sequence[torch.Tensor], coeffs: Sequence[fl
         _checks.same_device("mask", mask, "y", y)
         mask = mask.to(y.dtype)
     y_coeff = _checks.finite_float("y_coeff", y_coeff)
-    return ODE_COMBINE(y, ks, coeffs, h, mask, y_coeff)
+    return y, ks, coeffs, h, mask, y_coeff
+
+
+# ---- the declarations ---------------------------------------------------------------------
+
+ODE_COMBINE_BACKWARD = Op(
+    "ode_combine_backward",
+    "(Tensor grad, Tensor[] ks, float[] coeffs, Tensor h, Tensor? mask, float y_coeff) -> (Tensor, Tensor[], Tensor)",
+    family="ode_combine",
+    reference=ode_combine_backward_reference,
+    fake=lambda grad, ks, coeffs, h, mask, y_coeff: (torch.empty_like(grad), [torch.empty_like(grad) for _ in ks],
+                                                     torch.empty_like(h)),
+    # Elementwise: plain PyTorch on every backend (see the module docstring).
+    backends={b: ode_combine_backward_reference for b in BACKEND_NAMES if b != "reference"},
+)
+
+
+def _grads(combine_backward, s, grad):
+    grad_y, grad_ks, grad_h = combine_backward(grad.contiguous(), s.ks, s.coeffs, s.h, s.mask, s.y_coeff)
+    return grad_y, grad_ks, None, grad_h, None, None
+
+
+ODE_COMBINE = Op(
+    "ode_combine",
+    "(Tensor y, Tensor[] ks, float[] coeffs, Tensor h, Tensor? mask, float y_coeff) -> Tensor",
+    reference=ode_combine_reference,
+    fake=lambda y, *rest: torch.empty_like(y, memory_format=torch.contiguous_format),
+    backends={"cpu": lambda *a: compiled._core_forward(*a, "cpu"),
+              "cuda": lambda *a: compiled._core_forward(*a, "cuda"),
+              "triton": _triton_forward},
+    preference={"cpu": ("cpu", "reference"), "cuda": ("cuda", "triton", "reference")},
+    backward=Backward(save=("ks", "coeffs", "h", "mask", "y_coeff"), op="ode_combine_backward", grads=_grads),
+    check=_check,
+)
+
+BACKENDS = ODE_COMBINE.table
+
+
+# ---- public entry point -----------------------------------------------------------------
+
+def ode_combine(y: torch.Tensor, ks: Sequence[torch.Tensor], coeffs: Sequence[float], h: torch.Tensor | float,
+                mask: torch.Tensor | None = None, y_coeff: float = 1.0) -> torch.Tensor:
+    """mask · (y_coeff · y + h · Σ coeffs[i] · ks[i]), one fused pass.
+
+    Args:
+        y: state [S, ...] (S samples), floating point.
+        ks: derivatives (stage values), each of y's shape, dtype and device; at most 16.
+        coeffs: one float per term (a Butcher-tableau row, or weights b_i).
+        h: step, a float or a tensor [S] (one per sample: adaptive solvers).
+        mask: optional [S, R], bool or floating, over y's second axis (particles); padded
+            particles come out 0 and are not read.
+        y_coeff: factor on y (1 for Runge–Kutta, DDIM uses √(ᾱ'/ᾱ)).
+    """
+    return ODE_COMBINE(*_check(y, ks, coeffs, h, mask, y_coeff))

@@ -64,52 +64,7 @@ def _triton(name):
     return call
 
 
-# ---- the declarations ---------------------------------------------------------------------
-# Both ops take flat inputs [N] and parameter rows [N, K] / [N, K-1] whose last stride is 1
-# (any row stride: the slices of one conditioner output are read in place).
-
-_SCALARS = "bool inverse, float tail_bound, float min_bin_width, float min_bin_height, float min_derivative"
-
-RQ_SPLINE_BACKWARD = Op(
-    "rq_spline_backward",
-    f"(Tensor grad_outputs, Tensor grad_logabsdet, Tensor inputs, Tensor widths, Tensor heights, "
-    f"Tensor derivatives, {_SCALARS}) -> (Tensor, Tensor, Tensor, Tensor)",
-    family="rq_spline",
-    reference=rq_spline_backward_reference,
-    fake=lambda gy, gl, x, uw, uh, ud, *scalars: (x.new_empty(x.shape), uw.new_empty(uw.shape),
-                                                  uh.new_empty(uh.shape), ud.new_empty(ud.shape)),
-    backends={"cpu": lambda *a: compiled._core_backward(*a, "cpu"),
-              "cuda": lambda *a: compiled._core_backward(*a, "cuda"),
-              "triton": _triton("backward")},
-)
-
-_SAVED = ("inputs", "widths", "heights", "derivatives", "inverse", "tail_bound", "min_bin_width", "min_bin_height",
-          "min_derivative")
-
-
-def _grads(spline_backward, s, grad_outputs, grad_logabsdet):
-    grads = spline_backward(grad_outputs, grad_logabsdet, s.inputs, s.widths, s.heights, s.derivatives, s.inverse,
-                            s.tail_bound, s.min_bin_width, s.min_bin_height, s.min_derivative)
-    return (*grads, None, None, None, None, None)
-
-
-RQ_SPLINE = Op(
-    "rq_spline",
-    f"(Tensor inputs, Tensor widths, Tensor heights, Tensor derivatives, {_SCALARS}) -> (Tensor, Tensor)",
-    outputs=("outputs", "logabsdet"),
-    reference=rq_spline_reference,
-    fake=lambda x, *rest: (torch.empty_like(x), torch.empty_like(x)),
-    backends={"cpu": lambda *a: compiled._core_forward(*a, "cpu"),
-              "cuda": lambda *a: compiled._core_forward(*a, "cuda"),
-              "triton": _triton("forward")},
-    preference={"cpu": ("cpu", "reference"), "cuda": ("cuda", "triton", "reference")},
-    backward=Backward(save=_SAVED, op="rq_spline_backward", grads=_grads),
-)
-
-BACKENDS = RQ_SPLINE.table
-
-
-# ---- public entry point -----------------------------------------------------------------
+# ---- argument checks (run once, before any kernel) ---------------------------------------
 
 def _as_rows(t: torch.Tensor, n: int, width: int) -> torch.Tensor:
     """[..., width] → [n, width] with unit last stride, without a copy where the strides allow."""
@@ -169,6 +124,55 @@ def _check(inputs, uw, uh, ud, tails, tail_bound, min_bin_width, min_bin_height,
     if not 0 <= min_derivative < 1:
         raise ValueError(f"min_derivative must be in [0, 1) (the tails have slope 1), got {min_derivative}")
     return inputs, uw, uh, ud, batch, K, tail_bound, mins[0], mins[1], min_derivative
+
+
+# ---- the declarations ---------------------------------------------------------------------
+# Both ops take flat inputs [N] and parameter rows [N, K] / [N, K-1] whose last stride is 1
+# (any row stride: the slices of one conditioner output are read in place).
+
+_SCALARS = "bool inverse, float tail_bound, float min_bin_width, float min_bin_height, float min_derivative"
+
+RQ_SPLINE_BACKWARD = Op(
+    "rq_spline_backward",
+    f"(Tensor grad_outputs, Tensor grad_logabsdet, Tensor inputs, Tensor widths, Tensor heights, "
+    f"Tensor derivatives, {_SCALARS}) -> (Tensor, Tensor, Tensor, Tensor)",
+    family="rq_spline",
+    reference=rq_spline_backward_reference,
+    fake=lambda gy, gl, x, uw, uh, ud, *scalars: (x.new_empty(x.shape), uw.new_empty(uw.shape),
+                                                  uh.new_empty(uh.shape), ud.new_empty(ud.shape)),
+    backends={"cpu": lambda *a: compiled._core_backward(*a, "cpu"),
+              "cuda": lambda *a: compiled._core_backward(*a, "cuda"),
+              "triton": _triton("backward")},
+)
+
+_SAVED = ("inputs", "widths", "heights", "derivatives", "inverse", "tail_bound", "min_bin_width", "min_bin_height",
+          "min_derivative")
+
+
+def _grads(spline_backward, s, grad_outputs, grad_logabsdet):
+    grads = spline_backward(grad_outputs, grad_logabsdet, s.inputs, s.widths, s.heights, s.derivatives, s.inverse,
+                            s.tail_bound, s.min_bin_width, s.min_bin_height, s.min_derivative)
+    return (*grads, None, None, None, None, None)
+
+
+RQ_SPLINE = Op(
+    "rq_spline",
+    f"(Tensor inputs, Tensor widths, Tensor heights, Tensor derivatives, {_SCALARS}) -> (Tensor, Tensor)",
+    outputs=("outputs", "logabsdet"),
+    reference=rq_spline_reference,
+    fake=lambda x, *rest: (torch.empty_like(x), torch.empty_like(x)),
+    backends={"cpu": lambda *a: compiled._core_forward(*a, "cpu"),
+              "cuda": lambda *a: compiled._core_forward(*a, "cuda"),
+              "triton": _triton("forward")},
+    preference={"cpu": ("cpu", "reference"), "cuda": ("cuda", "triton", "reference")},
+    backward=Backward(save=_SAVED, op="rq_spline_backward", grads=_grads),
+    check=_check,  # also returns the batch shape and K: the public function flattens around the op
+)
+
+BACKENDS = RQ_SPLINE.table
+
+
+# ---- public entry point -----------------------------------------------------------------
 
 
 def rq_spline(inputs: torch.Tensor, unnormalized_widths: torch.Tensor, unnormalized_heights: torch.Tensor,

@@ -38,6 +38,8 @@ def _triton(name):
     return call
 
 
+# ---- argument checks (run once, before any kernel) ---------------------------------------
+
 def _check(x, mask, sum_scale=DEFAULT_SUM_SCALE):
     x = _checks.tensor("x", x)
     mask = _checks.tensor("mask", mask)

@@ -4,6 +4,8 @@ and the shape conventions its kernels share.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 __all__ = ["MAX_TERMS", "TRITON_MAX_TERMS", "ode_combine_reference", "ode_combine_backward_reference"]
@@ -46,5 +48,6 @@ def ode_combine_backward_reference(grad, ks, coeffs, h, mask, y_coeff):
     acc = torch.zeros_like(g)
     for c, k in zip(coeffs, ks):
         acc = acc + c * k
-    grad_h = (g * acc).reshape(g.shape[0], -1).sum(dim=1)
+    # Explicit row size: reshape(S, -1) is ambiguous for an empty batch (S = 0).
+    grad_h = (g * acc).reshape(g.shape[0], math.prod(g.shape[1:])).sum(dim=1)
     return grad_y, grad_ks, grad_h

@@ -88,7 +88,9 @@ class OpCases:
         gradients; floor_ulps=None keeps the oracle's default floor.
     float64_rtol: bound of a float64 run against the float64 reference, relative to the
         largest reference value (or 1).
-    layout_exact: strides must not change a single bit of the result.
+    layout_exact: strides must not change a single bit of the outputs.
+    known_limits: (backend, message) of documented refusals (a RuntimeError whose message
+        holds `message`): the test is skipped with that message, not failed.
     """
 
     op: str
@@ -105,6 +107,7 @@ class OpCases:
     layout_exact: bool = False
     double_backward: bool = False
     gradcheck_tolerance: dict = field(default_factory=dict)
+    known_limits: tuple = ()
 
     def sample(self, name: str, device: str, dtype: torch.dtype) -> Sample:
         for s in self.sample_inputs(device, dtype):

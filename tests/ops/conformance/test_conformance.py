@@ -13,6 +13,7 @@ tests/ops/test_<op>.py.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import pytest
@@ -28,8 +29,8 @@ import cases_ode_combine
 import cases_rq_spline
 import cases_set_pool
 
-ALL_CASES = {c.op: c for c in [x for x in (cases_set_pool.CASES, cases_rq_spline.CASES, cases_masked_attention.CASES,
-                               cases_epic_local.CASES, cases_ode_combine.CASES) if not x.op.endswith('_stub')]}
+ALL_CASES = {c.op: c for c in (cases_set_pool.CASES, cases_rq_spline.CASES, cases_masked_attention.CASES,
+                               cases_epic_local.CASES, cases_ode_combine.CASES)}
 CPU = torch.device("cpu")
 
 
@@ -60,8 +61,18 @@ def _floor(cases, r64):
     return cases.floor_ulps * torch.finfo(torch.float32).eps * max(r64.abs().max().item(), 1.0)
 
 
+@contextlib.contextmanager
+def _known_limits(cases, backend):
+    try:
+        yield
+    except RuntimeError as err:
+        if any(b == backend and text in str(err) for b, text in cases.known_limits):
+            pytest.skip(str(err))
+        raise
+
+
 def _run(cases, backend, sample):
-    with ops.use_backend(backend):
+    with ops.use_backend(backend), _known_limits(cases, backend):
         return cases.call(sample)
 
 
@@ -76,11 +87,11 @@ def _grads(cases, sample, backend, cotangents):
     if backend is None:
         outs = cases.call_reference(s)
     else:
-        with ops.use_backend(backend):  # the backward runs on the backend under test too
+        with ops.use_backend(backend), _known_limits(cases, backend):  # the backward runs there too
             outs = cases.call(s)
     if not leaves:
         return outs, []
-    with ops.use_backend(backend or "reference"):
+    with ops.use_backend(backend or "reference"), _known_limits(cases, backend):
         grads = torch.autograd.grad([o for o in outs], leaves, [w.to(o.dtype) for w, o in zip(cotangents, outs)],
                                     allow_unused=True, materialize_grads=True)
     return outs, grads
@@ -240,6 +251,7 @@ def test_compiled_graph_goes_through_the_custom_op(op):
     cases = ALL_CASES[op]
     sample = next(s for s in cases.opcheck_samples(torch.float32) if s.grad and s.fn is None)
     s, leaves = sample.with_leaves()
+    torch._dynamo.reset()  # f's code is shared by the ops: start each from a fresh cache
 
     def f(*ls):
         args = [list(a) if isinstance(a, list) else a for a in s.args]
