@@ -33,17 +33,17 @@ path must not pay the dispatcher.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Callable, Iterator, Sequence
 
 import torch
 
 from hepgen.ops._backends import BACKEND_NAMES, OpBackends, _forced, op_backends
 
-__all__ = ["Op", "Backward", "declared_ops", "recording"]
+__all__ = ["Backward", "Op", "declared_ops", "recording"]
 
-_DECLARED: dict[str, "Op"] = {}
+_DECLARED: dict[str, Op] = {}
 # While recording (the conformance tests' opcheck), every backend call appends (op, args) here.
 _RECORD: list | None = None
 
@@ -114,6 +114,7 @@ class Op:
         kinds = [str(a.type) for a in parsed.arguments]
         self._tensor_args = tuple(i for i, k in enumerate(kinds) if k in ("Tensor", "Optional[Tensor]"))
         self._list_args = tuple(i for i, k in enumerate(kinds) if k == "List[Tensor]")
+        self._tensor_names = frozenset(self.arg_names[i] for i in self._tensor_args)  # an optional one may be None
         # The backend is chosen from the first Tensor argument's device and dtype.
         self._chooser = next(i for i, k in enumerate(kinds) if k == "Tensor")
         self.n_outputs = len(parsed.returns)
@@ -180,7 +181,7 @@ class Op:
         tensors, layout = [], []
         for name in self.backward.save:
             v = values[name]
-            if isinstance(v, torch.Tensor) or v is None and name in self._optional_tensor_names():
+            if isinstance(v, torch.Tensor) or v is None and name in self._tensor_names:
                 layout.append((name, "tensor", None))
                 tensors.append(v)
             elif isinstance(v, (list, tuple)) and v and all(isinstance(t, torch.Tensor) for t in v):
@@ -190,9 +191,6 @@ class Op:
                 layout.append((name, "value", v))
         ctx.save_for_backward(*tensors)
         ctx.hepgen_saved_layout = layout
-
-    def _optional_tensor_names(self) -> set[str]:
-        return {self.arg_names[i] for i in self._tensor_args}
 
     @staticmethod
     def _load(ctx) -> SimpleNamespace:
@@ -207,7 +205,7 @@ class Op:
                 saved[name] = extra
         return SimpleNamespace(**saved)
 
-    def _backward_op(self) -> "Op | None":
+    def _backward_op(self) -> Op | None:
         return None if self.backward.op is None else _DECLARED[self.backward.op]
 
     # ---- the custom op -------------------------------------------------------------------

@@ -34,12 +34,22 @@ import torch
 from hepgen.ops import _checks
 from hepgen.ops._declare import Backward, Op
 from hepgen.ops.compiled import epic_local as compiled
-from hepgen.ops.reference.epic_local import (DEFAULT_NEGATIVE_SLOPE, epic_local_backward_reference,
-                                             epic_local_reference)
+from hepgen.ops.reference.epic_local import (
+    DEFAULT_NEGATIVE_SLOPE,
+    epic_local_backward_reference,
+    epic_local_reference,
+)
 from hepgen.ops.reference.set_pool import DEFAULT_SUM_SCALE
 
-__all__ = ["epic_local", "epic_local_reference", "epic_local_backward_reference", "BACKENDS", "EPIC_LOCAL",
-           "EPIC_LOCAL_BACKWARD", "DEFAULT_NEGATIVE_SLOPE"]
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_NEGATIVE_SLOPE",
+    "EPIC_LOCAL",
+    "EPIC_LOCAL_BACKWARD",
+    "epic_local",
+    "epic_local_backward_reference",
+    "epic_local_reference",
+]
 
 
 # ---- triton: one kernel per set; weight-gradient GEMMs in torch ---------------------------

@@ -52,14 +52,29 @@ import torch
 from hepgen.ops import _checks
 from hepgen.ops._declare import Backward, Op
 from hepgen.ops.compiled import masked_attention as compiled
-from hepgen.ops.reference.masked_attention import (MAX_HEAD_DIM, admissible_keys, lse_dtype,
-                                                   masked_attention_backward_reference,
-                                                   masked_attention_decode_reference, masked_attention_reference)
+from hepgen.ops.reference.masked_attention import (
+    MAX_HEAD_DIM,
+    admissible_keys,
+    lse_dtype,
+    masked_attention_backward_reference,
+    masked_attention_decode_reference,
+    masked_attention_reference,
+)
 
-__all__ = ["masked_attention", "masked_attention_decode", "masked_attention_reference",
-           "masked_attention_backward_reference", "masked_attention_decode_reference", "BACKENDS",
-           "MASKED_ATTENTION", "MASKED_ATTENTION_BACKWARD", "MASKED_ATTENTION_DECODE", "MAX_HEAD_DIM",
-           "admissible_keys", "lse_dtype"]
+__all__ = [
+    "BACKENDS",
+    "MASKED_ATTENTION",
+    "MASKED_ATTENTION_BACKWARD",
+    "MASKED_ATTENTION_DECODE",
+    "MAX_HEAD_DIM",
+    "admissible_keys",
+    "lse_dtype",
+    "masked_attention",
+    "masked_attention_backward_reference",
+    "masked_attention_decode",
+    "masked_attention_decode_reference",
+    "masked_attention_reference",
+]
 
 
 def _triton(name):

@@ -20,7 +20,7 @@ tests/ops/samples/ode_combine.py) and tests/ops/test_ode_combine.py.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -28,11 +28,22 @@ from hepgen.ops import _checks
 from hepgen.ops._backends import BACKEND_NAMES
 from hepgen.ops._declare import Backward, Op
 from hepgen.ops.compiled import ode_combine as compiled
-from hepgen.ops.reference.ode_combine import (MAX_TERMS, _view, ode_combine_backward_reference,
-                                              ode_combine_reference)
+from hepgen.ops.reference.ode_combine import (
+    MAX_TERMS,
+    _view,
+    ode_combine_backward_reference,
+    ode_combine_reference,
+)
 
-__all__ = ["ode_combine", "ode_combine_reference", "ode_combine_backward_reference", "MAX_TERMS", "BACKENDS",
-           "ODE_COMBINE", "ODE_COMBINE_BACKWARD"]
+__all__ = [
+    "BACKENDS",
+    "MAX_TERMS",
+    "ODE_COMBINE",
+    "ODE_COMBINE_BACKWARD",
+    "ode_combine",
+    "ode_combine_backward_reference",
+    "ode_combine_reference",
+]
 
 
 def _triton_forward(y, ks, coeffs, h, mask, y_coeff):

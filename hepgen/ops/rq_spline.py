@@ -47,13 +47,27 @@ import torch
 from hepgen.ops import _checks
 from hepgen.ops._declare import Backward, Op
 from hepgen.ops.compiled import rq_spline as compiled
-from hepgen.ops.reference.rq_spline import (DEFAULT_MIN_BIN_HEIGHT, DEFAULT_MIN_BIN_WIDTH, DEFAULT_MIN_DERIVATIVE,
-                                            boundary_derivative_logit, rq_spline_backward_reference,
-                                            rq_spline_reference)
+from hepgen.ops.reference.rq_spline import (
+    DEFAULT_MIN_BIN_HEIGHT,
+    DEFAULT_MIN_BIN_WIDTH,
+    DEFAULT_MIN_DERIVATIVE,
+    boundary_derivative_logit,
+    rq_spline_backward_reference,
+    rq_spline_reference,
+)
 
-__all__ = ["rq_spline", "rq_spline_reference", "rq_spline_backward_reference", "BACKENDS", "RQ_SPLINE",
-           "RQ_SPLINE_BACKWARD", "DEFAULT_MIN_BIN_WIDTH", "DEFAULT_MIN_BIN_HEIGHT", "DEFAULT_MIN_DERIVATIVE",
-           "boundary_derivative_logit"]
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_MIN_BIN_HEIGHT",
+    "DEFAULT_MIN_BIN_WIDTH",
+    "DEFAULT_MIN_DERIVATIVE",
+    "RQ_SPLINE",
+    "RQ_SPLINE_BACKWARD",
+    "boundary_derivative_logit",
+    "rq_spline",
+    "rq_spline_backward_reference",
+    "rq_spline_reference",
+]
 
 
 def _triton(name):

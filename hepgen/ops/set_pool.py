@@ -24,10 +24,21 @@ import torch
 from hepgen.ops import _checks
 from hepgen.ops._declare import Backward, Op
 from hepgen.ops.compiled import set_pool as compiled
-from hepgen.ops.reference.set_pool import DEFAULT_SUM_SCALE, set_pool_backward_reference, set_pool_reference
+from hepgen.ops.reference.set_pool import (
+    DEFAULT_SUM_SCALE,
+    set_pool_backward_reference,
+    set_pool_reference,
+)
 
-__all__ = ["set_pool", "set_pool_reference", "set_pool_backward_reference", "BACKENDS", "SET_POOL",
-           "SET_POOL_BACKWARD", "DEFAULT_SUM_SCALE"]
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_SUM_SCALE",
+    "SET_POOL",
+    "SET_POOL_BACKWARD",
+    "set_pool",
+    "set_pool_backward_reference",
+    "set_pool_reference",
+]
 
 
 def _triton(name):

@@ -6,7 +6,7 @@ import torch
 
 from hepgen.ops.reference.set_pool import DEFAULT_SUM_SCALE, set_pool_reference
 
-__all__ = ["DEFAULT_NEGATIVE_SLOPE", "epic_local_reference", "epic_local_backward_reference"]
+__all__ = ["DEFAULT_NEGATIVE_SLOPE", "epic_local_backward_reference", "epic_local_reference"]
 
 DEFAULT_NEGATIVE_SLOPE = 0.01  # EPiC's LeakyReLU
 

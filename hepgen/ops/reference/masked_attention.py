@@ -7,8 +7,14 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["MAX_HEAD_DIM", "lse_dtype", "admissible_keys", "masked_attention_reference",
-           "masked_attention_backward_reference", "masked_attention_decode_reference"]
+__all__ = [
+    "MAX_HEAD_DIM",
+    "admissible_keys",
+    "lse_dtype",
+    "masked_attention_backward_reference",
+    "masked_attention_decode_reference",
+    "masked_attention_reference",
+]
 
 # The CUDA kernels keep a query row in registers, four values per lane of a warp.
 MAX_HEAD_DIM = 128

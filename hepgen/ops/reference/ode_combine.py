@@ -8,7 +8,7 @@ import math
 
 import torch
 
-__all__ = ["MAX_TERMS", "TRITON_MAX_TERMS", "ode_combine_reference", "ode_combine_backward_reference"]
+__all__ = ["MAX_TERMS", "TRITON_MAX_TERMS", "ode_combine_backward_reference", "ode_combine_reference"]
 
 MAX_TERMS = 16  # hepgen::kOdeMaxTerms; the Triton kernel takes up to TRITON_MAX_TERMS
 TRITON_MAX_TERMS = 8

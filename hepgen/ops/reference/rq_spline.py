@@ -9,8 +9,14 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["DEFAULT_MIN_BIN_WIDTH", "DEFAULT_MIN_BIN_HEIGHT", "DEFAULT_MIN_DERIVATIVE", "boundary_derivative_logit",
-           "rq_spline_reference", "rq_spline_backward_reference"]
+__all__ = [
+    "DEFAULT_MIN_BIN_HEIGHT",
+    "DEFAULT_MIN_BIN_WIDTH",
+    "DEFAULT_MIN_DERIVATIVE",
+    "boundary_derivative_logit",
+    "rq_spline_backward_reference",
+    "rq_spline_reference",
+]
 
 # nflows' defaults.
 DEFAULT_MIN_BIN_WIDTH = 1e-3

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["DEFAULT_SUM_SCALE", "set_pool_reference", "set_pool_backward_reference"]
+__all__ = ["DEFAULT_SUM_SCALE", "set_pool_backward_reference", "set_pool_reference"]
 
 # EPiC's choice: the sum enters the global update scaled by 0.01 so it stays O(1) for
 # O(100) particles.

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
-
-import hepgen.ops as ops
 from cases import BadInput, OpCases, Sample, converter, seeded
+
+from hepgen import ops
 from hepgen.ops.epic_local import epic_local_reference
 
 # (B, N, H, H1): odd sizes, one particle, empty sets and batches, H1 != H, EPiC's 128.
@@ -35,7 +35,7 @@ def _mask(g, B, N, kind):
 
 def _weights(g, B, H, H1):
     """Weights on the scale of a default-initialised linear layer, and per-set biases."""
-    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)  # noqa: E731
+    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)
     return r(H1, H) / max(H, 1) ** 0.5, r(B, H1) * 0.5, r(H, H1) / max(H1, 1) ** 0.5, r(B, H) * 0.5
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
-
-import hepgen.ops as ops
 from cases import BadInput, OpCases, Sample, converter, seeded
+
+from hepgen import ops
 from hepgen.ops.masked_attention import masked_attention_reference
 
 # (B, H, L, Dh): odd lengths, L = 1, H = 1, Dh in {16, 24, 64}, two Triton blocks (L = 70),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
-
-import hepgen.ops as ops
 from cases import BadInput, OpCases, Sample, converter, seeded
+
+from hepgen import ops
 from hepgen.ops.ode_combine import ode_combine_reference
 
 # (state shape, number of terms)

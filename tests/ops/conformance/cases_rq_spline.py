@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
-
-import hepgen.ops as ops
 from cases import BadInput, OpCases, Sample, converter, seeded
+
+from hepgen import ops
 
 # (batch shape, K): odd sizes, one bin, empty batches, many bins.
 SHAPES = [((1,), 1), ((7,), 1), ((0,), 8), ((2, 0, 3), 4), ((33, 5), 8), ((3, 4, 5), 3), ((257,), 16),

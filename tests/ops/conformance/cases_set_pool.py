@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
-
-import hepgen.ops as ops
 from cases import BadInput, OpCases, Sample, converter, seeded
+
+from hepgen import ops
 
 # (B, N, D): odd sizes, a single particle, empty sets and batches, wide features.
 SHAPES = [(1, 1, 1), (3, 0, 5), (0, 4, 3), (4, 1, 7), (5, 33, 13), (2, 150, 3), (3, 17, 129), (2, 5, 0), (7, 30, 128)]

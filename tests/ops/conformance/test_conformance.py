@@ -16,18 +16,17 @@ from __future__ import annotations
 import contextlib
 import threading
 
-import pytest
-import torch
-
-import hepgen.ops as ops
-from hepgen.ops import _declare
-from oracle import assert_close_to_reference, backend_params, devices
-
 import cases_epic_local
 import cases_masked_attention
 import cases_ode_combine
 import cases_rq_spline
 import cases_set_pool
+import pytest
+import torch
+from oracle import assert_close_to_reference, backend_params, devices
+
+from hepgen import ops
+from hepgen.ops import _declare
 
 ALL_CASES = {c.op: c for c in (cases_set_pool.CASES, cases_rq_spline.CASES, cases_masked_attention.CASES,
                                cases_epic_local.CASES, cases_ode_combine.CASES)}
@@ -230,19 +229,21 @@ def test_custom_op_path_equals_eager_path(op, backend, monkeypatch):
     """Eager calls skip the dispatcher; torch.compile and export take the custom op. Same numbers."""
     cases = ALL_CASES[op]
     for sample in cases.opcheck_samples(torch.float64):
+        def fresh(name=sample.name):  # new tensors for each run (a decode sample writes its cache)
+            return next(x for x in cases.opcheck_samples(torch.float64) if x.name == name)
+
+        w = _cotangents(cases.call(fresh()), sample.name)
         results = []
         for custom in (False, True):
-            monkeypatch.setattr(_declare, "_use_custom_op", lambda: custom)
-            s = cases.opcheck_samples(torch.float64)  # fresh tensors (a decode sample writes its cache)
-            s = next(x for x in s if x.name == sample.name)
-            w = _cotangents(cases.call(s), sample.name)
-            results.append([*_grads(cases, s, backend, w)[0], *_grads(cases, s, backend, w)[1]])
+            monkeypatch.setattr(_declare, "_use_custom_op", lambda custom=custom: custom)
+            s = fresh()
+            outs, grads = _grads(cases, s, backend, w)
+            results.append([*outs, *grads, *s.tensors()])  # the inputs too: in-place writes must agree
         for a, b in zip(*results):
             torch.testing.assert_close(a, b, rtol=0, atol=0, msg=lambda m: f"{sample.name}: {m}")
         monkeypatch.setattr(_declare, "_use_custom_op", lambda: False)
         with torch.no_grad():  # and the path without autograd
-            s = next(x for x in cases.opcheck_samples(torch.float64) if x.name == sample.name)
-            for a, b in zip(_run(cases, backend, s), results[0]):
+            for a, b in zip(_run(cases, backend, fresh()), results[0]):
                 torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
@@ -383,9 +384,8 @@ def _upcast(sample):
 @pytest.mark.parametrize("op, bad", [pytest.param(op, b, id=f"{op}-{b.name}") for op, c in ALL_CASES.items()
                                      for b in c.bad_inputs])
 def test_bad_input_is_rejected_before_any_kernel(op, bad):
-    with _declare.recording() as calls:
-        with pytest.raises(bad.error, match=bad.match):
-            bad.fn(*bad.args, **bad.kwargs)
+    with _declare.recording() as calls, pytest.raises(bad.error, match=bad.match):
+        bad.fn(*bad.args, **bad.kwargs)
     assert not calls, "a kernel ran before the arguments were checked"
 
 
