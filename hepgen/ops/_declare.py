@@ -39,7 +39,8 @@ from types import SimpleNamespace
 
 import torch
 
-from hepgen.ops._backends import BACKEND_NAMES, OpBackends, _forced, op_backends
+from hepgen.ops._backends import (BACKEND_NAMES, OpBackends, op_backends, records_forced_backend,
+                                  under_forced_backend)
 
 __all__ = ["Backward", "Op", "declared_ops", "recording"]
 
@@ -218,17 +219,14 @@ class Op:
         op = torch.library.custom_op(f"hepgen::{self.name}", body, mutates_args=self.mutates, schema=self.schema)
         op.register_fake(self.fake)
         if self.backward is not None:
+            @records_forced_backend
             def setup_context(ctx, inputs, output):
-                ctx.hepgen_forced_backend = _forced.get()
                 self._save(ctx, inputs, output)
 
+            @under_forced_backend
             def backward(ctx, *grad_outputs):
-                token = _forced.set(getattr(ctx, "hepgen_forced_backend", None))
-                try:
-                    bwd = self._backward_op()
-                    return self.backward.grads(None if bwd is None else bwd.custom_op, self._load(ctx), *grad_outputs)
-                finally:
-                    _forced.reset(token)
+                bwd = self._backward_op()
+                return self.backward.grads(None if bwd is None else bwd.custom_op, self._load(ctx), *grad_outputs)
 
             op.register_autograd(backward, setup_context=setup_context)
         return op
@@ -279,9 +277,9 @@ class Op:
         twice = bwd is not None and bwd.backward is not None
         op = self
 
+        @records_forced_backend
         def forward(ctx, _op, sizes, *flat):
             args = op._unflatten(sizes, flat)
-            ctx.hepgen_forced_backend = _forced.get()
             ctx.hepgen_sizes = sizes
             outputs = op.run(*args)
             op._save(ctx, args, outputs)
@@ -289,13 +287,10 @@ class Op:
                 ctx.mark_non_differentiable(*(outputs[i] for i in op._nondiff))
             return outputs
 
+        @under_forced_backend
         def backward(ctx, *grad_outputs):
-            token = _forced.set(getattr(ctx, "hepgen_forced_backend", None))
-            try:
-                call = None if bwd is None else (bwd if twice else bwd.run)
-                grads = op.backward.grads(call, op._load(ctx), *grad_outputs)
-            finally:
-                _forced.reset(token)
+            call = None if bwd is None else (bwd if twice else bwd.run)
+            grads = op.backward.grads(call, op._load(ctx), *grad_outputs)
             return (None, None, *op._flatten_grads(ctx.hepgen_sizes, grads))
 
         if not twice:

@@ -14,13 +14,10 @@ tests/ops/test_<op>.py.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import pathlib
 import threading
 
-import cases_epic_local
-import cases_masked_attention
-import cases_ode_combine
-import cases_rq_spline
-import cases_set_pool
 import pytest
 import torch
 from oracle import assert_close_to_reference, backend_params, devices
@@ -28,9 +25,14 @@ from oracle import assert_close_to_reference, backend_params, devices
 from hepgen import ops
 from hepgen.ops import _declare
 
-ALL_CASES = {c.op: c for c in (cases_set_pool.CASES, cases_rq_spline.CASES, cases_masked_attention.CASES,
-                               cases_epic_local.CASES, cases_ode_combine.CASES)}
+# Every op's cases_<op>.py next to this file (a new op is picked up by adding its module).
+ALL_CASES = {c.op: c for c in (importlib.import_module(p.stem).CASES
+                               for p in sorted(pathlib.Path(__file__).parent.glob("cases_*.py")))}
 CPU = torch.device("cpu")
+
+
+def test_every_op_has_conformance_cases():
+    assert set(ALL_CASES) == set(ops.registered_ops()), "an op without tests/ops/conformance/cases_<op>.py"
 
 
 def _params(dtype=torch.float32, cpu_only=False):
@@ -395,7 +397,6 @@ def test_kernel_layer_does_not_import_the_op_layer():
     """hepgen/triton and hepgen/ops/compiled import only the specs (hepgen.ops.reference) and the
     core helpers from hepgen.ops, never the modules that define the public ops."""
     import ast
-    import pathlib
 
     import hepgen
 
