@@ -1,6 +1,10 @@
 """hepgen's custom ops, each with reference, cpu, triton and cuda backends.
 
-See :mod:`hepgen.ops._backends` for how a backend is chosen and forced.
+Layout: ``hepgen/ops/<op>.py`` declares the op once (:class:`hepgen.ops._declare.Op`: schema,
+checks, reference, fake, backward, backends) and defines its public function;
+``hepgen/ops/reference/<op>.py`` is its spec in plain PyTorch; ``hepgen/ops/compiled/<op>.py``
+its compiled-core glue; ``hepgen/triton/<op>.py`` its Triton kernels. See
+:mod:`hepgen.ops._backends` for how a backend is chosen and forced.
 """
 
 from hepgen.ops._backends import BACKEND_NAMES, registered_ops, use_backend, why_unavailable

@@ -113,9 +113,16 @@ class OpBackends:
     restrictions: dict[tuple[str, str], tuple[frozenset, str]] = field(default_factory=dict)
 
     def register(self, backend: str, **fns: Callable) -> None:
+        """Set `backend`'s functions (forward=..., backward=..., ...), replacing any it had."""
         if backend not in BACKEND_NAMES:
             raise ValueError(f"backend must be one of {BACKEND_NAMES}, got {backend!r}")
         self.impls[backend] = fns
+
+    def add(self, backend: str, entry: str, fn: Callable) -> None:
+        """Add one function (an op's "forward", "backward", "decode", ...) to `backend`'s entries."""
+        if backend not in BACKEND_NAMES:
+            raise ValueError(f"backend must be one of {BACKEND_NAMES}, got {backend!r}")
+        self.impls.setdefault(backend, {})[entry] = fn
 
     def restrict(self, backend: str, device_type: str, dtypes, reason: str) -> None:
         """Limit `backend` on `device_type` to `dtypes` for this op; `reason` says why."""
@@ -156,14 +163,18 @@ class OpBackends:
 _REGISTRY: dict[str, OpBackends] = {}
 
 
-def op_backends(op: str, preference: dict[str, tuple[str, ...]]) -> OpBackends:
-    """Create and register the backend table of an op."""
-    table = OpBackends(op=op, preference=preference)
-    _REGISTRY[op] = table
+def op_backends(op: str, preference: dict[str, tuple[str, ...]] | None = None) -> OpBackends:
+    """The backend table of an op, created and registered on first use."""
+    table = _REGISTRY.get(op)
+    if table is None:
+        table = _REGISTRY[op] = OpBackends(op=op, preference=dict(preference or {}))
+    elif preference is not None:
+        table.preference = dict(preference)
     return table
 
 
 def registered_ops() -> dict[str, OpBackends]:
+    """{op name: backend table} of every op (a backward or decode op shares its op's table)."""
     return dict(_REGISTRY)
 
 

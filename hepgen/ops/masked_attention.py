@@ -37,6 +37,10 @@ inference path of autoregressive sampling: it writes one new key/value per seque
 KV cache at position lengths[b] and attends the new query over positions 0..lengths[b]
 (causal, all cached tokens real). It mutates the caches in place, returns the output and has
 no autograd. :class:`hepgen.nn.KVCache` holds the buffers and the lengths.
+
+Spec: hepgen/ops/reference/masked_attention.py. Kernels: hepgen/ops/compiled/masked_attention.py
+(cpu, cuda), hepgen/triton/masked_attention.py. Tests: tests/ops/conformance (fed by
+tests/ops/samples/masked_attention.py) and tests/ops/test_masked_attention.py (SDPA, decode).
 """
 
 from __future__ import annotations
@@ -45,156 +49,32 @@ import math
 
 import torch
 
-from hepgen import _core
 from hepgen.ops import _checks
-from hepgen.ops._backends import op_backends, records_forced_backend, under_forced_backend
-from hepgen.ops._compiled import dtype_code, stream_of
+from hepgen.ops._declare import Backward, Op
+from hepgen.ops.compiled import masked_attention as compiled
+from hepgen.ops.reference.masked_attention import (
+    MAX_HEAD_DIM,
+    admissible_keys,
+    lse_dtype,
+    masked_attention_backward_reference,
+    masked_attention_decode_reference,
+    masked_attention_reference,
+)
 
-__all__ = ["masked_attention", "masked_attention_decode", "masked_attention_reference",
-           "masked_attention_backward_reference", "masked_attention_decode_reference", "BACKENDS",
-           "MAX_HEAD_DIM"]
-
-# The CUDA kernels keep a query row in registers, four values per lane of a warp.
-MAX_HEAD_DIM = 128
-
-
-def lse_dtype(dtype: torch.dtype) -> torch.dtype:
-    """dtype of the saved log-sum-exp (and of every kernel's accumulation)."""
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
-# ---- reference: the spec ----------------------------------------------------------------
-
-def admissible_keys(key_padding_mask: torch.Tensor | None, length: int, causal: bool,
-                    device: torch.device) -> torch.Tensor:
-    """Bool [B or 1, 1, L, L]: may query i (dim 2) look at key j (dim 3)?"""
-    allowed = torch.ones(length, length, dtype=torch.bool, device=device)
-    if causal:
-        allowed = allowed.tril()
-    allowed = allowed[None, None]
-    if key_padding_mask is not None:
-        allowed = allowed & key_padding_mask[:, None, None, :]
-    return allowed
-
-
-def _scores(q, k, key_padding_mask, causal, scale):
-    """Scaled scores with inadmissible entries at -inf, and the admissibility mask."""
-    allowed = admissible_keys(key_padding_mask, q.shape[2], causal, q.device)
-    scores = (q @ k.transpose(-1, -2)) * scale
-    return scores.masked_fill(~allowed, float("-inf")), allowed
-
-
-def _zero_padded_keys(k, v, key_padding_mask):
-    """Padded keys never contribute, whatever they hold (NaN included): 0 · NaN would be NaN."""
-    if key_padding_mask is None:
-        return k, v
-    padded = ~key_padding_mask[:, None, :, None]
-    return k.masked_fill(padded, 0), v.masked_fill(padded, 0)
-
-
-def masked_attention_reference(q, k, v, key_padding_mask, causal: bool, scale: float):
-    """Plain-PyTorch forward: (out [B, H, Lq, Dh] in q's dtype, lse [B, H, Lq]).
-
-    Half inputs are computed in float32, like the kernels. (Lq may differ from the key
-    length only when causal is False; the decode reference uses that.)
-    """
-    dtype, acc = q.dtype, lse_dtype(q.dtype)
-    q, k, v = q.to(acc), k.to(acc), v.to(acc)
-    k, v = _zero_padded_keys(k, v, key_padding_mask)
-    scores, allowed = _scores(q, k, key_padding_mask, causal, scale)
-    lse = torch.logsumexp(scores, dim=-1)  # -inf on rows with no admissible key
-    lse = torch.where(allowed.any(dim=-1), lse, float("inf"))  # so that exp(s - lse) = 0 there
-    p = torch.exp(scores - lse.unsqueeze(-1))
-    return (p @ v).to(dtype), lse
-
-
-def masked_attention_backward_reference(grad_out, q, k, v, key_padding_mask, out, lse, causal: bool,
-                                        scale: float):
-    """Plain-PyTorch backward: (dq, dk, dv), each [B, H, L, Dh] in q's dtype (see module doc)."""
-    dtype, acc = q.dtype, lse_dtype(q.dtype)
-    dO, q, k, v, out = (t.to(acc) for t in (grad_out, q, k, v, out))
-    k, v = _zero_padded_keys(k, v, key_padding_mask)
-    scores, _ = _scores(q, k, key_padding_mask, causal, scale)
-    p = torch.exp(scores - lse.unsqueeze(-1))  # 0 where inadmissible or the row is empty
-    dv = p.transpose(-1, -2) @ dO
-    dp = dO @ v.transpose(-1, -2)
-    delta = (dO * out).sum(dim=-1, keepdim=True)  # = sum_j p_ij dp_ij
-    ds = p * (dp - delta)
-    dq = (ds @ k) * scale
-    dk = (ds.transpose(-1, -2) @ q) * scale
-    return dq.to(dtype), dk.to(dtype), dv.to(dtype)
-
-
-def masked_attention_decode_reference(q, k_new, v_new, k_cache, v_cache, lengths, scale: float):
-    """Plain-PyTorch decode step: writes the caches at lengths[b], returns out [B, H, 1, Dh]."""
-    B, H, Lmax, Dh = k_cache.shape
-    where = lengths.view(B, 1, 1, 1).expand(B, H, 1, Dh)
-    k_cache.scatter_(2, where, k_new)
-    v_cache.scatter_(2, where, v_new)
-    # The new query sits at position lengths[b]: it sees cache positions 0..lengths[b].
-    seen = torch.arange(Lmax, device=q.device)[None, :] <= lengths[:, None]  # [B, Lmax]
-    out, _ = masked_attention_reference(q, k_cache, v_cache, seen, False, scale)
-    return out
-
-
-# ---- compiled core (cpu, cuda) ----------------------------------------------------------
-
-def _mask_args(key_padding_mask):
-    if key_padding_mask is None:
-        return 0, (0, 0)
-    return key_padding_mask.data_ptr(), tuple(key_padding_mask.stride())
-
-
-def _core_forward(q, k, v, key_padding_mask, causal, scale, device_kind):
-    B, H, L, Dh = q.shape
-    out = torch.empty((B, H, L, Dh), dtype=q.dtype, device=q.device)
-    lse = torch.empty((B, H, L), dtype=lse_dtype(q.dtype), device=q.device)
-    if out.numel() == 0:
-        return out, lse
-    C = _core.compiled()
-    args = (dtype_code(q), q.data_ptr(), tuple(q.stride()), k.data_ptr(), tuple(k.stride()),
-            v.data_ptr(), tuple(v.stride()), *_mask_args(key_padding_mask), B, H, L, Dh, bool(causal),
-            float(scale), out.data_ptr(), lse.data_ptr())
-    if device_kind == "cuda":
-        C.cuda_masked_attention_forward(*args, stream_of(q))
-    else:
-        C.masked_attention_forward(*args)
-    return out, lse
-
-
-def _core_backward(grad_out, q, k, v, key_padding_mask, out, lse, causal, scale, device_kind):
-    B, H, L, Dh = q.shape
-    grads = tuple(torch.empty((B, H, L, Dh), dtype=q.dtype, device=q.device) for _ in range(3))
-    if grads[0].numel() == 0:
-        return grads
-    grad_out, out, lse = grad_out.contiguous(), out.contiguous(), lse.contiguous()
-    C = _core.compiled()
-    args = (dtype_code(q), grad_out.data_ptr(), q.data_ptr(), tuple(q.stride()), k.data_ptr(),
-            tuple(k.stride()), v.data_ptr(), tuple(v.stride()), *_mask_args(key_padding_mask),
-            out.data_ptr(), lse.data_ptr(), B, H, L, Dh, bool(causal), float(scale),
-            *(g.data_ptr() for g in grads))
-    if device_kind == "cuda":
-        C.cuda_masked_attention_backward(*args, stream_of(q))
-    else:
-        C.masked_attention_backward(*args)
-    return grads
-
-
-def _core_decode(q, k_new, v_new, k_cache, v_cache, lengths, scale, device_kind):
-    B, H, Lmax, Dh = k_cache.shape
-    out = torch.empty((B, H, 1, Dh), dtype=q.dtype, device=q.device)
-    if out.numel() == 0:
-        return out
-    C = _core.compiled()
-    args = (dtype_code(q), q.data_ptr(), tuple(q.stride()), k_new.data_ptr(), tuple(k_new.stride()),
-            v_new.data_ptr(), tuple(v_new.stride()), k_cache.data_ptr(), tuple(k_cache.stride()),
-            v_cache.data_ptr(), tuple(v_cache.stride()), lengths.data_ptr(), B, H, Lmax, Dh, float(scale),
-            out.data_ptr())
-    if device_kind == "cuda":
-        C.cuda_masked_attention_decode(*args, stream_of(q))
-    else:
-        C.masked_attention_decode(*args)
-    return out
+__all__ = [
+    "BACKENDS",
+    "MASKED_ATTENTION",
+    "MASKED_ATTENTION_BACKWARD",
+    "MASKED_ATTENTION_DECODE",
+    "MAX_HEAD_DIM",
+    "admissible_keys",
+    "lse_dtype",
+    "masked_attention",
+    "masked_attention_backward_reference",
+    "masked_attention_decode",
+    "masked_attention_decode_reference",
+    "masked_attention_reference",
+]
 
 
 def _triton(name):
@@ -205,119 +85,12 @@ def _triton(name):
     return call
 
 
-# Triton first on the GPU: its kernels use tensor cores for half types and are exercised in
-# CI through the interpreter; the CUDA kernels are plain SIMT code.
-BACKENDS = op_backends("masked_attention",
-                       preference={"cpu": ("cpu", "reference"), "cuda": ("triton", "cuda", "reference")})
-BACKENDS.register("reference", forward=masked_attention_reference, backward=masked_attention_backward_reference,
-                  decode=masked_attention_decode_reference)
-for _kind in ("cpu", "cuda"):
-    BACKENDS.register(_kind,
-                      forward=lambda *a, _k=_kind: _core_forward(*a, _k),
-                      backward=lambda *a, _k=_kind: _core_backward(*a, _k),
-                      decode=lambda *a, _k=_kind: _core_decode(*a, _k))
-BACKENDS.register("triton", forward=_triton("forward"), backward=_triton("backward"), decode=_triton("decode"))
-# Measured on an H100 (Triton 3.6): float64 tl.dot fails to lower to LLVM, and the float64
-# decode's exp ran at float32 accuracy. The CUDA backend runs float64 on the GPU instead.
-BACKENDS.restrict("triton", "cuda", (torch.float16, torch.bfloat16, torch.float32),
-                  "Triton does not compile this kernel's float64 dots for GPUs (use the cuda backend)")
+def _compiled(name, device_kind):
+    fn = getattr(compiled, name)
+    return lambda *args: fn(*args, device_kind)
 
 
-# ---- dispatch: one place that picks the backend --------------------------------------------
-
-def _forward(q, k, v, key_padding_mask, causal, scale):
-    return BACKENDS.get(BACKENDS.choose(q.device, q.dtype), "forward")(q, k, v, key_padding_mask, causal, scale)
-
-
-def _backward(grad_out, q, k, v, key_padding_mask, out, lse, causal, scale):
-    return BACKENDS.get(BACKENDS.choose(q.device, q.dtype), "backward")(
-        grad_out, q, k, v, key_padding_mask, out, lse, causal, scale)
-
-
-def _decode(q, k_new, v_new, k_cache, v_cache, lengths, scale):
-    return BACKENDS.get(BACKENDS.choose(q.device, q.dtype), "decode")(q, k_new, v_new, k_cache, v_cache, lengths, scale)
-
-
-# ---- the custom ops: what torch.compile and export see --------------------------------------
-
-@torch.library.custom_op("hepgen::masked_attention", mutates_args=())
-def _attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_padding_mask: torch.Tensor | None,
-                  causal: bool, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
-    return _forward(q, k, v, key_padding_mask, causal, scale)
-
-
-@_attention_op.register_fake
-def _(q, k, v, key_padding_mask, causal, scale):
-    return q.new_empty(q.shape), q.new_empty(q.shape[:3], dtype=lse_dtype(q.dtype))
-
-
-@torch.library.custom_op("hepgen::masked_attention_backward", mutates_args=())
-def _attention_backward_op(grad_out: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                           key_padding_mask: torch.Tensor | None, out: torch.Tensor, lse: torch.Tensor,
-                           causal: bool, scale: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    return _backward(grad_out, q, k, v, key_padding_mask, out, lse, causal, scale)
-
-
-@_attention_backward_op.register_fake
-def _(grad_out, q, k, v, key_padding_mask, out, lse, causal, scale):
-    return q.new_empty(q.shape), q.new_empty(q.shape), q.new_empty(q.shape)
-
-
-@records_forced_backend
-def _save_for_backward(ctx, inputs, output):
-    q, k, v, key_padding_mask, causal, scale = inputs
-    out, lse = output
-    ctx.save_for_backward(q, k, v, key_padding_mask, out, lse)
-    ctx.causal, ctx.scale = causal, scale
-
-
-@under_forced_backend
-def _op_backward(ctx, grad_out, grad_lse):
-    # lse is a statistic saved for the backward pass, not a differentiable result: the public
-    # function never returns it, so grad_lse is unused.
-    q, k, v, key_padding_mask, out, lse = ctx.saved_tensors
-    dq, dk, dv = _attention_backward_op(grad_out, q, k, v, key_padding_mask, out, lse, ctx.causal, ctx.scale)
-    return dq, dk, dv, None, None, None
-
-
-_attention_op.register_autograd(_op_backward, setup_context=_save_for_backward)
-
-
-@torch.library.custom_op("hepgen::masked_attention_decode", mutates_args=("k_cache", "v_cache"))
-def _decode_op(q: torch.Tensor, k_new: torch.Tensor, v_new: torch.Tensor, k_cache: torch.Tensor,
-               v_cache: torch.Tensor, lengths: torch.Tensor, scale: float) -> torch.Tensor:
-    return _decode(q, k_new, v_new, k_cache, v_cache, lengths, scale)
-
-
-@_decode_op.register_fake
-def _(q, k_new, v_new, k_cache, v_cache, lengths, scale):
-    return q.new_empty(q.shape)
-
-
-# ---- eager path: the same kernels without the custom-op dispatcher --------------------------
-# A custom op costs tens of microseconds per call in eager mode, more than the kernel for a
-# decode step. Outside torch.compile, calls take this autograd Function (or no autograd at
-# all); both paths run the same _forward/_backward/_decode and are tested alike.
-
-class _AttentionEager(torch.autograd.Function):
-    @staticmethod
-    @records_forced_backend
-    def forward(ctx, q, k, v, key_padding_mask, causal, scale):
-        out, lse = _forward(q, k, v, key_padding_mask, causal, scale)
-        ctx.save_for_backward(q, k, v, key_padding_mask, out, lse)
-        ctx.causal, ctx.scale = causal, scale
-        return out
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    @under_forced_backend
-    def backward(ctx, grad_out):
-        q, k, v, key_padding_mask, out, lse = ctx.saved_tensors
-        dq, dk, dv = _backward(grad_out, q, k, v, key_padding_mask, out, lse, ctx.causal, ctx.scale)
-        return dq, dk, dv, None, None, None
-
-
-# ---- public entry points ----------------------------------------------------------------
+# ---- argument checks (run once, before any kernel) ---------------------------------------
 
 def _check_scale(scale, head_dim: int) -> float:
     if scale is None:
@@ -339,22 +112,8 @@ def _check_like(name: str, t: torch.Tensor, ref_name: str, ref: torch.Tensor, sh
     _checks.same_device(name, t, ref_name, ref)
 
 
-def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                     key_padding_mask: torch.Tensor | None = None, *, causal: bool = True,
-                     scale: float | None = None) -> torch.Tensor:
-    """Multi-head attention with a key-padding mask, causal by default.
-
-    Args:
-        q, k, v: [B, H, L, Dh], one floating dtype, any strides (e.g. a transposed
-            [B, L, H, Dh] projection); 1 <= Dh <= 128.
-        key_padding_mask: [B, L] bool, True for real tokens; None means all real.
-        causal: query i sees keys j <= i only (autoregressive).
-        scale: score scale; default 1/sqrt(Dh).
-
-    Returns:
-        [B, H, L, Dh]. A query with no admissible key (all keys it may see are padding)
-        gives 0, never NaN, and gets no gradient.
-    """
+def _check(q, k, v, key_padding_mask=None, *, causal=True, scale=None):
+    """masked_attention's argument checks: its arguments -> MASKED_ATTENTION's (TypeError/ValueError naming the argument)."""
     for name, t in (("q", q), ("k", k), ("v", v)):
         _checks.tensor(name, t)
     _checks.floating("q", q)
@@ -375,34 +134,11 @@ def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     if not isinstance(causal, bool):
         raise TypeError(f"causal must be a bool, got {type(causal).__name__}")
     scale = _check_scale(scale, q.shape[-1])
-    if torch.compiler.is_compiling():
-        return _attention_op(q, k, v, key_padding_mask, causal, scale)[0]
-    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
-        return _AttentionEager.apply(q, k, v, key_padding_mask, causal, scale)
-    return _forward(q, k, v, key_padding_mask, causal, scale)[0]
+    return q, k, v, key_padding_mask, causal, scale
 
 
-def masked_attention_decode(q: torch.Tensor, k_new: torch.Tensor, v_new: torch.Tensor, k_cache: torch.Tensor,
-                            v_cache: torch.Tensor, lengths: torch.Tensor, *, scale: float | None = None) -> torch.Tensor:
-    """One autoregressive step with a KV cache: append a token, attend over the prefix.
-
-    Writes k_new, v_new into k_cache, v_cache at position lengths[b] of each sequence b
-    (in place), then attends q over cache positions 0..lengths[b], the new token included.
-    This equals the last row of causal ``masked_attention`` over the sequence so far.
-    ``lengths`` is not changed: the caller (e.g. :class:`hepgen.nn.KVCache`) advances it.
-
-    Args:
-        q, k_new, v_new: [B, H, 1, Dh], one floating dtype, any strides.
-        k_cache, v_cache: [B, H, Lmax, Dh], q's dtype, any strides; written in place.
-        lengths: [B] integer, tokens already cached per sequence; 0 <= lengths[b] < Lmax
-            (checked for CPU tensors in eager mode; not on the GPU, where it would cost a
-            device sync, nor under torch.compile: there the compiled kernels write nothing
-            for an out-of-range row and return NaN).
-        scale: score scale; default 1/sqrt(Dh).
-
-    Returns:
-        [B, H, 1, Dh]. No autograd: this is the sampling path.
-    """
+def _check_decode(q, k_new, v_new, k_cache, v_cache, lengths, *, scale=None):
+    """masked_attention_decode's argument checks: its arguments -> MASKED_ATTENTION_DECODE's (TypeError/ValueError naming the argument)."""
     for name, t in (("q", q), ("k_new", k_new), ("v_new", v_new), ("k_cache", k_cache), ("v_cache", v_cache),
                     ("lengths", lengths)):
         _checks.tensor(name, t)
@@ -435,7 +171,108 @@ def masked_attention_decode(q: torch.Tensor, k_new: torch.Tensor, v_new: torch.T
                          f"length is negative; got min {int(lengths.min())}, max {int(lengths.max())}")
     scale = _check_scale(scale, Dh)
     lengths = lengths.to(torch.int64).contiguous()
-    if torch.compiler.is_compiling():
-        return _decode_op(q, k_new, v_new, k_cache, v_cache, lengths, scale)
-    with torch.no_grad():  # the sampling path: no autograd (the cache writes are not recorded)
-        return _decode(q, k_new, v_new, k_cache, v_cache, lengths, scale)
+    # The sampling path: no autograd (the op declares none, so the cache writes are not recorded).
+    return q, k_new, v_new, k_cache, v_cache, lengths, scale
+
+
+# ---- the declarations ---------------------------------------------------------------------
+
+MASKED_ATTENTION_BACKWARD = Op(
+    "masked_attention_backward",
+    "(Tensor grad_out, Tensor q, Tensor k, Tensor v, Tensor? key_padding_mask, Tensor out, Tensor lse, "
+    "bool causal, float scale) -> (Tensor, Tensor, Tensor)",
+    family="masked_attention",
+    reference=masked_attention_backward_reference,
+    fake=lambda grad_out, q, *rest: (q.new_empty(q.shape), q.new_empty(q.shape), q.new_empty(q.shape)),
+    backends={"cpu": _compiled("_core_backward", "cpu"), "cuda": _compiled("_core_backward", "cuda"),
+              "triton": _triton("backward")},
+)
+
+
+def _grads(attention_backward, s, grad_out, grad_lse):
+    # lse is a statistic saved for the backward pass, not a differentiable result: the public
+    # function never returns it, so grad_lse is unused.
+    dq, dk, dv = attention_backward(grad_out, s.q, s.k, s.v, s.key_padding_mask, s.out, s.lse, s.causal, s.scale)
+    return dq, dk, dv, None, None, None
+
+
+MASKED_ATTENTION = Op(
+    "masked_attention",
+    "(Tensor q, Tensor k, Tensor v, Tensor? key_padding_mask, bool causal, float scale) -> (Tensor, Tensor)",
+    outputs=("out", "lse"), nondifferentiable=("lse",),
+    reference=masked_attention_reference,
+    fake=lambda q, k, v, key_padding_mask, causal, scale: (q.new_empty(q.shape),
+                                                           q.new_empty(q.shape[:3], dtype=lse_dtype(q.dtype))),
+    backends={"cpu": _compiled("_core_forward", "cpu"), "cuda": _compiled("_core_forward", "cuda"),
+              "triton": _triton("forward")},
+    # Triton first on the GPU: its kernels use tensor cores for half types and are exercised
+    # in CI through the interpreter; the CUDA kernels are plain SIMT code.
+    preference={"cpu": ("cpu", "reference"), "cuda": ("triton", "cuda", "reference")},
+    # Measured on an H100 (Triton 3.6): float64 tl.dot fails to lower to LLVM, and the float64
+    # decode's exp ran at float32 accuracy. The CUDA backend runs float64 on the GPU instead.
+    restrictions=[("triton", "cuda", (torch.float16, torch.bfloat16, torch.float32),
+                   "Triton does not compile this kernel's float64 dots for GPUs (use the cuda backend)")],
+    backward=Backward(save=("q", "k", "v", "key_padding_mask", "out", "lse", "causal", "scale"),
+                      op="masked_attention_backward", grads=_grads),
+    check=_check,
+)
+
+MASKED_ATTENTION_DECODE = Op(
+    "masked_attention_decode",
+    "(Tensor q, Tensor k_new, Tensor v_new, Tensor(a!) k_cache, Tensor(b!) v_cache, Tensor lengths, "
+    "float scale) -> Tensor",
+    family="masked_attention", mutates=("k_cache", "v_cache"),
+    reference=masked_attention_decode_reference,
+    fake=lambda q, *rest: q.new_empty(q.shape),
+    backends={"cpu": _compiled("_core_decode", "cpu"), "cuda": _compiled("_core_decode", "cuda"),
+              "triton": _triton("decode")},
+    check=_check_decode,
+)
+
+BACKENDS = MASKED_ATTENTION.table
+
+
+# ---- public entry points ----------------------------------------------------------------
+
+
+def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                     key_padding_mask: torch.Tensor | None = None, *, causal: bool = True,
+                     scale: float | None = None) -> torch.Tensor:
+    """Multi-head attention with a key-padding mask, causal by default.
+
+    Args:
+        q, k, v: [B, H, L, Dh], one floating dtype, any strides (e.g. a transposed
+            [B, L, H, Dh] projection); 1 <= Dh <= 128.
+        key_padding_mask: [B, L] bool, True for real tokens; None means all real.
+        causal: query i sees keys j <= i only (autoregressive).
+        scale: score scale; default 1/sqrt(Dh).
+
+    Returns:
+        [B, H, L, Dh]. A query with no admissible key (all keys it may see are padding)
+        gives 0, never NaN, and gets no gradient.
+    """
+    return MASKED_ATTENTION(*_check(q, k, v, key_padding_mask, causal=causal, scale=scale))[0]
+
+
+def masked_attention_decode(q: torch.Tensor, k_new: torch.Tensor, v_new: torch.Tensor, k_cache: torch.Tensor,
+                            v_cache: torch.Tensor, lengths: torch.Tensor, *, scale: float | None = None) -> torch.Tensor:
+    """One autoregressive step with a KV cache: append a token, attend over the prefix.
+
+    Writes k_new, v_new into k_cache, v_cache at position lengths[b] of each sequence b
+    (in place), then attends q over cache positions 0..lengths[b], the new token included.
+    This equals the last row of causal ``masked_attention`` over the sequence so far.
+    ``lengths`` is not changed: the caller (e.g. :class:`hepgen.nn.KVCache`) advances it.
+
+    Args:
+        q, k_new, v_new: [B, H, 1, Dh], one floating dtype, any strides.
+        k_cache, v_cache: [B, H, Lmax, Dh], q's dtype, any strides; written in place.
+        lengths: [B] integer, tokens already cached per sequence; 0 <= lengths[b] < Lmax
+            (checked for CPU tensors in eager mode; not on the GPU, where it would cost a
+            device sync, nor under torch.compile: there the compiled kernels write nothing
+            for an out-of-range row and return NaN).
+        scale: score scale; default 1/sqrt(Dh).
+
+    Returns:
+        [B, H, 1, Dh]. No autograd: this is the sampling path.
+    """
+    return MASKED_ATTENTION_DECODE(*_check_decode(q, k_new, v_new, k_cache, v_cache, lengths, scale=scale))

@@ -12,85 +12,38 @@ per multiply and add.
 The backward is its own op (``hepgen::ode_combine_backward``). It is elementwise and runs in
 plain PyTorch on every backend: solvers sample under no_grad, and differentiating through a
 sampling loop is rare enough not to deserve kernels of its own.
+
+Spec: hepgen/ops/reference/ode_combine.py. Kernels: hepgen/ops/compiled/ode_combine.py (cpu,
+cuda), hepgen/triton/ode_combine.py. Tests: tests/ops/conformance (fed by
+tests/ops/samples/ode_combine.py) and tests/ops/test_ode_combine.py.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
-from hepgen import _core
 from hepgen.ops import _checks
-from hepgen.ops._backends import op_backends, records_forced_backend, under_forced_backend
-from hepgen.ops._compiled import dtype_code, stream_of
+from hepgen.ops._backends import BACKEND_NAMES
+from hepgen.ops._declare import Backward, Op
+from hepgen.ops.compiled import ode_combine as compiled
+from hepgen.ops.reference.ode_combine import (
+    MAX_TERMS,
+    _view,
+    ode_combine_backward_reference,
+    ode_combine_reference,
+)
 
-__all__ = ["ode_combine", "ode_combine_reference", "MAX_TERMS", "BACKENDS"]
-
-MAX_TERMS = 16  # hepgen::kOdeMaxTerms; the Triton kernel takes up to TRITON_MAX_TERMS
-TRITON_MAX_TERMS = 8
-
-
-def _view(y: torch.Tensor, mask: torch.Tensor | None) -> tuple[int, int, int]:
-    """(samples, rows, features) of the state for the kernels."""
-    S = y.shape[0]
-    if mask is None:
-        return S, 1, y.numel() // S if S else 0
-    R = mask.shape[1]
-    return S, R, (y.numel() // (S * R)) if S * R else 0
-
-
-def _bcast(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return v.reshape(v.shape + (1,) * (like.dim() - v.dim()))
-
-
-# ---- reference: the spec ----------------------------------------------------------------
-
-def ode_combine_reference(y, ks, coeffs, h, mask=None, y_coeff=1.0):
-    """Plain PyTorch: mask · (y_coeff · y + h · Σ coeffs[i] · k_i)."""
-    acc = torch.zeros_like(y)
-    for c, k in zip(coeffs, ks):
-        acc = acc + c * k
-    out = y_coeff * y + _bcast(h, y) * acc
-    if mask is None:
-        return out
-    m = _bcast(mask, y)
-    return torch.where(m != 0, m * out, torch.zeros((), dtype=y.dtype, device=y.device))
-
-
-def _backward_reference(grad, ks, coeffs, h, mask, y_coeff, needs_h: bool):
-    g = grad if mask is None else torch.where(_bcast(mask, grad) != 0, _bcast(mask, grad) * grad, 0.0)
-    hb = _bcast(h, g)
-    grad_y = y_coeff * g
-    grad_ks = [c * hb * g for c in coeffs]
-    grad_h = None
-    if needs_h:
-        acc = torch.zeros_like(g)
-        for c, k in zip(coeffs, ks):
-            acc = acc + c * k
-        grad_h = (g * acc).reshape(g.shape[0], -1).sum(dim=1)
-    return grad_y, grad_ks, grad_h
-
-
-# ---- compiled core and triton -------------------------------------------------------------
-
-def _core_forward(y, ks, coeffs, h, mask, y_coeff, device_kind):
-    out = torch.empty_like(y, memory_format=torch.contiguous_format)
-    S, R, F = _view(y, mask)
-    if out.numel() == 0:
-        return out
-    y = y.contiguous()
-    ks = [k.contiguous() for k in ks]
-    h = h.contiguous()
-    mask_ptr = 0 if mask is None else mask.contiguous().data_ptr()
-    args = (dtype_code(y), y.data_ptr(), float(y_coeff), [k.data_ptr() for k in ks], [float(c) for c in coeffs],
-            h.data_ptr(), mask_ptr, S, R, F, out.data_ptr())
-    C = _core.compiled()
-    if device_kind == "cuda":
-        C.cuda_ode_combine(*args, stream_of(y))
-    else:
-        C.ode_combine(*args)
-    return out
+__all__ = [
+    "BACKENDS",
+    "MAX_TERMS",
+    "ODE_COMBINE",
+    "ODE_COMBINE_BACKWARD",
+    "ode_combine",
+    "ode_combine_backward_reference",
+    "ode_combine_reference",
+]
 
 
 def _triton_forward(y, ks, coeffs, h, mask, y_coeff):
@@ -101,104 +54,10 @@ def _triton_forward(y, ks, coeffs, h, mask, y_coeff):
                            None if mask is None else mask.contiguous(), y_coeff, S, R, F)
 
 
-BACKENDS = op_backends("ode_combine", preference={"cpu": ("cpu", "reference"), "cuda": ("cuda", "triton", "reference")})
-BACKENDS.register("reference", forward=ode_combine_reference)
-BACKENDS.register("cpu", forward=lambda *a: _core_forward(*a, "cpu"))
-BACKENDS.register("cuda", forward=lambda *a: _core_forward(*a, "cuda"))
-BACKENDS.register("triton", forward=_triton_forward)
+# ---- argument checks (run once, before any kernel) ---------------------------------------
 
-
-# ---- dispatch -----------------------------------------------------------------------------
-
-def _forward(y, ks, coeffs, h, mask, y_coeff):
-    return BACKENDS.get(BACKENDS.choose(y.device, y.dtype), "forward")(y, ks, coeffs, h, mask, y_coeff)
-
-
-# ---- the custom ops: what torch.compile and export see --------------------------------------
-
-@torch.library.custom_op("hepgen::ode_combine", mutates_args=())
-def _ode_combine_op(y: torch.Tensor, ks: list[torch.Tensor], coeffs: list[float], h: torch.Tensor,
-                    mask: torch.Tensor | None, y_coeff: float) -> torch.Tensor:
-    return _forward(y, ks, coeffs, h, mask, y_coeff)
-
-
-@_ode_combine_op.register_fake
-def _(y, ks, coeffs, h, mask, y_coeff):
-    return torch.empty_like(y, memory_format=torch.contiguous_format)
-
-
-@torch.library.custom_op("hepgen::ode_combine_backward", mutates_args=())
-def _ode_combine_backward_op(grad: torch.Tensor, ks: list[torch.Tensor], coeffs: list[float], h: torch.Tensor,
-                             mask: torch.Tensor | None, y_coeff: float
-                             ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
-    grad_y, grad_ks, grad_h = _backward_reference(grad, ks, coeffs, h, mask, y_coeff, needs_h=True)
-    return grad_y, grad_ks, grad_h
-
-
-@_ode_combine_backward_op.register_fake
-def _(grad, ks, coeffs, h, mask, y_coeff):
-    return torch.empty_like(grad), [torch.empty_like(grad) for _ in ks], torch.empty_like(h)
-
-
-@records_forced_backend
-def _setup_context(ctx, inputs, output):
-    y, ks, coeffs, h, mask, y_coeff = inputs
-    ctx.save_for_backward(h, *([] if mask is None else [mask]), *ks)
-    ctx.has_mask, ctx.coeffs, ctx.y_coeff, ctx.n = mask is not None, coeffs, y_coeff, len(ks)
-
-
-@under_forced_backend
-def _backward(ctx, grad):
-    saved = ctx.saved_tensors
-    h = saved[0]
-    mask = saved[1] if ctx.has_mask else None
-    ks = list(saved[2 if ctx.has_mask else 1:])
-    grad_y, grad_ks, grad_h = _ode_combine_backward_op(grad.contiguous(), ks, ctx.coeffs, h, mask, ctx.y_coeff)
-    return grad_y, grad_ks, None, grad_h, None, None
-
-
-_ode_combine_op.register_autograd(_backward, setup_context=_setup_context)
-
-
-# ---- eager path: the same kernels without the custom-op dispatcher --------------------------
-# A sampling loop calls this once per stage; outside torch.compile it skips the dispatcher
-# (tens of microseconds per call), with plain autograd where a gradient is wanted.
-
-class _OdeCombineEager(torch.autograd.Function):
-    @staticmethod
-    @records_forced_backend
-    def forward(ctx, y, h, mask, coeffs, y_coeff, *ks):
-        ctx.save_for_backward(h, *([] if mask is None else [mask]), *ks)
-        ctx.has_mask, ctx.coeffs, ctx.y_coeff = mask is not None, coeffs, y_coeff
-        return _forward(y, list(ks), coeffs, h, mask, y_coeff)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    @under_forced_backend
-    def backward(ctx, grad):
-        saved = ctx.saved_tensors
-        mask = saved[1] if ctx.has_mask else None
-        ks = list(saved[2 if ctx.has_mask else 1:])
-        grad_y, grad_ks, grad_h = _backward_reference(grad, ks, ctx.coeffs, saved[0], mask, ctx.y_coeff,
-                                                      needs_h=ctx.needs_input_grad[1])
-        return (grad_y, grad_h, None, None, None, *grad_ks)
-
-
-# ---- public entry point -----------------------------------------------------------------
-
-def ode_combine(y: torch.Tensor, ks: Sequence[torch.Tensor], coeffs: Sequence[float], h: torch.Tensor | float,
-                mask: torch.Tensor | None = None, y_coeff: float = 1.0) -> torch.Tensor:
-    """mask · (y_coeff · y + h · Σ coeffs[i] · ks[i]), one fused pass.
-
-    Args:
-        y: state [S, ...] (S samples), floating point.
-        ks: derivatives (stage values), each of y's shape, dtype and device; at most 16.
-        coeffs: one float per term (a Butcher-tableau row, or weights b_i).
-        h: step, a float or a tensor [S] (one per sample: adaptive solvers).
-        mask: optional [S, R], bool or floating, over y's second axis (particles); padded
-            particles come out 0 and are not read.
-        y_coeff: factor on y (1 for Runge–Kutta, DDIM uses √(ᾱ'/ᾱ)).
-    """
+def _check(y, ks, coeffs, h, mask=None, y_coeff=1.0):
+    """ode_combine's argument checks: its arguments -> ODE_COMBINE's (TypeError/ValueError naming the argument)."""
     y = _checks.tensor("y", y)
     _checks.floating("y", y)
     if y.dim() < 1:
@@ -236,10 +95,57 @@ def ode_combine(y: torch.Tensor, ks: Sequence[torch.Tensor], coeffs: Sequence[fl
         _checks.same_device("mask", mask, "y", y)
         mask = mask.to(y.dtype)
     y_coeff = _checks.finite_float("y_coeff", y_coeff)
-    if torch.compiler.is_compiling():
-        return _ode_combine_op(y, ks, coeffs, h, mask, y_coeff)
-    if torch.is_grad_enabled() and any(t.requires_grad for t in (y, h, *ks)):
-        return _OdeCombineEager.apply(y, h, mask, coeffs, y_coeff, *ks)
-    return _forward(y, ks, coeffs, h, mask, y_coeff)
+    return y, ks, coeffs, h, mask, y_coeff
 
 
+# ---- the declarations ---------------------------------------------------------------------
+
+ODE_COMBINE_BACKWARD = Op(
+    "ode_combine_backward",
+    "(Tensor grad, Tensor[] ks, float[] coeffs, Tensor h, Tensor? mask, float y_coeff) -> (Tensor, Tensor[], Tensor)",
+    family="ode_combine",
+    reference=ode_combine_backward_reference,
+    fake=lambda grad, ks, coeffs, h, mask, y_coeff: (torch.empty_like(grad), [torch.empty_like(grad) for _ in ks],
+                                                     torch.empty_like(h)),
+    # Elementwise: plain PyTorch on every backend (see the module docstring).
+    backends={b: ode_combine_backward_reference for b in BACKEND_NAMES if b != "reference"},
+)
+
+
+def _grads(combine_backward, s, grad):
+    grad_y, grad_ks, grad_h = combine_backward(grad.contiguous(), s.ks, s.coeffs, s.h, s.mask, s.y_coeff)
+    return grad_y, grad_ks, None, grad_h, None, None
+
+
+ODE_COMBINE = Op(
+    "ode_combine",
+    "(Tensor y, Tensor[] ks, float[] coeffs, Tensor h, Tensor? mask, float y_coeff) -> Tensor",
+    reference=ode_combine_reference,
+    fake=lambda y, *rest: torch.empty_like(y, memory_format=torch.contiguous_format),
+    backends={"cpu": lambda *a: compiled._core_forward(*a, "cpu"),
+              "cuda": lambda *a: compiled._core_forward(*a, "cuda"),
+              "triton": _triton_forward},
+    preference={"cpu": ("cpu", "reference"), "cuda": ("cuda", "triton", "reference")},
+    backward=Backward(save=("ks", "coeffs", "h", "mask", "y_coeff"), op="ode_combine_backward", grads=_grads),
+    check=_check,
+)
+
+BACKENDS = ODE_COMBINE.table
+
+
+# ---- public entry point -----------------------------------------------------------------
+
+def ode_combine(y: torch.Tensor, ks: Sequence[torch.Tensor], coeffs: Sequence[float], h: torch.Tensor | float,
+                mask: torch.Tensor | None = None, y_coeff: float = 1.0) -> torch.Tensor:
+    """mask · (y_coeff · y + h · Σ coeffs[i] · ks[i]), one fused pass.
+
+    Args:
+        y: state [S, ...] (S samples), floating point.
+        ks: derivatives (stage values), each of y's shape, dtype and device; at most 16.
+        coeffs: one float per term (a Butcher-tableau row, or weights b_i).
+        h: step, a float or a tensor [S] (one per sample: adaptive solvers).
+        mask: optional [S, R], bool or floating, over y's second axis (particles); padded
+            particles come out 0 and are not read.
+        y_coeff: factor on y (1 for Runge–Kutta, DDIM uses √(ᾱ'/ᾱ)).
+    """
+    return ODE_COMBINE(*_check(y, ks, coeffs, h, mask, y_coeff))

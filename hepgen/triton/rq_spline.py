@@ -15,7 +15,7 @@ import torch
 import triton
 import triton.language as tl
 
-from hepgen.ops.rq_spline import boundary_derivative_logit
+from hepgen.ops.reference.rq_spline import boundary_derivative_logit
 
 
 @triton.jit

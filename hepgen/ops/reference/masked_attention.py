@@ -1,0 +1,97 @@
+"""The spec of masked_attention and its decode step in plain PyTorch (the oracle of every
+backend; the maths and the backward's derivation are in hepgen.ops.masked_attention), and the
+constants its kernels share.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = [
+    "MAX_HEAD_DIM",
+    "admissible_keys",
+    "lse_dtype",
+    "masked_attention_backward_reference",
+    "masked_attention_decode_reference",
+    "masked_attention_reference",
+]
+
+# The CUDA kernels keep a query row in registers, four values per lane of a warp.
+MAX_HEAD_DIM = 128
+
+
+def lse_dtype(dtype: torch.dtype) -> torch.dtype:
+    """dtype of the saved log-sum-exp (and of every kernel's accumulation)."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def admissible_keys(key_padding_mask: torch.Tensor | None, length: int, causal: bool,
+                    device: torch.device) -> torch.Tensor:
+    """Bool [B or 1, 1, L, L]: may query i (dim 2) look at key j (dim 3)?"""
+    allowed = torch.ones(length, length, dtype=torch.bool, device=device)
+    if causal:
+        allowed = allowed.tril()
+    allowed = allowed[None, None]
+    if key_padding_mask is not None:
+        allowed = allowed & key_padding_mask[:, None, None, :]
+    return allowed
+
+
+def _scores(q, k, key_padding_mask, causal, scale):
+    """Scaled scores with inadmissible entries at -inf, and the admissibility mask."""
+    allowed = admissible_keys(key_padding_mask, q.shape[2], causal, q.device)
+    scores = (q @ k.transpose(-1, -2)) * scale
+    return scores.masked_fill(~allowed, float("-inf")), allowed
+
+
+def _zero_padded_keys(k, v, key_padding_mask):
+    """Padded keys never contribute, whatever they hold (NaN included): 0 · NaN would be NaN."""
+    if key_padding_mask is None:
+        return k, v
+    padded = ~key_padding_mask[:, None, :, None]
+    return k.masked_fill(padded, 0), v.masked_fill(padded, 0)
+
+
+def masked_attention_reference(q, k, v, key_padding_mask, causal: bool, scale: float):
+    """Plain-PyTorch forward: (out [B, H, Lq, Dh] in q's dtype, lse [B, H, Lq]).
+
+    Half inputs are computed in float32, like the kernels. (Lq may differ from the key
+    length only when causal is False; the decode reference uses that.)
+    """
+    dtype, acc = q.dtype, lse_dtype(q.dtype)
+    q, k, v = q.to(acc), k.to(acc), v.to(acc)
+    k, v = _zero_padded_keys(k, v, key_padding_mask)
+    scores, allowed = _scores(q, k, key_padding_mask, causal, scale)
+    lse = torch.logsumexp(scores, dim=-1)  # -inf on rows with no admissible key
+    lse = torch.where(allowed.any(dim=-1), lse, float("inf"))  # so that exp(s - lse) = 0 there
+    p = torch.exp(scores - lse.unsqueeze(-1))
+    return (p @ v).to(dtype), lse
+
+
+def masked_attention_backward_reference(grad_out, q, k, v, key_padding_mask, out, lse, causal: bool,
+                                        scale: float):
+    """Plain-PyTorch backward: (dq, dk, dv), each [B, H, L, Dh] in q's dtype (see module doc)."""
+    dtype, acc = q.dtype, lse_dtype(q.dtype)
+    dO, q, k, v, out = (t.to(acc) for t in (grad_out, q, k, v, out))
+    k, v = _zero_padded_keys(k, v, key_padding_mask)
+    scores, _ = _scores(q, k, key_padding_mask, causal, scale)
+    p = torch.exp(scores - lse.unsqueeze(-1))  # 0 where inadmissible or the row is empty
+    dv = p.transpose(-1, -2) @ dO
+    dp = dO @ v.transpose(-1, -2)
+    delta = (dO * out).sum(dim=-1, keepdim=True)  # = sum_j p_ij dp_ij
+    ds = p * (dp - delta)
+    dq = (ds @ k) * scale
+    dk = (ds.transpose(-1, -2) @ q) * scale
+    return dq.to(dtype), dk.to(dtype), dv.to(dtype)
+
+
+def masked_attention_decode_reference(q, k_new, v_new, k_cache, v_cache, lengths, scale: float):
+    """Plain-PyTorch decode step: writes the caches at lengths[b], returns out [B, H, 1, Dh]."""
+    B, H, Lmax, Dh = k_cache.shape
+    where = lengths.view(B, 1, 1, 1).expand(B, H, 1, Dh)
+    k_cache.scatter_(2, where, k_new)
+    v_cache.scatter_(2, where, v_new)
+    # The new query sits at position lengths[b]: it sees cache positions 0..lengths[b].
+    seen = torch.arange(Lmax, device=q.device)[None, :] <= lengths[:, None]  # [B, Lmax]
+    out, _ = masked_attention_reference(q, k_cache, v_cache, seen, False, scale)
+    return out
