@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from hepgen import _core
 from hepgen.ops import _checks
 from hepgen.ops._backends import op_backends, records_forced_backend, under_forced_backend
-from hepgen.ops._compiled import dtype_code, stream_of
+from hepgen.ops._compiled import stream_of
 
 __all__ = ["rq_spline", "rq_spline_reference", "rq_spline_backward_reference", "BACKENDS",
            "DEFAULT_MIN_BIN_WIDTH", "DEFAULT_MIN_BIN_HEIGHT", "DEFAULT_MIN_DERIVATIVE"]
@@ -226,20 +226,13 @@ def rq_spline_backward_reference(grad_outputs: torch.Tensor, grad_logabsdet: tor
 
 # ---- compiled core (cpu, cuda) ----------------------------------------------------------
 
-def _row_stride(t: torch.Tensor) -> int:
-    # The kernels read row r of a [N, K] parameter tensor at r * stride(0), unit stride in K.
-    return t.stride(0) if t.shape[0] > 1 else t.shape[1]
-
-
 def _core_forward(x, uw, uh, ud, inverse, bound, mw, mh, md, device_kind):
     out = torch.empty_like(x, memory_format=torch.contiguous_format)
     logdet = torch.empty_like(out)
     if x.numel() == 0:
         return out, logdet
     C = _core.compiled()
-    args = (dtype_code(x), x.numel(), uw.shape[1], x.data_ptr(),
-            uw.data_ptr(), _row_stride(uw), uh.data_ptr(), _row_stride(uh), ud.data_ptr(), _row_stride(ud),
-            bool(inverse), float(bound), float(mw), float(mh), float(md), out.data_ptr(), logdet.data_ptr())
+    args = (x, uw, uh, ud, bool(inverse), float(bound), float(mw), float(mh), float(md), out, logdet)
     if device_kind == "cuda":
         C.cuda_rq_spline_forward(*args, stream_of(x))
     else:
@@ -257,10 +250,7 @@ def _core_backward(gy, gl, x, uw, uh, ud, inverse, bound, mw, mh, md, device_kin
     if N == 0:
         return gx, gw, gh, gd
     C = _core.compiled()
-    args = (dtype_code(x), N, K, x.data_ptr(),
-            uw.data_ptr(), _row_stride(uw), uh.data_ptr(), _row_stride(uh), ud.data_ptr(), _row_stride(ud),
-            bool(inverse), float(bound), float(mw), float(mh), float(md), gy.data_ptr(), gl.data_ptr(),
-            gx.data_ptr(), gw.data_ptr(), gh.data_ptr(), gd.data_ptr())
+    args = (x, uw, uh, ud, bool(inverse), float(bound), float(mw), float(mh), float(md), gy, gl, gx, gw, gh, gd)
     if device_kind == "cuda":
         C.cuda_rq_spline_backward(*args, stream_of(x))
     else:
