@@ -26,8 +26,7 @@ void run(const char* what, F&& call) {
     status = call();
   }
   if (status == hepgen::Status::ok) return;
-  std::string msg = std::string(what) + ": " + hepgen::last_error();
-  if (status == hepgen::Status::cuda_error) msg += std::string(" (") + hepgen::last_cuda_error() + ")";
+  const std::string msg = std::string(what) + ": " + hepgen::last_error();  // CUDA errors included
   if (status == hepgen::Status::invalid_argument) throw py::value_error(msg);
   if (status == hepgen::Status::unsupported_dtype) throw py::type_error(msg);
   throw std::runtime_error(msg);
