@@ -69,15 +69,29 @@ def test_requires_grad_and_noncontiguous_inputs_are_read_in_place():
     torch.testing.assert_close(out, _expected(x, mask))
 
 
+class _TensorWithoutExchangeApi(torch.Tensor):
+    """A torch tensor as torch < 2.10 has it: no C exchange API on the type."""
+
+    __dlpack_c_exchange_api__ = None
+
+
+def test_torch_without_the_exchange_api_goes_through_to_dlpack():
+    x, mask, out = _inputs()
+    old_style = x.as_subclass(_TensorWithoutExchangeApi).requires_grad_()  # __dlpack__ would refuse it
+    C.set_pool_forward(old_style, mask, 0.01, out)
+    torch.testing.assert_close(out, _expected(x, mask))
+
+
 def _rss_mib():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-@pytest.mark.parametrize("via", ["tensor", "capsule"])
+@pytest.mark.parametrize("via", ["tensor", "capsule", "old torch"])
 def test_no_leak_over_many_calls(via):
     x, mask, out = _inputs(B=1, N=4, D=3)
-    wrap = to_dlpack if via == "capsule" else (lambda t: t)
+    wrap = {"tensor": lambda t: t, "capsule": to_dlpack,
+            "old torch": lambda t: t.as_subclass(_TensorWithoutExchangeApi)}[via]
     for _ in range(2000):  # warm up allocator pools
         C.set_pool_forward(wrap(x), wrap(mask), 0.01, wrap(out))
     gc.collect()

@@ -44,6 +44,21 @@ const DLPackExchangeAPI* exchange_api(py::handle obj) {
   return api;
 }
 
+// torch's to_dlpack when obj is a torch tensor (torch already imported by the caller), else
+// None. For torch without the C exchange API (before 2.10): its Python-level __dlpack__
+// refuses tensors that require grad -- which autograd.Function.forward receives -- and costs
+// ~2 us, while torch.utils.dlpack.to_dlpack takes any strided tensor for ~0.2 us.
+py::object torch_to_dlpack(py::handle obj) {
+  PyObject* torch = PyImport_GetModule(py::str("torch").ptr());  // never imports torch itself
+  if (torch == nullptr) {
+    PyErr_Clear();
+    return py::none();
+  }
+  const py::object module = py::reinterpret_steal<py::object>(torch);
+  if (!py::isinstance(obj, module.attr("Tensor"))) return py::none();
+  return py::module_::import("torch.utils.dlpack").attr("to_dlpack");
+}
+
 }  // namespace
 
 TensorArg::TensorArg(py::handle obj, const char* name, bool writable, std::uintptr_t cuda_stream) {
@@ -55,6 +70,11 @@ TensorArg::TensorArg(py::handle obj, const char* name, bool writable, std::uintp
   }
   if (PyCapsule_CheckExact(obj.ptr())) {
     from_capsule(obj, name, writable);
+    return;
+  }
+  const py::object to_dlpack = torch_to_dlpack(obj);
+  if (!to_dlpack.is_none()) {
+    from_capsule(to_dlpack(obj), name, writable);
     return;
   }
   if (!py::hasattr(obj, "__dlpack__"))

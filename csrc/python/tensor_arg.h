@@ -11,9 +11,10 @@
 //     torch.utils.dlpack.to_dlpack): consumed by the rules of the DLPack Python
 //     specification -- renamed "used_dltensor[_versioned]" so no one else frees it, and its
 //     deleter called when the TensorArg is destroyed (after the kernel returns).
-//  3. Any other object with __dlpack__ (numpy, cupy, jax, ...): its capsule, as in 2.
-//     torch's Python-level __dlpack__ costs ~2 us and refuses tensors that require grad, so
-//     torch tensors take path 1.
+//  3. A torch tensor of a torch without the exchange API (torch < 2.10):
+//     torch.utils.dlpack.to_dlpack's capsule, as in 2. Not torch's Python-level __dlpack__:
+//     it costs ~2 us and refuses tensors that require grad.
+//  4. Any other object with __dlpack__ (numpy, cupy, jax, ...): its capsule, as in 2.
 #pragma once
 
 #include <pybind11/pybind11.h>
