@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include "hepgen/core.h"
+#include "op_args.h"
 
 namespace hepgen {
 namespace detail {
@@ -17,6 +18,18 @@ inline Status launch_status() {
   if (err == cudaSuccess) return Status::ok;
   detail::set_last_cuda_error(err);
   return Status::cuda_error;
+}
+
+// The argument rules of a CUDA entry point: views on the current device, half types too.
+inline Status cuda_backend(args::Backend* backend) {
+  int device = 0;
+  const cudaError_t err = cudaGetDevice(&device);
+  if (err != cudaSuccess) {
+    detail::set_last_cuda_error(err);
+    return fail(Status::cuda_error, "no usable CUDA device: %s", cudaGetErrorString(err));
+  }
+  *backend = args::cuda(device);
+  return Status::ok;
 }
 
 }  // namespace hepgen

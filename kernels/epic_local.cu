@@ -223,34 +223,54 @@ bool sizes_ok(int64_t B, int64_t N, int64_t H, int64_t H1, size_t acc_bytes) {
     case DType::f64: { using T = double; return CALL; }                    \
     case DType::f16: { using T = __half; return CALL; }                    \
     case DType::bf16: { using T = __nv_bfloat16; return CALL; }            \
+    default: break;                                                        \
   }                                                                        \
   return Status::unsupported_dtype;
 
-Status epic_local_forward(DType dtype, const void* x, const int64_t x_strides[3], const void* mask,
-                          const int64_t mask_strides[2], const void* w1t, const void* bias1, const void* w2t,
-                          const void* bias2, int64_t batch, int64_t set_size, int64_t features, int64_t hidden,
-                          double slope, double sum_scale, void* y, void* pooled, void* stream) {
-  const size_t acc = dtype == DType::f64 ? 8 : 4;
-  if (!sizes_ok(batch, set_size, features, hidden, acc)) return Status::invalid_argument;
-  if (batch == 0 || features == 0) return Status::ok;
+Status epic_local_forward(const TensorView& x, const TensorView& mask, const TensorView& w1t,
+                          const TensorView& bias1, const TensorView& w2t, const TensorView& bias2, double slope,
+                          double sum_scale, const TensorView& y, const TensorView& pooled, void* stream) {
+  args::Backend be;
+  HEPGEN_TRY(cuda_backend(&be));
+  HEPGEN_TRY(args::epic_local_forward(be, x, mask, w1t, bias1, w2t, bias2, y, pooled));
+  const int64_t B = x.shape[0], N = x.shape[1], H = x.shape[2], H1 = w1t.shape[1];
+  const size_t acc = x.dtype == DType::f64 ? 8 : 4;
+  if (!sizes_ok(B, N, H, H1, acc))
+    return fail(Status::invalid_argument,
+                "epic_local (cuda): features %lld and hidden %lld must be <= 1024 and fit the kernel's shared memory, "
+                "and batch %lld one grid",
+                static_cast<long long>(H), static_cast<long long>(H1), static_cast<long long>(B));
+  if (B == 0 || H == 0) return Status::ok;
+  const int64_t xs[3] = {x.strides[0], x.strides[1], x.strides[2]};
+  const int64_t ms[2] = {mask.strides[0], mask.strides[1]};
   auto s = static_cast<cudaStream_t>(stream);
-  HEPGEN_CUDA_DISPATCH(dtype, forward<T>(x, x_strides, mask, mask_strides, w1t, bias1, w2t, bias2, batch, set_size,
-                                         features, hidden, slope, sum_scale, y, pooled, s))
+  HEPGEN_CUDA_DISPATCH(x.dtype, forward<T>(x.data, xs, mask.data, ms, w1t.data, bias1.data, w2t.data, bias2.data, B,
+                                           N, H, H1, slope, sum_scale, y.data, pooled.data, s))
 }
 
-Status epic_local_backward(DType dtype, const void* grad_y, const void* grad_pooled, const void* x,
-                           const int64_t x_strides[3], const void* y, const void* mask, const int64_t mask_strides[2],
-                           const void* w1, const void* w1t, const void* bias1, const void* w2, int64_t batch,
-                           int64_t set_size, int64_t features, int64_t hidden, double slope, double sum_scale,
-                           void* dx, void* dz1, void* h, void* dz2, void* grad_bias1, void* grad_bias2,
-                           void* stream) {
-  const size_t acc = dtype == DType::f64 ? 8 : 4;
-  if (!sizes_ok(batch, set_size, features, hidden, acc)) return Status::invalid_argument;
-  if (batch == 0 || (features == 0 && hidden == 0)) return Status::ok;
+Status epic_local_backward(const TensorView& grad_y, const TensorView& grad_pooled, const TensorView& x,
+                           const TensorView& y, const TensorView& mask, const TensorView& w1, const TensorView& w1t,
+                           const TensorView& bias1, const TensorView& w2, double slope, double sum_scale,
+                           const TensorView& dx, const TensorView& dz1, const TensorView& h, const TensorView& dz2,
+                           const TensorView& grad_bias1, const TensorView& grad_bias2, void* stream) {
+  args::Backend be;
+  HEPGEN_TRY(cuda_backend(&be));
+  HEPGEN_TRY(args::epic_local_backward(be, grad_y, grad_pooled, x, y, mask, w1, w1t, bias1, w2, dx, dz1, h, dz2,
+                                       grad_bias1, grad_bias2));
+  const int64_t B = x.shape[0], N = x.shape[1], H = x.shape[2], H1 = w1.shape[0];
+  const size_t acc = x.dtype == DType::f64 ? 8 : 4;
+  if (!sizes_ok(B, N, H, H1, acc))
+    return fail(Status::invalid_argument,
+                "epic_local (cuda): features %lld and hidden %lld must be <= 1024 and fit the kernel's shared memory, "
+                "and batch %lld one grid",
+                static_cast<long long>(H), static_cast<long long>(H1), static_cast<long long>(B));
+  if (B == 0 || (H == 0 && H1 == 0)) return Status::ok;
+  const int64_t xs[3] = {x.strides[0], x.strides[1], x.strides[2]};
+  const int64_t ms[2] = {mask.strides[0], mask.strides[1]};
   auto s = static_cast<cudaStream_t>(stream);
-  HEPGEN_CUDA_DISPATCH(dtype, backward<T>(grad_y, grad_pooled, x, x_strides, y, mask, mask_strides, w1, w1t, bias1,
-                                          w2, batch, set_size, features, hidden, slope, sum_scale, dx, dz1, h, dz2,
-                                          grad_bias1, grad_bias2, s))
+  HEPGEN_CUDA_DISPATCH(x.dtype, backward<T>(grad_y.data, grad_pooled.data, x.data, xs, y.data, mask.data, ms, w1.data,
+                                            w1t.data, bias1.data, w2.data, B, N, H, H1, slope, sum_scale, dx.data,
+                                            dz1.data, h.data, dz2.data, grad_bias1.data, grad_bias2.data, s))
 }
 
 #undef HEPGEN_CUDA_DISPATCH

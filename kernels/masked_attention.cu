@@ -385,11 +385,6 @@ Status set_smem(K kernel, size_t bytes) {
 
 constexpr int64_t kMaxGridY = 65535;
 
-bool bad(int64_t B, int64_t H, int64_t L, int64_t D) {
-  return B < 0 || H < 0 || L < 0 || D < 1 || D > 32 * kMaxChunks || B * H > 2147483647 ||
-         (L + kRowTile - 1) / kRowTile > kMaxGridY;
-}
-
 template <typename T>
 Status launch_forward(const void* q, const int64_t* qs, const void* k, const int64_t* ks,
                       const void* v, const int64_t* vs, const uint8_t* mask, const int64_t* ms,
@@ -451,72 +446,100 @@ Status launch_decode(const void* q, const int64_t* qs, const void* kn, const int
 
 }  // namespace
 
-Status masked_attention_forward(DType dtype, const void* q, const int64_t q_strides[4],
-                                const void* k, const int64_t k_strides[4], const void* v,
-                                const int64_t v_strides[4], const uint8_t* mask,
-                                const int64_t mask_strides[2], int64_t batch, int64_t heads,
-                                int64_t length, int64_t head_dim, bool causal, double scale,
-                                void* out, void* lse, void* stream) {
-  if (bad(batch, heads, length, head_dim)) return Status::invalid_argument;
-  if (batch * heads * length == 0) return Status::ok;
-  const Shape sh{batch, heads, length, head_dim};
+namespace {
+
+// The CUDA kernels' own limits, beyond the shared checks.
+Status cuda_limits(const TensorView& q, int64_t length) {
+  const int64_t B = q.shape[0], H = q.shape[1], L = length, D = q.shape[3];
+  if (D > 32 * kMaxChunks)
+    return fail(Status::invalid_argument, "masked_attention (cuda): head_dim must be <= %d, got %lld",
+                32 * kMaxChunks, static_cast<long long>(D));
+  if (B * H > 2147483647 || (L + kRowTile - 1) / kRowTile > kMaxGridY)
+    return fail(Status::invalid_argument, "masked_attention (cuda): batch x heads %lld or length %lld exceeds one grid",
+                static_cast<long long>(B * H), static_cast<long long>(L));
+  return Status::ok;
+}
+
+}  // namespace
+
+Status masked_attention_forward(const TensorView& q, const TensorView& k, const TensorView& v,
+                                const TensorView* key_padding_mask, bool causal, double scale,
+                                const TensorView& out, const TensorView& lse, void* stream) {
+  args::Backend be;
+  HEPGEN_TRY(cuda_backend(&be));
+  HEPGEN_TRY(args::attention_forward(be, q, k, v, key_padding_mask, out, lse));
+  HEPGEN_TRY(cuda_limits(q, q.shape[2]));
+  const Shape sh{q.shape[0], q.shape[1], q.shape[2], q.shape[3]};
+  if (sh.B * sh.H * sh.L == 0) return Status::ok;
+  const int64_t qs[4] = {q.strides[0], q.strides[1], q.strides[2], q.strides[3]};
+  const int64_t ks[4] = {k.strides[0], k.strides[1], k.strides[2], k.strides[3]};
+  const int64_t vs[4] = {v.strides[0], v.strides[1], v.strides[2], v.strides[3]};
+  const uint8_t* mask = key_padding_mask ? key_padding_mask->data_as<const uint8_t>() : nullptr;
+  const int64_t ms[2] = {mask ? key_padding_mask->strides[0] : 0, mask ? key_padding_mask->strides[1] : 0};
   auto s = static_cast<cudaStream_t>(stream);
-#define HEPGEN_FWD(T) launch_forward<T>(q, q_strides, k, k_strides, v, v_strides, mask, mask_strides, sh, causal, scale, out, lse, s)
-  switch (dtype) {
+#define HEPGEN_FWD(T) launch_forward<T>(q.data, qs, k.data, ks, v.data, vs, mask, ms, sh, causal, scale, out.data, lse.data, s)
+  switch (q.dtype) {
     case DType::f32: return HEPGEN_FWD(float);
     case DType::f64: return HEPGEN_FWD(double);
     case DType::f16: return HEPGEN_FWD(__half);
     case DType::bf16: return HEPGEN_FWD(__nv_bfloat16);
+    default: return Status::unsupported_dtype;
   }
 #undef HEPGEN_FWD
-  return Status::unsupported_dtype;
 }
 
-Status masked_attention_backward(DType dtype, const void* grad_out, const void* q,
-                                 const int64_t q_strides[4], const void* k,
-                                 const int64_t k_strides[4], const void* v,
-                                 const int64_t v_strides[4], const uint8_t* mask,
-                                 const int64_t mask_strides[2], const void* out, const void* lse,
-                                 int64_t batch, int64_t heads, int64_t length, int64_t head_dim,
-                                 bool causal, double scale, void* grad_q, void* grad_k,
-                                 void* grad_v, void* stream) {
-  if (bad(batch, heads, length, head_dim)) return Status::invalid_argument;
-  if (batch * heads * length == 0) return Status::ok;
-  const Shape sh{batch, heads, length, head_dim};
+Status masked_attention_backward(const TensorView& grad_out, const TensorView& q, const TensorView& k,
+                                 const TensorView& v, const TensorView* key_padding_mask, const TensorView& out,
+                                 const TensorView& lse, bool causal, double scale, const TensorView& grad_q,
+                                 const TensorView& grad_k, const TensorView& grad_v, void* stream) {
+  args::Backend be;
+  HEPGEN_TRY(cuda_backend(&be));
+  HEPGEN_TRY(args::attention_backward(be, grad_out, q, k, v, key_padding_mask, out, lse, grad_q, grad_k, grad_v));
+  HEPGEN_TRY(cuda_limits(q, q.shape[2]));
+  const Shape sh{q.shape[0], q.shape[1], q.shape[2], q.shape[3]};
+  if (sh.B * sh.H * sh.L == 0) return Status::ok;
+  const int64_t qs[4] = {q.strides[0], q.strides[1], q.strides[2], q.strides[3]};
+  const int64_t ks[4] = {k.strides[0], k.strides[1], k.strides[2], k.strides[3]};
+  const int64_t vs[4] = {v.strides[0], v.strides[1], v.strides[2], v.strides[3]};
+  const uint8_t* mask = key_padding_mask ? key_padding_mask->data_as<const uint8_t>() : nullptr;
+  const int64_t ms[2] = {mask ? key_padding_mask->strides[0] : 0, mask ? key_padding_mask->strides[1] : 0};
   auto s = static_cast<cudaStream_t>(stream);
-#define HEPGEN_BWD(T) launch_backward<T>(grad_out, q, q_strides, k, k_strides, v, v_strides, mask, mask_strides, out, lse, sh, causal, scale, grad_q, grad_k, grad_v, s)
-  switch (dtype) {
+#define HEPGEN_BWD(T) launch_backward<T>(grad_out.data, q.data, qs, k.data, ks, v.data, vs, mask, ms, out.data, lse.data, sh, causal, scale, grad_q.data, grad_k.data, grad_v.data, s)
+  switch (q.dtype) {
     case DType::f32: return HEPGEN_BWD(float);
     case DType::f64: return HEPGEN_BWD(double);
     case DType::f16: return HEPGEN_BWD(__half);
     case DType::bf16: return HEPGEN_BWD(__nv_bfloat16);
+    default: return Status::unsupported_dtype;
   }
 #undef HEPGEN_BWD
-  return Status::unsupported_dtype;
 }
 
-Status masked_attention_decode(DType dtype, const void* q, const int64_t q_strides[4],
-                               const void* k_new, const int64_t k_new_strides[4],
-                               const void* v_new, const int64_t v_new_strides[4], void* k_cache,
-                               const int64_t k_cache_strides[4], void* v_cache,
-                               const int64_t v_cache_strides[4], const int64_t* lengths,
-                               int64_t batch, int64_t heads, int64_t max_length, int64_t head_dim,
-                               double scale, void* out, void* stream) {
-  if (batch < 0 || heads < 0 || max_length < 0 || head_dim < 1 || head_dim > 32 * kMaxChunks ||
-      batch * heads > 2147483647)
-    return Status::invalid_argument;
-  if (batch * heads == 0) return Status::ok;
-  const Shape sh{batch, heads, max_length, head_dim};
+Status masked_attention_decode(const TensorView& q, const TensorView& k_new, const TensorView& v_new,
+                               const TensorView& k_cache, const TensorView& v_cache, const TensorView& lengths,
+                               double scale, const TensorView& out, void* stream) {
+  args::Backend be;
+  HEPGEN_TRY(cuda_backend(&be));
+  HEPGEN_TRY(args::attention_decode(be, q, k_new, v_new, k_cache, v_cache, lengths, out));
+  HEPGEN_TRY(cuda_limits(q, 1));
+  const Shape sh{q.shape[0], q.shape[1], k_cache.shape[2], q.shape[3]};
+  if (sh.B * sh.H == 0) return Status::ok;
+  const int64_t qs[4] = {q.strides[0], q.strides[1], q.strides[2], q.strides[3]};
+  const int64_t kns[4] = {k_new.strides[0], k_new.strides[1], k_new.strides[2], k_new.strides[3]};
+  const int64_t vns[4] = {v_new.strides[0], v_new.strides[1], v_new.strides[2], v_new.strides[3]};
+  const int64_t kcs[4] = {k_cache.strides[0], k_cache.strides[1], k_cache.strides[2], k_cache.strides[3]};
+  const int64_t vcs[4] = {v_cache.strides[0], v_cache.strides[1], v_cache.strides[2], v_cache.strides[3]};
+  const int64_t* len = lengths.data_as<const int64_t>();
   auto s = static_cast<cudaStream_t>(stream);
-#define HEPGEN_DEC(T) launch_decode<T>(q, q_strides, k_new, k_new_strides, v_new, v_new_strides, k_cache, k_cache_strides, v_cache, v_cache_strides, lengths, sh, scale, out, s)
-  switch (dtype) {
+#define HEPGEN_DEC(T) launch_decode<T>(q.data, qs, k_new.data, kns, v_new.data, vns, k_cache.data, kcs, v_cache.data, vcs, len, sh, scale, out.data, s)
+  switch (q.dtype) {
     case DType::f32: return HEPGEN_DEC(float);
     case DType::f64: return HEPGEN_DEC(double);
     case DType::f16: return HEPGEN_DEC(__half);
     case DType::bf16: return HEPGEN_DEC(__nv_bfloat16);
+    default: return Status::unsupported_dtype;
   }
 #undef HEPGEN_DEC
-  return Status::unsupported_dtype;
 }
 
 }  // namespace cuda

@@ -57,21 +57,25 @@ Status launch(const void* y, double y_coeff, const void* const* k, const double*
 
 }  // namespace
 
-Status ode_combine(DType dtype, const void* y, double y_coeff, const void* const* k, const double* coeffs,
-                   int n_terms, const void* h, const void* mask, int64_t samples, int64_t rows, int64_t features,
-                   void* out, void* stream) {
-  if (samples < 0 || rows < 0 || features < 0 || n_terms < 0 || n_terms > kOdeMaxTerms)
-    return Status::invalid_argument;
-  if (samples * rows * features == 0) return Status::ok;
+Status ode_combine(const TensorView& y, double y_coeff, const TensorView* k, const double* coeffs, int n_terms,
+                   const TensorView& h, const TensorView* mask, const TensorView& out, void* stream) {
+  args::Backend be;
+  HEPGEN_TRY(cuda_backend(&be));
+  HEPGEN_TRY(args::ode_combine(be, y, k, coeffs, n_terms, h, mask, out));
+  const int64_t S = y.shape[0], R = y.shape[1], F = y.shape[2];
+  if (S * R * F == 0) return Status::ok;
+  const void* kp[kOdeMaxTerms];
+  for (int i = 0; i < n_terms; ++i) kp[i] = k[i].data;
+  const void* m = mask ? mask->data : nullptr;
   auto s = static_cast<cudaStream_t>(stream);
-  switch (dtype) {
-    case DType::f32: return launch<float>(y, y_coeff, k, coeffs, n_terms, h, mask, samples, rows, features, out, s);
-    case DType::f64: return launch<double>(y, y_coeff, k, coeffs, n_terms, h, mask, samples, rows, features, out, s);
-    case DType::f16: return launch<__half>(y, y_coeff, k, coeffs, n_terms, h, mask, samples, rows, features, out, s);
+  switch (y.dtype) {
+    case DType::f32: return launch<float>(y.data, y_coeff, kp, coeffs, n_terms, h.data, m, S, R, F, out.data, s);
+    case DType::f64: return launch<double>(y.data, y_coeff, kp, coeffs, n_terms, h.data, m, S, R, F, out.data, s);
+    case DType::f16: return launch<__half>(y.data, y_coeff, kp, coeffs, n_terms, h.data, m, S, R, F, out.data, s);
     case DType::bf16:
-      return launch<__nv_bfloat16>(y, y_coeff, k, coeffs, n_terms, h, mask, samples, rows, features, out, s);
+      return launch<__nv_bfloat16>(y.data, y_coeff, kp, coeffs, n_terms, h.data, m, S, R, F, out.data, s);
+    default: return Status::unsupported_dtype;
   }
-  return Status::unsupported_dtype;
 }
 
 }  // namespace cuda

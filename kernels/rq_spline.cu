@@ -170,38 +170,31 @@ __global__ void backward_kernel(int64_t n, Options<typename Acc<T>::type> o, con
 constexpr int kThreads = 256;
 
 template <typename A>
-Options<A> options_of(const RQSplineOptions& o) {
-  return {o.bins, o.inverse, A(o.tail_bound), A(o.min_bin_width), A(o.min_bin_height),
+Options<A> options_of(int64_t K, const RQSplineOptions& o) {
+  return {K, o.inverse, A(o.tail_bound), A(o.min_bin_width), A(o.min_bin_height),
           A(o.min_derivative), A(rqs::boundary_derivative(o.min_derivative))};
 }
 
-bool options_ok(const RQSplineOptions& o) {
-  const double K = static_cast<double>(o.bins);
-  return o.bins >= 1 && o.tail_bound > 0 && o.tail_bound < 1e300 && o.min_bin_width >= 0 &&
-         o.min_bin_width * K <= 1.0 && o.min_bin_height >= 0 && o.min_bin_height * K <= 1.0 &&
-         o.min_derivative >= 0 && o.min_derivative < 1;
-}
-
 template <typename T>
-Status launch_forward(int64_t n, const RQSplineOptions& o, const void* x, const void* w, int64_t ws,
+Status launch_forward(int64_t n, int64_t K, const RQSplineOptions& o, const void* x, const void* w, int64_t ws,
                       const void* h, int64_t hs, const void* d, int64_t ds, void* out, void* ld,
                       cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>((n + kThreads - 1) / kThreads));
   forward_kernel<T><<<grid, kThreads, 0, stream>>>(
-      n, options_of<typename Acc<T>::type>(o), static_cast<const T*>(x), static_cast<const T*>(w), ws,
+      n, options_of<typename Acc<T>::type>(K, o), static_cast<const T*>(x), static_cast<const T*>(w), ws,
       static_cast<const T*>(h), hs, static_cast<const T*>(d), ds, static_cast<T*>(out),
       static_cast<T*>(ld));
   return launch_status();
 }
 
 template <typename T>
-Status launch_backward(int64_t n, const RQSplineOptions& o, const void* x, const void* w, int64_t ws,
+Status launch_backward(int64_t n, int64_t K, const RQSplineOptions& o, const void* x, const void* w, int64_t ws,
                        const void* h, int64_t hs, const void* d, int64_t ds, const void* g_out,
                        const void* g_ld, void* g_x, void* g_w, void* g_h, void* g_d,
                        cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>((n + kThreads - 1) / kThreads));
   backward_kernel<T><<<grid, kThreads, 0, stream>>>(
-      n, options_of<typename Acc<T>::type>(o), static_cast<const T*>(x), static_cast<const T*>(w), ws,
+      n, options_of<typename Acc<T>::type>(K, o), static_cast<const T*>(x), static_cast<const T*>(w), ws,
       static_cast<const T*>(h), hs, static_cast<const T*>(d), ds, static_cast<const T*>(g_out),
       static_cast<const T*>(g_ld), static_cast<T*>(g_x), static_cast<T*>(g_w), static_cast<T*>(g_h),
       static_cast<T*>(g_d));
@@ -210,35 +203,55 @@ Status launch_backward(int64_t n, const RQSplineOptions& o, const void* x, const
 
 }  // namespace
 
-Status rq_spline_forward(DType dtype, int64_t n, const RQSplineOptions& o, const void* x,
-                         const void* w, int64_t ws, const void* h, int64_t hs, const void* d,
-                         int64_t ds, void* out, void* ld, void* stream) {
-  if (n < 0 || !options_ok(o)) return Status::invalid_argument;
+// A row that is alone has no row stride to speak of: K is as good as any.
+static int64_t row_stride(const TensorView& t) { return t.shape[0] > 1 ? t.strides[0] : t.shape[1]; }
+
+Status rq_spline_forward(const RQSplineOptions& o, const TensorView& inputs, const TensorView& widths,
+                         const TensorView& heights, const TensorView& derivatives, const TensorView& outputs,
+                         const TensorView& logabsdet, void* stream) {
+  args::Backend be;
+  HEPGEN_TRY(cuda_backend(&be));
+  HEPGEN_TRY(args::rq_spline_forward(be, o, inputs, widths, heights, derivatives, outputs, logabsdet));
+  const int64_t n = inputs.shape[0], K = widths.shape[1];
   if (n == 0) return Status::ok;
+  const int64_t ws = row_stride(widths), hs = row_stride(heights), ds = row_stride(derivatives);
   auto s = static_cast<cudaStream_t>(stream);
-  switch (dtype) {
-    case DType::f32: return launch_forward<float>(n, o, x, w, ws, h, hs, d, ds, out, ld, s);
-    case DType::f64: return launch_forward<double>(n, o, x, w, ws, h, hs, d, ds, out, ld, s);
-    case DType::f16: return launch_forward<__half>(n, o, x, w, ws, h, hs, d, ds, out, ld, s);
-    case DType::bf16: return launch_forward<__nv_bfloat16>(n, o, x, w, ws, h, hs, d, ds, out, ld, s);
+#define HEPGEN_FWD(T) \
+  launch_forward<T>(n, K, o, inputs.data, widths.data, ws, heights.data, hs, derivatives.data, ds, outputs.data, logabsdet.data, s)
+  switch (inputs.dtype) {
+    case DType::f32: return HEPGEN_FWD(float);
+    case DType::f64: return HEPGEN_FWD(double);
+    case DType::f16: return HEPGEN_FWD(__half);
+    case DType::bf16: return HEPGEN_FWD(__nv_bfloat16);
+    default: return Status::unsupported_dtype;
   }
-  return Status::unsupported_dtype;
+#undef HEPGEN_FWD
 }
 
-Status rq_spline_backward(DType dtype, int64_t n, const RQSplineOptions& o, const void* x,
-                          const void* w, int64_t ws, const void* h, int64_t hs, const void* d,
-                          int64_t ds, const void* g_out, const void* g_ld, void* g_x, void* g_w,
-                          void* g_h, void* g_d, void* stream) {
-  if (n < 0 || !options_ok(o)) return Status::invalid_argument;
+Status rq_spline_backward(const RQSplineOptions& o, const TensorView& inputs, const TensorView& widths,
+                          const TensorView& heights, const TensorView& derivatives, const TensorView& grad_outputs,
+                          const TensorView& grad_logabsdet, const TensorView& grad_inputs,
+                          const TensorView& grad_widths, const TensorView& grad_heights,
+                          const TensorView& grad_derivatives, void* stream) {
+  args::Backend be;
+  HEPGEN_TRY(cuda_backend(&be));
+  HEPGEN_TRY(args::rq_spline_backward(be, o, inputs, widths, heights, derivatives, grad_outputs, grad_logabsdet,
+                                      grad_inputs, grad_widths, grad_heights, grad_derivatives));
+  const int64_t n = inputs.shape[0], K = widths.shape[1];
   if (n == 0) return Status::ok;
+  const int64_t ws = row_stride(widths), hs = row_stride(heights), ds = row_stride(derivatives);
   auto s = static_cast<cudaStream_t>(stream);
-  switch (dtype) {
-    case DType::f32: return launch_backward<float>(n, o, x, w, ws, h, hs, d, ds, g_out, g_ld, g_x, g_w, g_h, g_d, s);
-    case DType::f64: return launch_backward<double>(n, o, x, w, ws, h, hs, d, ds, g_out, g_ld, g_x, g_w, g_h, g_d, s);
-    case DType::f16: return launch_backward<__half>(n, o, x, w, ws, h, hs, d, ds, g_out, g_ld, g_x, g_w, g_h, g_d, s);
-    case DType::bf16: return launch_backward<__nv_bfloat16>(n, o, x, w, ws, h, hs, d, ds, g_out, g_ld, g_x, g_w, g_h, g_d, s);
+#define HEPGEN_BWD(T)                                                                                          \
+  launch_backward<T>(n, K, o, inputs.data, widths.data, ws, heights.data, hs, derivatives.data, ds, grad_outputs.data, \
+                     grad_logabsdet.data, grad_inputs.data, grad_widths.data, grad_heights.data, grad_derivatives.data, s)
+  switch (inputs.dtype) {
+    case DType::f32: return HEPGEN_BWD(float);
+    case DType::f64: return HEPGEN_BWD(double);
+    case DType::f16: return HEPGEN_BWD(__half);
+    case DType::bf16: return HEPGEN_BWD(__nv_bfloat16);
+    default: return Status::unsupported_dtype;
   }
-  return Status::unsupported_dtype;
+#undef HEPGEN_BWD
 }
 
 }  // namespace cuda

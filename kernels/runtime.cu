@@ -2,15 +2,17 @@
 #include <string>
 
 #include "cuda_check.cuh"
+#include "hepgen/tensor_view.h"
 
 namespace hepgen {
 namespace {
-thread_local std::string last_error;
+thread_local std::string cuda_message;
 }  // namespace
 
 namespace detail {
 void set_last_cuda_error(cudaError_t err) {
-  last_error = std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err);
+  cuda_message = std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err);
+  fail(Status::cuda_error, "CUDA error %s", cuda_message.c_str());  // also in last_error()
 }
 }  // namespace detail
 
@@ -24,6 +26,6 @@ int cuda_device_count() {
   return count;
 }
 
-const char* last_cuda_error() { return last_error.c_str(); }
+const char* last_cuda_error() { return cuda_message.c_str(); }
 
 }  // namespace hepgen

@@ -103,34 +103,42 @@ Status launch_backward(const void* grad_out, const void* mask, const int64_t ms[
 
 }  // namespace
 
-Status set_pool_forward(DType dtype, const void* x, const int64_t x_strides[3], const void* mask,
-                        const int64_t mask_strides[2], int64_t batch, int64_t set_size,
-                        int64_t features, double sum_scale, void* out, void* stream) {
-  if (batch < 0 || set_size < 0 || features < 0) return Status::invalid_argument;
-  if (batch == 0 || features == 0) return Status::ok;
+Status set_pool_forward(const TensorView& x, const TensorView& mask, double sum_scale,
+                        const TensorView& out, void* stream) {
+  args::Backend be;
+  HEPGEN_TRY(cuda_backend(&be));
+  HEPGEN_TRY(args::set_pool_forward(be, x, mask, out));
+  const int64_t B = x.shape[0], N = x.shape[1], D = x.shape[2];
+  if (B == 0 || D == 0) return Status::ok;
+  const int64_t xs[3] = {x.strides[0], x.strides[1], x.strides[2]};
+  const int64_t ms[2] = {mask.strides[0], mask.strides[1]};
   auto s = static_cast<cudaStream_t>(stream);
-  switch (dtype) {
-    case DType::f32: return launch_forward<float>(x, x_strides, mask, mask_strides, batch, set_size, features, sum_scale, out, s);
-    case DType::f64: return launch_forward<double>(x, x_strides, mask, mask_strides, batch, set_size, features, sum_scale, out, s);
-    case DType::f16: return launch_forward<__half>(x, x_strides, mask, mask_strides, batch, set_size, features, sum_scale, out, s);
-    case DType::bf16: return launch_forward<__nv_bfloat16>(x, x_strides, mask, mask_strides, batch, set_size, features, sum_scale, out, s);
+  switch (x.dtype) {
+    case DType::f32: return launch_forward<float>(x.data, xs, mask.data, ms, B, N, D, sum_scale, out.data, s);
+    case DType::f64: return launch_forward<double>(x.data, xs, mask.data, ms, B, N, D, sum_scale, out.data, s);
+    case DType::f16: return launch_forward<__half>(x.data, xs, mask.data, ms, B, N, D, sum_scale, out.data, s);
+    case DType::bf16: return launch_forward<__nv_bfloat16>(x.data, xs, mask.data, ms, B, N, D, sum_scale, out.data, s);
+    default: return Status::unsupported_dtype;
   }
-  return Status::unsupported_dtype;
 }
 
-Status set_pool_backward(DType dtype, const void* grad_out, const void* mask,
-                         const int64_t mask_strides[2], int64_t batch, int64_t set_size,
-                         int64_t features, double sum_scale, void* grad_x, void* stream) {
-  if (batch < 0 || set_size < 0 || features < 0) return Status::invalid_argument;
-  if (batch == 0 || set_size == 0 || features == 0) return Status::ok;
+Status set_pool_backward(const TensorView& grad_out, const TensorView& mask, double sum_scale,
+                         const TensorView& grad_x, void* stream) {
+  args::Backend be;
+  HEPGEN_TRY(cuda_backend(&be));
+  HEPGEN_TRY(args::set_pool_backward(be, grad_out, mask, grad_x));
+  const int64_t B = mask.shape[0], N = mask.shape[1], D = grad_x.shape[2];
+  if (B == 0 || N == 0 || D == 0) return Status::ok;
+  const int64_t ms[2] = {mask.strides[0], mask.strides[1]};
   auto s = static_cast<cudaStream_t>(stream);
-  switch (dtype) {
-    case DType::f32: return launch_backward<float>(grad_out, mask, mask_strides, batch, set_size, features, sum_scale, grad_x, s);
-    case DType::f64: return launch_backward<double>(grad_out, mask, mask_strides, batch, set_size, features, sum_scale, grad_x, s);
-    case DType::f16: return launch_backward<__half>(grad_out, mask, mask_strides, batch, set_size, features, sum_scale, grad_x, s);
-    case DType::bf16: return launch_backward<__nv_bfloat16>(grad_out, mask, mask_strides, batch, set_size, features, sum_scale, grad_x, s);
+  const void* g = grad_out.data;
+  switch (grad_out.dtype) {
+    case DType::f32: return launch_backward<float>(g, mask.data, ms, B, N, D, sum_scale, grad_x.data, s);
+    case DType::f64: return launch_backward<double>(g, mask.data, ms, B, N, D, sum_scale, grad_x.data, s);
+    case DType::f16: return launch_backward<__half>(g, mask.data, ms, B, N, D, sum_scale, grad_x.data, s);
+    case DType::bf16: return launch_backward<__nv_bfloat16>(g, mask.data, ms, B, N, D, sum_scale, grad_x.data, s);
+    default: return Status::unsupported_dtype;
   }
-  return Status::unsupported_dtype;
 }
 
 }  // namespace cuda

@@ -33,6 +33,8 @@ def test_cuda_off_builds_cpu_core_usable_from_cpp(tmp_path):
     assert result.returncode == 0, result.stdout
     assert "cuda built 0" in result.stdout
     assert "backend not built into this library" in result.stdout
+    checks = subprocess.run([str(consumer / "tensor_view_checks")], capture_output=True, text=True)
+    assert checks.returncode == 0, checks.stdout
 
 
 def test_cuda_on_without_compiler_fails_clearly(tmp_path):

@@ -21,8 +21,16 @@ def test_cpp_program_links_core_through_find_package(tmp_path):
     result = subprocess.run([str(build / "set_pool_consumer")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "max error" in result.stdout
+    # Bad views (wrong rank, shapes, dtype, negative sizes, null data, overlapping outputs, ...)
+    # come back as a Status with a message naming the argument; none crashes.
+    checks = subprocess.run([str(build / "tensor_view_checks")], capture_output=True, text=True)
+    assert checks.returncode == 0, checks.stdout + checks.stderr
+    assert "0 failure(s)" in checks.stdout
+    assert "mask must have shape [4, 512]" in checks.stdout
 
 
 def test_headers_and_cmake_package_are_installed():
     assert os.path.isfile(os.path.join(hepgen.include_dir(), "hepgen", "set_pool.h"))
+    assert os.path.isfile(os.path.join(hepgen.include_dir(), "hepgen", "tensor_view.h"))
+    assert os.path.isfile(os.path.join(hepgen.include_dir(), "hepgen", "third_party", "dlpack", "dlpack.h"))
     assert os.path.isfile(os.path.join(hepgen.cmake_dir(), "hepgenConfig.cmake"))

@@ -1,13 +1,13 @@
 // The CUDA entry points of a library built without CUDA: they exist, so the symbol set is
-// the same in every build, and say Status::not_built.
+// the same in every build, and say Status::not_built (with a message in last_error()).
 #ifndef HEPGEN_WITH_CUDA
 
 #include "hepgen/core.h"
 #include "hepgen/epic_local.h"
+#include "hepgen/masked_attention.h"
 #include "hepgen/ode_combine.h"
 #include "hepgen/rq_spline.h"
 #include "hepgen/set_pool.h"
-#include "hepgen/masked_attention.h"
 
 namespace hepgen {
 
@@ -15,65 +15,51 @@ int cuda_device_count() { return 0; }
 const char* last_cuda_error() { return ""; }
 
 namespace cuda {
-
-Status set_pool_forward(DType, const void*, const int64_t*, const void*, const int64_t*,
-                        int64_t, int64_t, int64_t, double, void*, void*) {
-  return Status::not_built;
+namespace {
+Status absent(const char* entry) {
+  return fail(Status::not_built, "%s: this library was built without CUDA (HEPGEN_CUDA=OFF or no nvcc)", entry);
 }
+}  // namespace
 
-Status set_pool_backward(DType, const void*, const void*, const int64_t*, int64_t, int64_t,
-                         int64_t, double, void*, void*) {
-  return Status::not_built;
-}
+using TV = TensorView;
 
-Status masked_attention_forward(DType, const void*, const int64_t*, const void*, const int64_t*,
-                                const void*, const int64_t*, const uint8_t*, const int64_t*,
-                                int64_t, int64_t, int64_t, int64_t, bool, double, void*, void*,
+Status set_pool_forward(const TV&, const TV&, double, const TV&, void*) { return absent("cuda::set_pool_forward"); }
+Status set_pool_backward(const TV&, const TV&, double, const TV&, void*) { return absent("cuda::set_pool_backward"); }
+
+Status masked_attention_forward(const TV&, const TV&, const TV&, const TV*, bool, double, const TV&, const TV&,
                                 void*) {
-  return Status::not_built;
+  return absent("cuda::masked_attention_forward");
+}
+Status masked_attention_backward(const TV&, const TV&, const TV&, const TV&, const TV*, const TV&, const TV&, bool,
+                                 double, const TV&, const TV&, const TV&, void*) {
+  return absent("cuda::masked_attention_backward");
+}
+Status masked_attention_decode(const TV&, const TV&, const TV&, const TV&, const TV&, const TV&, double, const TV&,
+                               void*) {
+  return absent("cuda::masked_attention_decode");
 }
 
-Status masked_attention_backward(DType, const void*, const void*, const int64_t*, const void*,
-                                 const int64_t*, const void*, const int64_t*, const uint8_t*,
-                                 const int64_t*, const void*, const void*, int64_t, int64_t,
-                                 int64_t, int64_t, bool, double, void*, void*, void*, void*) {
-  return Status::not_built;
+Status epic_local_forward(const TV&, const TV&, const TV&, const TV&, const TV&, const TV&, double, double,
+                          const TV&, const TV&, void*) {
+  return absent("cuda::epic_local_forward");
+}
+Status epic_local_backward(const TV&, const TV&, const TV&, const TV&, const TV&, const TV&, const TV&, const TV&,
+                           const TV&, double, double, const TV&, const TV&, const TV&, const TV&, const TV&,
+                           const TV&, void*) {
+  return absent("cuda::epic_local_backward");
 }
 
-Status masked_attention_decode(DType, const void*, const int64_t*, const void*, const int64_t*,
-                               const void*, const int64_t*, void*, const int64_t*, void*,
-                               const int64_t*, const int64_t*, int64_t, int64_t, int64_t, int64_t,
-                               double, void*, void*) {
-  return Status::not_built;
+Status ode_combine(const TV&, double, const TV*, const double*, int, const TV&, const TV*, const TV&, void*) {
+  return absent("cuda::ode_combine");
 }
 
-Status epic_local_forward(DType, const void*, const int64_t*, const void*, const int64_t*,
-                          const void*, const void*, const void*, const void*, int64_t, int64_t,
-                          int64_t, int64_t, double, double, void*, void*, void*) {
-  return Status::not_built;
+Status rq_spline_forward(const RQSplineOptions&, const TV&, const TV&, const TV&, const TV&, const TV&, const TV&,
+                         void*) {
+  return absent("cuda::rq_spline_forward");
 }
-
-Status epic_local_backward(DType, const void*, const void*, const void*, const int64_t*,
-                           const void*, const void*, const int64_t*, const void*, const void*,
-                           const void*, const void*, int64_t, int64_t, int64_t, int64_t, double,
-                           double, void*, void*, void*, void*, void*, void*, void*) {
-  return Status::not_built;
-}
-
-Status ode_combine(DType, const void*, double, const void* const*, const double*, int,
-                   const void*, const void*, int64_t, int64_t, int64_t, void*, void*) {
-  return Status::not_built;
-}
-
-Status rq_spline_forward(DType, int64_t, const RQSplineOptions&, const void*, const void*, int64_t,
-                         const void*, int64_t, const void*, int64_t, void*, void*, void*) {
-  return Status::not_built;
-}
-
-Status rq_spline_backward(DType, int64_t, const RQSplineOptions&, const void*, const void*, int64_t,
-                          const void*, int64_t, const void*, int64_t, const void*, const void*,
-                          void*, void*, void*, void*, void*) {
-  return Status::not_built;
+Status rq_spline_backward(const RQSplineOptions&, const TV&, const TV&, const TV&, const TV&, const TV&, const TV&,
+                          const TV&, const TV&, const TV&, const TV&, void*) {
+  return absent("cuda::rq_spline_backward");
 }
 
 }  // namespace cuda

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "op_args.h"
 #include "parallel.h"
 
 namespace hepgen {
@@ -152,65 +153,74 @@ void unpack(const T* packed, const T* mask, const int64_t ms[2], const int64_t* 
   }
 }
 
-bool bad(int64_t B, int64_t N, int64_t F) { return B < 0 || N < 0 || F < 0; }
-
 }  // namespace
 
-// Dispatch on f32/f64; every pass has the same two instantiations.
-#define HEPGEN_DISPATCH_FLOAT(dtype, CALL)                            \
-  switch (dtype) {                                                    \
-    case DType::f32: { using T = float; CALL; return Status::ok; }    \
-    case DType::f64: { using T = double; CALL; return Status::ok; }   \
-    default: return Status::unsupported_dtype;                        \
-  }
+// Dispatch on f32/f64 (the checks admitted only these); every pass has the same two
+// instantiations.
+#define HEPGEN_DISPATCH_FLOAT(dtype, CALL)          \
+  if ((dtype) == DType::f32) {                      \
+    using T = float;                                \
+    CALL;                                           \
+  } else {                                          \
+    using T = double;                               \
+    CALL;                                           \
+  }                                                 \
+  return Status::ok;
 
-Status epic_bias_act(DType dtype, void* z, const void* bias, const int64_t* offsets, int64_t batch,
-                     int64_t features, double slope) {
-  if (bad(batch, 0, features) || (batch > 0 && !offsets)) return Status::invalid_argument;
-  HEPGEN_DISPATCH_FLOAT(dtype, bias_act(static_cast<T*>(z), static_cast<const T*>(bias), offsets,
-                                        batch, features, static_cast<T>(slope)))
+Status epic_bias_act(const TensorView& z, const TensorView& bias, const TensorView& offsets,
+                     double slope) {
+  HEPGEN_TRY(args::epic_bias_act(z, bias, offsets));
+  const int64_t B = bias.shape[0], F = z.shape[1];
+  HEPGEN_DISPATCH_FLOAT(z.dtype, bias_act(z.data_as<T>(), bias.data_as<const T>(),
+                                          offsets.data_as<const int64_t>(), B, F,
+                                          static_cast<T>(slope)))
 }
 
-Status epic_residual_pool(DType dtype, const void* z2, const void* x, const void* bias2,
-                          const void* mask, const int64_t mask_strides[2], const int64_t* offsets,
-                          int64_t batch, int64_t set_size, int64_t features, double slope,
-                          double sum_scale, void* y, void* pooled) {
-  if (bad(batch, set_size, features) || (batch > 0 && !offsets)) return Status::invalid_argument;
-  HEPGEN_DISPATCH_FLOAT(dtype, residual_pool(static_cast<const T*>(z2), static_cast<const T*>(x),
-                                             static_cast<const T*>(bias2), static_cast<const T*>(mask),
-                                             mask_strides, offsets, batch, set_size, features,
-                                             static_cast<T>(slope), static_cast<T>(sum_scale),
-                                             static_cast<T*>(y), static_cast<T*>(pooled)))
+Status epic_residual_pool(const TensorView& z2, const TensorView& x, const TensorView& bias2,
+                          const TensorView& mask, const TensorView& offsets, double slope,
+                          double sum_scale, const TensorView& y, const TensorView& pooled) {
+  HEPGEN_TRY(args::epic_residual_pool(z2, x, bias2, mask, offsets, y, pooled));
+  const int64_t B = bias2.shape[0], N = mask.shape[1], H = z2.shape[1];
+  const int64_t ms[2] = {mask.strides[0], mask.strides[1]};
+  HEPGEN_DISPATCH_FLOAT(z2.dtype, residual_pool(z2.data_as<const T>(), x.data_as<const T>(),
+                                                bias2.data_as<const T>(), mask.data_as<const T>(),
+                                                ms, offsets.data_as<const int64_t>(), B, N, H,
+                                                static_cast<T>(slope), static_cast<T>(sum_scale),
+                                                y.data_as<T>(), pooled.data_as<T>()))
 }
 
-Status epic_output_grad(DType dtype, const void* grad_y, const void* grad_pooled, const void* y,
-                        const void* mask, const int64_t mask_strides[2], const int64_t* offsets,
-                        int64_t batch, int64_t set_size, int64_t features, double slope,
-                        double sum_scale, void* dz2, void* grad_bias2) {
-  if (bad(batch, set_size, features) || (batch > 0 && !offsets)) return Status::invalid_argument;
-  HEPGEN_DISPATCH_FLOAT(dtype, output_grad(static_cast<const T*>(grad_y),
-                                           static_cast<const T*>(grad_pooled),
-                                           static_cast<const T*>(y), static_cast<const T*>(mask),
-                                           mask_strides, offsets, batch, set_size, features,
-                                           static_cast<T>(slope), static_cast<T>(sum_scale),
-                                           static_cast<T*>(dz2), static_cast<T*>(grad_bias2)))
+Status epic_output_grad(const TensorView& grad_y, const TensorView& grad_pooled,
+                        const TensorView& y, const TensorView& mask, const TensorView& offsets,
+                        double slope, double sum_scale, const TensorView& dz2,
+                        const TensorView& grad_bias2) {
+  HEPGEN_TRY(args::epic_output_grad(grad_y, grad_pooled, y, mask, offsets, dz2, grad_bias2));
+  const int64_t B = grad_y.shape[0], N = grad_y.shape[1], H = grad_y.shape[2];
+  const int64_t ms[2] = {mask.strides[0], mask.strides[1]};
+  HEPGEN_DISPATCH_FLOAT(grad_y.dtype,
+                        output_grad(grad_y.data_as<const T>(), grad_pooled.data_as<const T>(),
+                                    y.data_as<const T>(), mask.data_as<const T>(), ms,
+                                    offsets.data_as<const int64_t>(), B, N, H,
+                                    static_cast<T>(slope), static_cast<T>(sum_scale),
+                                    dz2.data_as<T>(), grad_bias2.data_as<T>()))
 }
 
-Status epic_act_grad(DType dtype, void* dh, const void* h, const int64_t* offsets, int64_t batch,
-                     int64_t features, double slope, void* grad_bias1) {
-  if (bad(batch, 0, features) || (batch > 0 && !offsets)) return Status::invalid_argument;
-  HEPGEN_DISPATCH_FLOAT(dtype, act_grad(static_cast<T*>(dh), static_cast<const T*>(h), offsets,
-                                        batch, features, static_cast<T>(slope),
-                                        static_cast<T*>(grad_bias1)))
+Status epic_act_grad(const TensorView& dh, const TensorView& h, const TensorView& offsets,
+                     double slope, const TensorView& grad_bias1) {
+  HEPGEN_TRY(args::epic_act_grad(dh, h, offsets, grad_bias1));
+  const int64_t B = grad_bias1.shape[0], F = dh.shape[1];
+  HEPGEN_DISPATCH_FLOAT(dh.dtype, act_grad(dh.data_as<T>(), h.data_as<const T>(),
+                                           offsets.data_as<const int64_t>(), B, F,
+                                           static_cast<T>(slope), grad_bias1.data_as<T>()))
 }
 
-Status epic_unpack(DType dtype, const void* packed, const void* mask, const int64_t mask_strides[2],
-                   const int64_t* offsets, int64_t batch, int64_t set_size, int64_t features,
-                   void* padded) {
-  if (bad(batch, set_size, features) || (batch > 0 && !offsets)) return Status::invalid_argument;
-  HEPGEN_DISPATCH_FLOAT(dtype, unpack(static_cast<const T*>(packed), static_cast<const T*>(mask),
-                                      mask_strides, offsets, batch, set_size, features,
-                                      static_cast<T*>(padded)))
+Status epic_unpack(const TensorView& packed, const TensorView& mask, const TensorView& offsets,
+                   const TensorView& padded) {
+  HEPGEN_TRY(args::epic_unpack(packed, mask, offsets, padded));
+  const int64_t B = mask.shape[0], N = mask.shape[1], F = packed.shape[1];
+  const int64_t ms[2] = {mask.strides[0], mask.strides[1]};
+  HEPGEN_DISPATCH_FLOAT(packed.dtype, unpack(packed.data_as<const T>(), mask.data_as<const T>(), ms,
+                                             offsets.data_as<const int64_t>(), B, N, F,
+                                             padded.data_as<T>()))
 }
 
 #undef HEPGEN_DISPATCH_FLOAT

@@ -14,6 +14,7 @@
 #include <limits>
 #include <vector>
 
+#include "op_args.h"
 #include "parallel.h"
 
 #ifdef HEPGEN_WITH_OPENMP
@@ -39,7 +40,6 @@ namespace {
 struct S4 {
   int64_t b, h, l, d;
 };
-S4 s4(const int64_t* s) { return {s[0], s[1], s[2], s[3]}; }
 
 // exp of n values in place. For float a vectorisable 2^t (t = x log2 e) from a degree-7
 // polynomial (about 1 ulp): glibc's scalar expf would keep the loop scalar and dominate the
@@ -550,108 +550,74 @@ void decode_kernel(const T* q, S4 qs, const T* k_new, S4 kns, const T* v_new, S4
   }
 }
 
-bool bad_sizes(int64_t B, int64_t H, int64_t L, int64_t Dh) {
-  return B < 0 || H < 0 || L < 0 || Dh < 1;
-}
+S4 s4(const TensorView& t) { return {t.strides[0], t.strides[1], t.strides[2], t.strides[3]}; }
 
 }  // namespace
 
-Status masked_attention_forward(DType dtype, const void* q, const int64_t q_strides[4],
-                                const void* k, const int64_t k_strides[4], const void* v,
-                                const int64_t v_strides[4], const uint8_t* mask,
-                                const int64_t mask_strides[2], int64_t batch, int64_t heads,
-                                int64_t length, int64_t head_dim, bool causal, double scale,
-                                void* out, void* lse) {
-  if (bad_sizes(batch, heads, length, head_dim)) return Status::invalid_argument;
-  if (batch * heads * length == 0) return Status::ok;
-  if (!q || !k || !v || !out || !lse || !q_strides || !k_strides || !v_strides ||
-      (mask && !mask_strides))
-    return Status::invalid_argument;
-  switch (dtype) {
-    case DType::f32:
-      forward_kernel(static_cast<const float*>(q), s4(q_strides), static_cast<const float*>(k),
-                     s4(k_strides), static_cast<const float*>(v), s4(v_strides), mask, mask_strides,
-                     batch, heads, length, head_dim, causal, static_cast<float>(scale),
-                     static_cast<float*>(out), static_cast<float*>(lse));
-      return Status::ok;
-    case DType::f64:
-      forward_kernel(static_cast<const double*>(q), s4(q_strides), static_cast<const double*>(k),
-                     s4(k_strides), static_cast<const double*>(v), s4(v_strides), mask,
-                     mask_strides, batch, heads, length, head_dim, causal, scale,
-                     static_cast<double*>(out), static_cast<double*>(lse));
-      return Status::ok;
-    default:
-      return Status::unsupported_dtype;
-  }
+Status masked_attention_forward(const TensorView& q, const TensorView& k, const TensorView& v,
+                                const TensorView* key_padding_mask, bool causal, double scale,
+                                const TensorView& out, const TensorView& lse) {
+  HEPGEN_TRY(args::attention_forward(args::cpu(), q, k, v, key_padding_mask, out, lse));
+  const int64_t B = q.shape[0], H = q.shape[1], L = q.shape[2], Dh = q.shape[3];
+  if (B * H * L == 0) return Status::ok;
+  const uint8_t* mask = key_padding_mask ? key_padding_mask->data_as<const uint8_t>() : nullptr;
+  const int64_t ms[2] = {key_padding_mask ? key_padding_mask->strides[0] : 0,
+                         key_padding_mask ? key_padding_mask->strides[1] : 0};
+  if (q.dtype == DType::f32)
+    forward_kernel(q.data_as<const float>(), s4(q), k.data_as<const float>(), s4(k),
+                   v.data_as<const float>(), s4(v), mask, ms, B, H, L, Dh, causal,
+                   static_cast<float>(scale), out.data_as<float>(), lse.data_as<float>());
+  else
+    forward_kernel(q.data_as<const double>(), s4(q), k.data_as<const double>(), s4(k),
+                   v.data_as<const double>(), s4(v), mask, ms, B, H, L, Dh, causal, scale,
+                   out.data_as<double>(), lse.data_as<double>());
+  return Status::ok;
 }
 
-Status masked_attention_backward(DType dtype, const void* grad_out, const void* q,
-                                 const int64_t q_strides[4], const void* k,
-                                 const int64_t k_strides[4], const void* v,
-                                 const int64_t v_strides[4], const uint8_t* mask,
-                                 const int64_t mask_strides[2], const void* out, const void* lse,
-                                 int64_t batch, int64_t heads, int64_t length, int64_t head_dim,
-                                 bool causal, double scale, void* grad_q, void* grad_k,
-                                 void* grad_v) {
-  if (bad_sizes(batch, heads, length, head_dim)) return Status::invalid_argument;
-  if (batch * heads * length == 0) return Status::ok;
-  if (!grad_out || !q || !k || !v || !out || !lse || !grad_q || !grad_k || !grad_v ||
-      !q_strides || !k_strides || !v_strides || (mask && !mask_strides))
-    return Status::invalid_argument;
-  switch (dtype) {
-    case DType::f32:
-      backward_kernel(static_cast<const float*>(grad_out), static_cast<const float*>(q),
-                      s4(q_strides), static_cast<const float*>(k), s4(k_strides),
-                      static_cast<const float*>(v), s4(v_strides), mask, mask_strides,
-                      static_cast<const float*>(out), static_cast<const float*>(lse), batch, heads,
-                      length, head_dim, causal, static_cast<float>(scale),
-                      static_cast<float*>(grad_q), static_cast<float*>(grad_k),
-                      static_cast<float*>(grad_v));
-      return Status::ok;
-    case DType::f64:
-      backward_kernel(static_cast<const double*>(grad_out), static_cast<const double*>(q),
-                      s4(q_strides), static_cast<const double*>(k), s4(k_strides),
-                      static_cast<const double*>(v), s4(v_strides), mask, mask_strides,
-                      static_cast<const double*>(out), static_cast<const double*>(lse), batch,
-                      heads, length, head_dim, causal, scale, static_cast<double*>(grad_q),
-                      static_cast<double*>(grad_k), static_cast<double*>(grad_v));
-      return Status::ok;
-    default:
-      return Status::unsupported_dtype;
-  }
+Status masked_attention_backward(const TensorView& grad_out, const TensorView& q, const TensorView& k,
+                                 const TensorView& v, const TensorView* key_padding_mask,
+                                 const TensorView& out, const TensorView& lse, bool causal,
+                                 double scale, const TensorView& grad_q, const TensorView& grad_k,
+                                 const TensorView& grad_v) {
+  HEPGEN_TRY(args::attention_backward(args::cpu(), grad_out, q, k, v, key_padding_mask, out, lse,
+                                      grad_q, grad_k, grad_v));
+  const int64_t B = q.shape[0], H = q.shape[1], L = q.shape[2], Dh = q.shape[3];
+  if (B * H * L == 0) return Status::ok;
+  const uint8_t* mask = key_padding_mask ? key_padding_mask->data_as<const uint8_t>() : nullptr;
+  const int64_t ms[2] = {key_padding_mask ? key_padding_mask->strides[0] : 0,
+                         key_padding_mask ? key_padding_mask->strides[1] : 0};
+  if (q.dtype == DType::f32)
+    backward_kernel(grad_out.data_as<const float>(), q.data_as<const float>(), s4(q),
+                    k.data_as<const float>(), s4(k), v.data_as<const float>(), s4(v), mask, ms,
+                    out.data_as<const float>(), lse.data_as<const float>(), B, H, L, Dh, causal,
+                    static_cast<float>(scale), grad_q.data_as<float>(), grad_k.data_as<float>(),
+                    grad_v.data_as<float>());
+  else
+    backward_kernel(grad_out.data_as<const double>(), q.data_as<const double>(), s4(q),
+                    k.data_as<const double>(), s4(k), v.data_as<const double>(), s4(v), mask, ms,
+                    out.data_as<const double>(), lse.data_as<const double>(), B, H, L, Dh, causal,
+                    scale, grad_q.data_as<double>(), grad_k.data_as<double>(),
+                    grad_v.data_as<double>());
+  return Status::ok;
 }
 
-Status masked_attention_decode(DType dtype, const void* q, const int64_t q_strides[4],
-                               const void* k_new, const int64_t k_new_strides[4],
-                               const void* v_new, const int64_t v_new_strides[4], void* k_cache,
-                               const int64_t k_cache_strides[4], void* v_cache,
-                               const int64_t v_cache_strides[4], const int64_t* lengths,
-                               int64_t batch, int64_t heads, int64_t max_length, int64_t head_dim,
-                               double scale, void* out) {
-  if (bad_sizes(batch, heads, max_length, head_dim)) return Status::invalid_argument;
-  if (batch * heads == 0) return Status::ok;
-  if (!q || !k_new || !v_new || !k_cache || !v_cache || !lengths || !out || !q_strides ||
-      !k_new_strides || !v_new_strides || !k_cache_strides || !v_cache_strides)
-    return Status::invalid_argument;
-  switch (dtype) {
-    case DType::f32:
-      decode_kernel(static_cast<const float*>(q), s4(q_strides), static_cast<const float*>(k_new),
-                    s4(k_new_strides), static_cast<const float*>(v_new), s4(v_new_strides),
-                    static_cast<float*>(k_cache), s4(k_cache_strides),
-                    static_cast<float*>(v_cache), s4(v_cache_strides), lengths, batch, heads,
-                    max_length, head_dim, static_cast<float>(scale), static_cast<float*>(out));
-      return Status::ok;
-    case DType::f64:
-      decode_kernel(static_cast<const double*>(q), s4(q_strides),
-                    static_cast<const double*>(k_new), s4(k_new_strides),
-                    static_cast<const double*>(v_new), s4(v_new_strides),
-                    static_cast<double*>(k_cache), s4(k_cache_strides),
-                    static_cast<double*>(v_cache), s4(v_cache_strides), lengths, batch, heads,
-                    max_length, head_dim, scale, static_cast<double*>(out));
-      return Status::ok;
-    default:
-      return Status::unsupported_dtype;
-  }
+Status masked_attention_decode(const TensorView& q, const TensorView& k_new, const TensorView& v_new,
+                               const TensorView& k_cache, const TensorView& v_cache,
+                               const TensorView& lengths, double scale, const TensorView& out) {
+  HEPGEN_TRY(args::attention_decode(args::cpu(), q, k_new, v_new, k_cache, v_cache, lengths, out));
+  const int64_t B = q.shape[0], H = q.shape[1], Lmax = k_cache.shape[2], Dh = q.shape[3];
+  if (B * H == 0) return Status::ok;
+  if (q.dtype == DType::f32)
+    decode_kernel(q.data_as<const float>(), s4(q), k_new.data_as<const float>(), s4(k_new),
+                  v_new.data_as<const float>(), s4(v_new), k_cache.data_as<float>(), s4(k_cache),
+                  v_cache.data_as<float>(), s4(v_cache), lengths.data_as<const int64_t>(), B, H,
+                  Lmax, Dh, static_cast<float>(scale), out.data_as<float>());
+  else
+    decode_kernel(q.data_as<const double>(), s4(q), k_new.data_as<const double>(), s4(k_new),
+                  v_new.data_as<const double>(), s4(v_new), k_cache.data_as<double>(), s4(k_cache),
+                  v_cache.data_as<double>(), s4(v_cache), lengths.data_as<const int64_t>(), B, H,
+                  Lmax, Dh, scale, out.data_as<double>());
+  return Status::ok;
 }
 
 }  // namespace hepgen

@@ -2,6 +2,7 @@
 // the state, OpenMP over rows, the k_i read once each.
 #include "hepgen/ode_combine.h"
 
+#include "op_args.h"
 #include "parallel.h"
 
 namespace hepgen {
@@ -32,33 +33,30 @@ void combine(const T* y, T y_coeff, const T* const* k, const T* a, int K, const 
 }
 
 template <typename T>
-Status run(const void* y, double y_coeff, const void* const* k, const double* coeffs, int K,
-           const void* h, const void* mask, int64_t S, int64_t R, int64_t F, void* out) {
+void run(const TensorView& y, double y_coeff, const TensorView* k, const double* coeffs, int K,
+         const TensorView& h, const TensorView* mask, const TensorView& out) {
   const T* kk[kOdeMaxTerms];
   T a[kOdeMaxTerms];
   for (int i = 0; i < K; ++i) {
-    kk[i] = static_cast<const T*>(k[i]);
+    kk[i] = k[i].data_as<const T>();
     a[i] = static_cast<T>(coeffs[i]);
   }
-  combine(static_cast<const T*>(y), static_cast<T>(y_coeff), kk, a, K, static_cast<const T*>(h),
-          static_cast<const T*>(mask), S, R, F, static_cast<T*>(out));
-  return Status::ok;
+  combine(y.data_as<const T>(), static_cast<T>(y_coeff), kk, a, K, h.data_as<const T>(),
+          mask ? mask->data_as<const T>() : nullptr, y.shape[0], y.shape[1], y.shape[2],
+          out.data_as<T>());
 }
 
 }  // namespace
 
-Status ode_combine(DType dtype, const void* y, double y_coeff, const void* const* k,
-                   const double* coeffs, int n_terms, const void* h, const void* mask,
-                   int64_t samples, int64_t rows, int64_t features, void* out) {
-  if (samples < 0 || rows < 0 || features < 0 || n_terms < 0 || n_terms > kOdeMaxTerms)
-    return Status::invalid_argument;
-  if (samples * rows * features == 0) return Status::ok;
-  if (!y || !h || !out || (n_terms > 0 && (!k || !coeffs))) return Status::invalid_argument;
-  switch (dtype) {
-    case DType::f32: return run<float>(y, y_coeff, k, coeffs, n_terms, h, mask, samples, rows, features, out);
-    case DType::f64: return run<double>(y, y_coeff, k, coeffs, n_terms, h, mask, samples, rows, features, out);
-    default: return Status::unsupported_dtype;
-  }
+Status ode_combine(const TensorView& y, double y_coeff, const TensorView* k, const double* coeffs,
+                   int n_terms, const TensorView& h, const TensorView* mask, const TensorView& out) {
+  HEPGEN_TRY(args::ode_combine(args::cpu(), y, k, coeffs, n_terms, h, mask, out));
+  if (y.numel() == 0) return Status::ok;
+  if (y.dtype == DType::f32)
+    run<float>(y, y_coeff, k, coeffs, n_terms, h, mask, out);
+  else
+    run<double>(y, y_coeff, k, coeffs, n_terms, h, mask, out);
+  return Status::ok;
 }
 
 }  // namespace hepgen

@@ -21,6 +21,7 @@
 #include <cstring>
 #include <vector>
 
+#include "op_args.h"
 #include "parallel.h"
 #include "rq_spline_bin.h"
 
@@ -136,12 +137,16 @@ struct Params {
   int64_t ds;
 };
 
+// Row strides of a row that is alone are never used: any value is as good as K.
+inline int64_t row_stride(const TensorView& t) { return t.shape[0] > 1 ? t.strides[0] : t.shape[1]; }
+
 template <typename T>
-Params<T> params_of(const RQSplineOptions& o, const void* w, int64_t ws, const void* h, int64_t hs,
-                    const void* d, int64_t ds) {
-  return {o.bins, o.inverse, T(o.tail_bound), T(o.min_bin_width), T(o.min_bin_height),
+Params<T> params_of(const RQSplineOptions& o, const TensorView& w, const TensorView& h,
+                    const TensorView& d) {
+  return {w.shape[1], o.inverse, T(o.tail_bound), T(o.min_bin_width), T(o.min_bin_height),
           T(o.min_derivative), T(rqs::boundary_derivative(o.min_derivative)),
-          static_cast<const T*>(w), ws, static_cast<const T*>(h), hs, static_cast<const T*>(d), ds};
+          w.data_as<const T>(), row_stride(w), h.data_as<const T>(), row_stride(h),
+          d.data_as<const T>(), row_stride(d)};
 }
 
 // Per-thread scratch: softmax of widths and heights, and their interior knots.
@@ -613,66 +618,45 @@ void backward_kernel(int64_t n, const Params<T>& P, const T* in, const T* g_out,
   }
 }
 
-bool options_ok(const RQSplineOptions& o) {
-  const double K = static_cast<double>(o.bins);
-  return o.bins >= 1 && std::isfinite(o.tail_bound) && o.tail_bound > 0 && o.min_bin_width >= 0 &&
-         o.min_bin_width * K <= 1.0 && o.min_bin_height >= 0 && o.min_bin_height * K <= 1.0 &&
-         o.min_derivative >= 0 && o.min_derivative < 1;
-}
-
 }  // namespace
 
-Status rq_spline_forward(DType dtype, int64_t n, const RQSplineOptions& o, const void* inputs,
-                         const void* widths, int64_t ws, const void* heights, int64_t hs,
-                         const void* derivatives, int64_t ds, void* outputs, void* logabsdet) {
-  if (n < 0 || !options_ok(o)) return Status::invalid_argument;
+Status rq_spline_forward(const RQSplineOptions& o, const TensorView& inputs, const TensorView& widths,
+                         const TensorView& heights, const TensorView& derivatives,
+                         const TensorView& outputs, const TensorView& logabsdet) {
+  HEPGEN_TRY(args::rq_spline_forward(args::cpu(), o, inputs, widths, heights, derivatives, outputs,
+                                     logabsdet));
+  const int64_t n = inputs.shape[0];
   if (n == 0) return Status::ok;
-  if (!inputs || !widths || !heights || (o.bins > 1 && !derivatives) || !outputs || !logabsdet)
-    return Status::invalid_argument;
-  switch (dtype) {
-    case DType::f32:
-      forward_kernel(n, params_of<float>(o, widths, ws, heights, hs, derivatives, ds),
-                     static_cast<const float*>(inputs), static_cast<float*>(outputs),
-                     static_cast<float*>(logabsdet));
-      return Status::ok;
-    case DType::f64:
-      forward_kernel(n, params_of<double>(o, widths, ws, heights, hs, derivatives, ds),
-                     static_cast<const double*>(inputs), static_cast<double*>(outputs),
-                     static_cast<double*>(logabsdet));
-      return Status::ok;
-    default:
-      return Status::unsupported_dtype;
-  }
+  if (inputs.dtype == DType::f32)
+    forward_kernel(n, params_of<float>(o, widths, heights, derivatives), inputs.data_as<const float>(),
+                   outputs.data_as<float>(), logabsdet.data_as<float>());
+  else
+    forward_kernel(n, params_of<double>(o, widths, heights, derivatives), inputs.data_as<const double>(),
+                   outputs.data_as<double>(), logabsdet.data_as<double>());
+  return Status::ok;
 }
 
-Status rq_spline_backward(DType dtype, int64_t n, const RQSplineOptions& o, const void* inputs,
-                          const void* widths, int64_t ws, const void* heights, int64_t hs,
-                          const void* derivatives, int64_t ds, const void* grad_outputs,
-                          const void* grad_logabsdet, void* grad_inputs, void* grad_widths,
-                          void* grad_heights, void* grad_derivatives) {
-  if (n < 0 || !options_ok(o)) return Status::invalid_argument;
+Status rq_spline_backward(const RQSplineOptions& o, const TensorView& inputs, const TensorView& widths,
+                          const TensorView& heights, const TensorView& derivatives,
+                          const TensorView& grad_outputs, const TensorView& grad_logabsdet,
+                          const TensorView& grad_inputs, const TensorView& grad_widths,
+                          const TensorView& grad_heights, const TensorView& grad_derivatives) {
+  HEPGEN_TRY(args::rq_spline_backward(args::cpu(), o, inputs, widths, heights, derivatives, grad_outputs,
+                                      grad_logabsdet, grad_inputs, grad_widths, grad_heights,
+                                      grad_derivatives));
+  const int64_t n = inputs.shape[0];
   if (n == 0) return Status::ok;
-  if (!inputs || !widths || !heights || !grad_outputs || !grad_logabsdet || !grad_inputs ||
-      !grad_widths || !grad_heights || (o.bins > 1 && (!derivatives || !grad_derivatives)))
-    return Status::invalid_argument;
-  switch (dtype) {
-    case DType::f32:
-      backward_kernel(n, params_of<float>(o, widths, ws, heights, hs, derivatives, ds),
-                      static_cast<const float*>(inputs), static_cast<const float*>(grad_outputs),
-                      static_cast<const float*>(grad_logabsdet), static_cast<float*>(grad_inputs),
-                      static_cast<float*>(grad_widths), static_cast<float*>(grad_heights),
-                      static_cast<float*>(grad_derivatives));
-      return Status::ok;
-    case DType::f64:
-      backward_kernel(n, params_of<double>(o, widths, ws, heights, hs, derivatives, ds),
-                      static_cast<const double*>(inputs), static_cast<const double*>(grad_outputs),
-                      static_cast<const double*>(grad_logabsdet), static_cast<double*>(grad_inputs),
-                      static_cast<double*>(grad_widths), static_cast<double*>(grad_heights),
-                      static_cast<double*>(grad_derivatives));
-      return Status::ok;
-    default:
-      return Status::unsupported_dtype;
-  }
+  if (inputs.dtype == DType::f32)
+    backward_kernel(n, params_of<float>(o, widths, heights, derivatives), inputs.data_as<const float>(),
+                    grad_outputs.data_as<const float>(), grad_logabsdet.data_as<const float>(),
+                    grad_inputs.data_as<float>(), grad_widths.data_as<float>(),
+                    grad_heights.data_as<float>(), grad_derivatives.data_as<float>());
+  else
+    backward_kernel(n, params_of<double>(o, widths, heights, derivatives), inputs.data_as<const double>(),
+                    grad_outputs.data_as<const double>(), grad_logabsdet.data_as<const double>(),
+                    grad_inputs.data_as<double>(), grad_widths.data_as<double>(),
+                    grad_heights.data_as<double>(), grad_derivatives.data_as<double>());
+  return Status::ok;
 }
 
 }  // namespace hepgen

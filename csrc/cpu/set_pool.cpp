@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "op_args.h"
 #include "parallel.h"
 
 namespace hepgen {
@@ -61,52 +62,37 @@ void backward_kernel(const T* grad_out, const T* mask, const int64_t ms[2], int6
   }
 }
 
-bool bad_sizes(int64_t B, int64_t N, int64_t D) { return B < 0 || N < 0 || D < 0; }
-
 }  // namespace
 
-Status set_pool_forward(DType dtype, const void* x, const int64_t x_strides[3],
-                        const void* mask, const int64_t mask_strides[2], int64_t batch,
-                        int64_t set_size, int64_t features, double sum_scale, void* out) {
-  if (bad_sizes(batch, set_size, features)) return Status::invalid_argument;
-  if (batch * set_size * features > 0 && (!x || !mask)) return Status::invalid_argument;
-  if (batch * features > 0 && !out) return Status::invalid_argument;
-  switch (dtype) {
-    case DType::f32:
-      forward_kernel(static_cast<const float*>(x), x_strides, static_cast<const float*>(mask),
-                     mask_strides, batch, set_size, features, static_cast<float>(sum_scale),
-                     static_cast<float*>(out));
-      return Status::ok;
-    case DType::f64:
-      forward_kernel(static_cast<const double*>(x), x_strides, static_cast<const double*>(mask),
-                     mask_strides, batch, set_size, features, sum_scale,
-                     static_cast<double*>(out));
-      return Status::ok;
-    default:
-      return Status::unsupported_dtype;
-  }
+Status set_pool_forward(const TensorView& x, const TensorView& mask, double sum_scale,
+                        const TensorView& out) {
+  HEPGEN_TRY(args::set_pool_forward(args::cpu(), x, mask, out));
+  const int64_t B = x.shape[0], N = x.shape[1], D = x.shape[2];
+  const int64_t xs[3] = {x.strides[0], x.strides[1], x.strides[2]};
+  const int64_t ms[2] = {mask.strides[0], mask.strides[1]};
+  if (B * D == 0) return Status::ok;
+  if (x.dtype == DType::f32)
+    forward_kernel(x.data_as<const float>(), xs, mask.data_as<const float>(), ms, B, N, D,
+                   static_cast<float>(sum_scale), out.data_as<float>());
+  else
+    forward_kernel(x.data_as<const double>(), xs, mask.data_as<const double>(), ms, B, N, D,
+                   sum_scale, out.data_as<double>());
+  return Status::ok;
 }
 
-Status set_pool_backward(DType dtype, const void* grad_out, const void* mask,
-                         const int64_t mask_strides[2], int64_t batch, int64_t set_size,
-                         int64_t features, double sum_scale, void* grad_x) {
-  if (bad_sizes(batch, set_size, features)) return Status::invalid_argument;
-  if (batch * set_size * features > 0 && (!grad_out || !mask || !grad_x))
-    return Status::invalid_argument;
-  switch (dtype) {
-    case DType::f32:
-      backward_kernel(static_cast<const float*>(grad_out), static_cast<const float*>(mask),
-                      mask_strides, batch, set_size, features, static_cast<float>(sum_scale),
-                      static_cast<float*>(grad_x));
-      return Status::ok;
-    case DType::f64:
-      backward_kernel(static_cast<const double*>(grad_out), static_cast<const double*>(mask),
-                      mask_strides, batch, set_size, features, sum_scale,
-                      static_cast<double*>(grad_x));
-      return Status::ok;
-    default:
-      return Status::unsupported_dtype;
-  }
+Status set_pool_backward(const TensorView& grad_out, const TensorView& mask, double sum_scale,
+                         const TensorView& grad_x) {
+  HEPGEN_TRY(args::set_pool_backward(args::cpu(), grad_out, mask, grad_x));
+  const int64_t B = mask.shape[0], N = mask.shape[1], D = grad_x.shape[2];
+  const int64_t ms[2] = {mask.strides[0], mask.strides[1]};
+  if (B * N * D == 0) return Status::ok;
+  if (grad_out.dtype == DType::f32)
+    backward_kernel(grad_out.data_as<const float>(), mask.data_as<const float>(), ms, B, N, D,
+                    static_cast<float>(sum_scale), grad_x.data_as<float>());
+  else
+    backward_kernel(grad_out.data_as<const double>(), mask.data_as<const double>(), ms, B, N, D,
+                    sum_scale, grad_x.data_as<double>());
+  return Status::ok;
 }
 
 }  // namespace hepgen

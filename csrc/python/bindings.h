@@ -4,35 +4,35 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <array>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 
 #include "hepgen/core.h"
+#include "tensor_arg.h"
 
 namespace hepgen_python {
 
 namespace py = pybind11;
 
-using Strides2 = std::array<int64_t, 2>;
-using Strides3 = std::array<int64_t, 3>;
-
-inline hepgen::DType to_dtype(int code) {
-  if (code < 0 || code > 3) throw std::invalid_argument("dtype code must be 0..3, got " + std::to_string(code));
-  return static_cast<hepgen::DType>(code);
-}
-
-// Turns a non-ok Status into a RuntimeError (pybind11 translates std::runtime_error).
-inline void check(hepgen::Status status, const char* what) {
+// Runs a core entry point without the GIL and turns a non-ok Status into a Python error
+// carrying the core's message: ValueError for a bad argument, TypeError for a dtype the
+// backend lacks, RuntimeError otherwise (CUDA errors, a backend not built).
+template <typename F>
+void run(const char* what, F&& call) {
+  hepgen::Status status;
+  {
+    py::gil_scoped_release release;
+    status = call();
+  }
   if (status == hepgen::Status::ok) return;
-  std::string msg = std::string(what) + ": " + hepgen::status_string(status);
-  if (status == hepgen::Status::cuda_error) msg += std::string(" (") + hepgen::last_cuda_error() + ")";
+  const std::string msg = std::string(what) + ": " + hepgen::last_error();  // CUDA errors included
+  if (status == hepgen::Status::invalid_argument) throw py::value_error(msg);
+  if (status == hepgen::Status::unsupported_dtype) throw py::type_error(msg);
   throw std::runtime_error(msg);
 }
 
-inline const void* cptr(std::uintptr_t p) { return reinterpret_cast<const void*>(p); }
-inline void* mptr(std::uintptr_t p) { return reinterpret_cast<void*>(p); }
+inline void* stream_ptr(std::uintptr_t s) { return reinterpret_cast<void*>(s); }
 
 // One function per op file, called from module.cpp.
 void bind_set_pool(py::module_& m);

@@ -3,52 +3,61 @@
 #include "hepgen/epic_local.h"
 
 namespace hepgen_python {
-namespace {
-const int64_t* iptr(std::uintptr_t p) { return reinterpret_cast<const int64_t*>(p); }
-}  // namespace
 
 void bind_epic_local(py::module_& m) {
-  using U = std::uintptr_t;
-  const auto nogil = py::call_guard<py::gil_scoped_release>();
-  m.def("epic_bias_act", [](int dt, U z, U bias, U off, int64_t B, int64_t F, double slope) {
-    check(hepgen::epic_bias_act(to_dtype(dt), mptr(z), cptr(bias), iptr(off), B, F, slope), "epic_bias_act (cpu)");
-  }, nogil);
-  m.def("epic_residual_pool", [](int dt, U z2, U x, U bias2, U mask, Strides2 ms, U off, int64_t B, int64_t N,
-                                 int64_t H, double slope, double scale, U y, U pooled) {
-    check(hepgen::epic_residual_pool(to_dtype(dt), cptr(z2), cptr(x), cptr(bias2), cptr(mask), ms.data(), iptr(off),
-                                     B, N, H, slope, scale, mptr(y), mptr(pooled)),
-          "epic_residual_pool (cpu)");
-  }, nogil);
-  m.def("epic_output_grad", [](int dt, U gy, U gp, U y, U mask, Strides2 ms, U off, int64_t B, int64_t N, int64_t H,
-                               double slope, double scale, U dz2, U gb2) {
-    check(hepgen::epic_output_grad(to_dtype(dt), cptr(gy), cptr(gp), cptr(y), cptr(mask), ms.data(), iptr(off), B,
-                                   N, H, slope, scale, mptr(dz2), mptr(gb2)),
-          "epic_output_grad (cpu)");
-  }, nogil);
-  m.def("epic_act_grad", [](int dt, U dh, U h, U off, int64_t B, int64_t F, double slope, U gb1) {
-    check(hepgen::epic_act_grad(to_dtype(dt), mptr(dh), cptr(h), iptr(off), B, F, slope, mptr(gb1)), "epic_act_grad (cpu)");
-  }, nogil);
-  m.def("epic_unpack", [](int dt, U packed, U mask, Strides2 ms, U off, int64_t B, int64_t N, int64_t F, U padded) {
-    check(hepgen::epic_unpack(to_dtype(dt), cptr(packed), cptr(mask), ms.data(), iptr(off), B, N, F, mptr(padded)),
-          "epic_unpack (cpu)");
-  }, nogil);
-  m.def("cuda_epic_local_forward", [](int dt, U x, Strides3 xs, U mask, Strides2 ms, U w1t, U b1, U w2t, U b2,
-                                      int64_t B, int64_t N, int64_t H, int64_t H1, double slope, double scale, U y,
-                                      U pooled, U stream) {
-    check(hepgen::cuda::epic_local_forward(to_dtype(dt), cptr(x), xs.data(), cptr(mask), ms.data(), cptr(w1t),
-                                           cptr(b1), cptr(w2t), cptr(b2), B, N, H, H1, slope, scale, mptr(y),
-                                           mptr(pooled), mptr(stream)),
-          "epic_local_forward (cuda)");
-  }, nogil);
-  m.def("cuda_epic_local_backward", [](int dt, U gy, U gp, U x, Strides3 xs, U y, U mask, Strides2 ms, U w1, U w1t,
-                                       U b1, U w2, int64_t B, int64_t N, int64_t H, int64_t H1, double slope,
-                                       double scale, U dx, U dz1, U h, U dz2, U gb1, U gb2, U stream) {
-    check(hepgen::cuda::epic_local_backward(to_dtype(dt), cptr(gy), cptr(gp), cptr(x), xs.data(), cptr(y), cptr(mask),
-                                            ms.data(), cptr(w1), cptr(w1t), cptr(b1), cptr(w2), B, N, H, H1, slope,
-                                            scale, mptr(dx), mptr(dz1), mptr(h), mptr(dz2), mptr(gb1), mptr(gb2),
-                                            mptr(stream)),
-          "epic_local_backward (cuda)");
-  }, nogil);
+  using H = py::handle;
+  using hepgen::TensorView;
+  m.def("epic_bias_act", [](H z, H bias, H off, double slope) {
+    const TensorArg a(z, "z", true), b(bias, "bias"), c(off, "offsets");
+    run("epic_bias_act (cpu)", [&] { return hepgen::epic_bias_act(a.view(), b.view(), c.view(), slope); });
+  });
+  m.def("epic_residual_pool", [](H z2, H x, H bias2, H mask, H off, double slope, double scale, H y, H pooled) {
+    const TensorArg a(z2, "z2"), b(x, "x"), c(bias2, "bias2"), d(mask, "mask"), e(off, "offsets"),
+        f(y, "y", true), g(pooled, "pooled", true);
+    run("epic_residual_pool (cpu)", [&] {
+      return hepgen::epic_residual_pool(a.view(), b.view(), c.view(), d.view(), e.view(), slope, scale, f.view(),
+                                        g.view());
+    });
+  });
+  m.def("epic_output_grad", [](H gy, H gp, H y, H mask, H off, double slope, double scale, H dz2, H gb2) {
+    const TensorArg a(gy, "grad_y"), b(gp, "grad_pooled"), c(y, "y"), d(mask, "mask"), e(off, "offsets"),
+        f(dz2, "dz2", true), g(gb2, "grad_bias2", true);
+    run("epic_output_grad (cpu)", [&] {
+      return hepgen::epic_output_grad(a.view(), b.view(), c.view(), d.view(), e.view(), slope, scale, f.view(),
+                                      g.view());
+    });
+  });
+  m.def("epic_act_grad", [](H dh, H h, H off, double slope, H gb1) {
+    const TensorArg a(dh, "dh", true), b(h, "h"), c(off, "offsets"), d(gb1, "grad_bias1", true);
+    run("epic_act_grad (cpu)", [&] { return hepgen::epic_act_grad(a.view(), b.view(), c.view(), slope, d.view()); });
+  });
+  m.def("epic_unpack", [](H packed, H mask, H off, H padded) {
+    const TensorArg a(packed, "packed"), b(mask, "mask"), c(off, "offsets"), d(padded, "padded", true);
+    run("epic_unpack (cpu)", [&] { return hepgen::epic_unpack(a.view(), b.view(), c.view(), d.view()); });
+  });
+  m.def("cuda_epic_local_forward", [](H x, H mask, H w1t, H b1, H w2t, H b2, double slope, double scale, H y,
+                                      H pooled, std::uintptr_t stream) {
+    const TensorArg a(x, "x", false, stream), b(mask, "mask", false, stream), c(w1t, "w1t", false, stream),
+        d(b1, "bias1", false, stream), e(w2t, "w2t", false, stream), f(b2, "bias2", false, stream),
+        g(y, "y", true, stream), h(pooled, "pooled", true, stream);
+    run("epic_local_forward (cuda)", [&] {
+      return hepgen::cuda::epic_local_forward(a.view(), b.view(), c.view(), d.view(), e.view(), f.view(), slope,
+                                              scale, g.view(), h.view(), stream_ptr(stream));
+    });
+  });
+  m.def("cuda_epic_local_backward", [](H gy, H gp, H x, H y, H mask, H w1, H w1t, H b1, H w2, double slope,
+                                       double scale, H dx, H dz1, H h, H dz2, H gb1, H gb2, std::uintptr_t stream) {
+    const TensorArg a(gy, "grad_y", false, stream), b(gp, "grad_pooled", false, stream), c(x, "x", false, stream),
+        d(y, "y", false, stream), e(mask, "mask", false, stream), f(w1, "w1", false, stream),
+        g(w1t, "w1t", false, stream), i(b1, "bias1", false, stream), j(w2, "w2", false, stream),
+        o1(dx, "dx", true, stream), o2(dz1, "dz1", true, stream), o3(h, "h", true, stream),
+        o4(dz2, "dz2", true, stream), o5(gb1, "grad_bias1", true, stream), o6(gb2, "grad_bias2", true, stream);
+    run("epic_local_backward (cuda)", [&] {
+      return hepgen::cuda::epic_local_backward(a.view(), b.view(), c.view(), d.view(), e.view(), f.view(), g.view(),
+                                               i.view(), j.view(), slope, scale, o1.view(), o2.view(), o3.view(),
+                                               o4.view(), o5.view(), o6.view(), stream_ptr(stream));
+    });
+  });
 }
 
 }  // namespace hepgen_python

@@ -3,98 +3,79 @@
 #include "hepgen/masked_attention.h"
 
 namespace hepgen_python {
-namespace {
-
-using Strides4 = std::array<int64_t, 4>;
-
-const uint8_t* mask_ptr(std::uintptr_t p) { return reinterpret_cast<const uint8_t*>(p); }
-const int64_t* lengths_ptr(std::uintptr_t p) { return reinterpret_cast<const int64_t*>(p); }
-
-}  // namespace
 
 void bind_masked_attention(py::module_& m) {
-  // Forward: (dtype, q, q_strides, k, k_strides, v, v_strides, mask (0 = none), mask_strides,
-  //           B, H, L, Dh, causal, scale, out, lse[, stream]).
-  m.def(
-      "masked_attention_forward",
-      [](int dtype, std::uintptr_t q, Strides4 qs, std::uintptr_t k, Strides4 ks, std::uintptr_t v,
-         Strides4 vs, std::uintptr_t mask, Strides2 ms, int64_t B, int64_t H, int64_t L, int64_t D,
-         bool causal, double scale, std::uintptr_t out, std::uintptr_t lse) {
-        check(hepgen::masked_attention_forward(to_dtype(dtype), cptr(q), qs.data(), cptr(k), ks.data(),
-                                               cptr(v), vs.data(), mask_ptr(mask), ms.data(), B, H, L,
-                                               D, causal, scale, mptr(out), mptr(lse)),
-              "masked_attention_forward (cpu)");
-      },
-      py::call_guard<py::gil_scoped_release>());
-  m.def(
-      "cuda_masked_attention_forward",
-      [](int dtype, std::uintptr_t q, Strides4 qs, std::uintptr_t k, Strides4 ks, std::uintptr_t v,
-         Strides4 vs, std::uintptr_t mask, Strides2 ms, int64_t B, int64_t H, int64_t L, int64_t D,
-         bool causal, double scale, std::uintptr_t out, std::uintptr_t lse, std::uintptr_t stream) {
-        check(hepgen::cuda::masked_attention_forward(to_dtype(dtype), cptr(q), qs.data(), cptr(k),
-                                                     ks.data(), cptr(v), vs.data(), mask_ptr(mask),
-                                                     ms.data(), B, H, L, D, causal, scale, mptr(out),
-                                                     mptr(lse), mptr(stream)),
-              "masked_attention_forward (cuda)");
-      },
-      py::call_guard<py::gil_scoped_release>());
-  // Backward: (dtype, grad_out, q, qs, k, ks, v, vs, mask, ms, out, lse, B, H, L, Dh, causal,
-  //            scale, grad_q, grad_k, grad_v[, stream]).
-  m.def(
-      "masked_attention_backward",
-      [](int dtype, std::uintptr_t g, std::uintptr_t q, Strides4 qs, std::uintptr_t k, Strides4 ks,
-         std::uintptr_t v, Strides4 vs, std::uintptr_t mask, Strides2 ms, std::uintptr_t out,
-         std::uintptr_t lse, int64_t B, int64_t H, int64_t L, int64_t D, bool causal, double scale,
-         std::uintptr_t gq, std::uintptr_t gk, std::uintptr_t gv) {
-        check(hepgen::masked_attention_backward(to_dtype(dtype), cptr(g), cptr(q), qs.data(), cptr(k),
-                                                ks.data(), cptr(v), vs.data(), mask_ptr(mask),
-                                                ms.data(), cptr(out), cptr(lse), B, H, L, D, causal,
-                                                scale, mptr(gq), mptr(gk), mptr(gv)),
-              "masked_attention_backward (cpu)");
-      },
-      py::call_guard<py::gil_scoped_release>());
-  m.def(
-      "cuda_masked_attention_backward",
-      [](int dtype, std::uintptr_t g, std::uintptr_t q, Strides4 qs, std::uintptr_t k, Strides4 ks,
-         std::uintptr_t v, Strides4 vs, std::uintptr_t mask, Strides2 ms, std::uintptr_t out,
-         std::uintptr_t lse, int64_t B, int64_t H, int64_t L, int64_t D, bool causal, double scale,
-         std::uintptr_t gq, std::uintptr_t gk, std::uintptr_t gv, std::uintptr_t stream) {
-        check(hepgen::cuda::masked_attention_backward(
-                  to_dtype(dtype), cptr(g), cptr(q), qs.data(), cptr(k), ks.data(), cptr(v),
-                  vs.data(), mask_ptr(mask), ms.data(), cptr(out), cptr(lse), B, H, L, D, causal,
-                  scale, mptr(gq), mptr(gk), mptr(gv), mptr(stream)),
-              "masked_attention_backward (cuda)");
-      },
-      py::call_guard<py::gil_scoped_release>());
-  // Decode: (dtype, q, qs, k_new, kns, v_new, vns, k_cache, kcs, v_cache, vcs, lengths (int64),
-  //          B, H, Lmax, Dh, scale, out[, stream]).
-  m.def(
-      "masked_attention_decode",
-      [](int dtype, std::uintptr_t q, Strides4 qs, std::uintptr_t kn, Strides4 kns, std::uintptr_t vn,
-         Strides4 vns, std::uintptr_t kc, Strides4 kcs, std::uintptr_t vc, Strides4 vcs,
-         std::uintptr_t lengths, int64_t B, int64_t H, int64_t Lmax, int64_t D, double scale,
-         std::uintptr_t out) {
-        check(hepgen::masked_attention_decode(to_dtype(dtype), cptr(q), qs.data(), cptr(kn), kns.data(),
-                                              cptr(vn), vns.data(), mptr(kc), kcs.data(), mptr(vc),
-                                              vcs.data(), lengths_ptr(lengths), B, H, Lmax, D, scale,
-                                              mptr(out)),
-              "masked_attention_decode (cpu)");
-      },
-      py::call_guard<py::gil_scoped_release>());
-  m.def(
-      "cuda_masked_attention_decode",
-      [](int dtype, std::uintptr_t q, Strides4 qs, std::uintptr_t kn, Strides4 kns, std::uintptr_t vn,
-         Strides4 vns, std::uintptr_t kc, Strides4 kcs, std::uintptr_t vc, Strides4 vcs,
-         std::uintptr_t lengths, int64_t B, int64_t H, int64_t Lmax, int64_t D, double scale,
-         std::uintptr_t out, std::uintptr_t stream) {
-        check(hepgen::cuda::masked_attention_decode(to_dtype(dtype), cptr(q), qs.data(), cptr(kn),
-                                                    kns.data(), cptr(vn), vns.data(), mptr(kc),
-                                                    kcs.data(), mptr(vc), vcs.data(),
-                                                    lengths_ptr(lengths), B, H, Lmax, D, scale,
-                                                    mptr(out), mptr(stream)),
-              "masked_attention_decode (cuda)");
-      },
-      py::call_guard<py::gil_scoped_release>());
+  using H = py::handle;
+  using U = std::uintptr_t;
+  // (q, k, v, key_padding_mask or None, causal, scale, out, lse[, stream])
+  const auto forward = [](bool on_cuda, H q, H k, H v, H mask, bool causal, double scale, H out, H lse, U stream) {
+    const TensorArg a(q, "q", false, stream), b(k, "k", false, stream), c(v, "v", false, stream),
+        o(out, "out", true, stream), l(lse, "lse", true, stream);
+    const OptionalTensorArg mk(mask, "key_padding_mask", stream);
+    if (on_cuda)
+      run("masked_attention_forward (cuda)", [&] {
+        return hepgen::cuda::masked_attention_forward(a.view(), b.view(), c.view(), mk.view(), causal, scale,
+                                                      o.view(), l.view(), stream_ptr(stream));
+      });
+    else
+      run("masked_attention_forward (cpu)", [&] {
+        return hepgen::masked_attention_forward(a.view(), b.view(), c.view(), mk.view(), causal, scale, o.view(),
+                                                l.view());
+      });
+  };
+  // (grad_out, q, k, v, key_padding_mask or None, out, lse, causal, scale, grad_q, grad_k, grad_v[, stream])
+  const auto backward = [](bool on_cuda, H g, H q, H k, H v, H mask, H out, H lse, bool causal, double scale, H gq,
+                           H gk, H gv, U stream) {
+    const TensorArg a(g, "grad_out", false, stream), b(q, "q", false, stream), c(k, "k", false, stream),
+        d(v, "v", false, stream), e(out, "out", false, stream), f(lse, "lse", false, stream),
+        o1(gq, "grad_q", true, stream), o2(gk, "grad_k", true, stream), o3(gv, "grad_v", true, stream);
+    const OptionalTensorArg mk(mask, "key_padding_mask", stream);
+    if (on_cuda)
+      run("masked_attention_backward (cuda)", [&] {
+        return hepgen::cuda::masked_attention_backward(a.view(), b.view(), c.view(), d.view(), mk.view(), e.view(),
+                                                       f.view(), causal, scale, o1.view(), o2.view(), o3.view(),
+                                                       stream_ptr(stream));
+      });
+    else
+      run("masked_attention_backward (cpu)", [&] {
+        return hepgen::masked_attention_backward(a.view(), b.view(), c.view(), d.view(), mk.view(), e.view(),
+                                                 f.view(), causal, scale, o1.view(), o2.view(), o3.view());
+      });
+  };
+  // (q, k_new, v_new, k_cache, v_cache, lengths, scale, out[, stream])
+  const auto decode = [](bool on_cuda, H q, H kn, H vn, H kc, H vc, H lengths, double scale, H out, U stream) {
+    const TensorArg a(q, "q", false, stream), b(kn, "k_new", false, stream), c(vn, "v_new", false, stream),
+        d(kc, "k_cache", true, stream), e(vc, "v_cache", true, stream), f(lengths, "lengths", false, stream),
+        o(out, "out", true, stream);
+    if (on_cuda)
+      run("masked_attention_decode (cuda)", [&] {
+        return hepgen::cuda::masked_attention_decode(a.view(), b.view(), c.view(), d.view(), e.view(), f.view(),
+                                                     scale, o.view(), stream_ptr(stream));
+      });
+    else
+      run("masked_attention_decode (cpu)", [&] {
+        return hepgen::masked_attention_decode(a.view(), b.view(), c.view(), d.view(), e.view(), f.view(), scale,
+                                               o.view());
+      });
+  };
+  m.def("masked_attention_forward", [forward](H q, H k, H v, H mask, bool causal, double scale, H out, H lse) {
+    forward(false, q, k, v, mask, causal, scale, out, lse, 0);
+  });
+  m.def("cuda_masked_attention_forward", [forward](H q, H k, H v, H mask, bool causal, double scale, H out, H lse,
+                                                   U stream) { forward(true, q, k, v, mask, causal, scale, out, lse, stream); });
+  m.def("masked_attention_backward", [backward](H g, H q, H k, H v, H mask, H out, H lse, bool causal, double scale,
+                                                H gq, H gk, H gv) {
+    backward(false, g, q, k, v, mask, out, lse, causal, scale, gq, gk, gv, 0);
+  });
+  m.def("cuda_masked_attention_backward", [backward](H g, H q, H k, H v, H mask, H out, H lse, bool causal,
+                                                     double scale, H gq, H gk, H gv, U stream) {
+    backward(true, g, q, k, v, mask, out, lse, causal, scale, gq, gk, gv, stream);
+  });
+  m.def("masked_attention_decode", [decode](H q, H kn, H vn, H kc, H vc, H lengths, double scale, H out) {
+    decode(false, q, kn, vn, kc, vc, lengths, scale, out, 0);
+  });
+  m.def("cuda_masked_attention_decode", [decode](H q, H kn, H vn, H kc, H vc, H lengths, double scale, H out,
+                                                 U stream) { decode(true, q, kn, vn, kc, vc, lengths, scale, out, stream); });
 }
 
 }  // namespace hepgen_python

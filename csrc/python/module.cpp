@@ -1,9 +1,9 @@
 // hepgen._C: the thin Python face of the torch-free core.
 //
-// Python (hepgen/ops) validates tensors and passes raw data pointers, sizes, strides and,
-// for CUDA, the current stream as integers. The bindings (one file per op) check what they
-// can see (sizes, dtype codes), release the GIL, call the core and turn a non-ok Status
-// into a RuntimeError.
+// Python (hepgen/ops) passes tensors (any DLPack object: tensor_arg.h) and, for CUDA, the
+// current stream as an integer. The bindings (one file per op) turn each tensor into a
+// hepgen::TensorView, release the GIL, call the core (which validates every view) and turn a
+// non-ok Status into a ValueError/TypeError/RuntimeError carrying the core's message.
 #include "bindings.h"
 
 namespace {
@@ -24,7 +24,7 @@ pybind11::dict build_info() {
 
 PYBIND11_MODULE(_C, m) {
   namespace py = pybind11;
-  m.doc() = "hepgen compiled core (torch-free): raw-pointer entry points used by hepgen.ops";
+  m.doc() = "hepgen compiled core (torch-free): tensor-view entry points used by hepgen.ops";
   m.def("build_info", &build_info, "What this build of the core contains.");
   m.def("cuda_device_count", &hepgen::cuda_device_count, py::call_guard<py::gil_scoped_release>(),
         "CUDA devices visible to the core (0 without CUDA, driver or device).");

@@ -1,4 +1,5 @@
 // hepgen._C binding of the fused ODE stage/update combination (see hepgen/ode_combine.h).
+#include <string>
 #include <vector>
 
 #include "bindings.h"
@@ -7,31 +8,42 @@
 namespace hepgen_python {
 
 void bind_ode_combine(py::module_& m) {
-  using U = std::uintptr_t;
-  auto call = [](bool on_cuda, int dt, U y, double y_coeff, const std::vector<U>& k,
-                 const std::vector<double>& coeffs, U h, U mask, int64_t S, int64_t R, int64_t F, U out,
-                 U stream) {
-    if (k.size() != coeffs.size()) throw std::invalid_argument("ode_combine: one coefficient per term");
-    if (k.size() > static_cast<std::size_t>(hepgen::kOdeMaxTerms))
-      throw std::invalid_argument("ode_combine: at most " + std::to_string(hepgen::kOdeMaxTerms) + " terms");
-    std::vector<const void*> kp(k.size());
-    for (std::size_t i = 0; i < k.size(); ++i) kp[i] = cptr(k[i]);
-    const int n = static_cast<int>(k.size());
-    py::gil_scoped_release release;
+  using H = py::handle;
+  // (y [S, R, F], y_coeff, ks (sequence of [S, R, F]), coeffs, h [S], mask [S, R] or None, out[, stream])
+  const auto call = [](bool on_cuda, H y, double y_coeff, py::sequence ks, const std::vector<double>& coeffs, H h,
+                       H mask, H out, std::uintptr_t stream) {
+    const std::size_t n = ks.size();
+    if (n != coeffs.size())
+      throw py::value_error("ode_combine: coeffs must have one entry per term in ks (" + std::to_string(n) +
+                            "), got " + std::to_string(coeffs.size()));
+    if (n > static_cast<std::size_t>(hepgen::kOdeMaxTerms))
+      throw py::value_error("ode_combine: ks may hold at most " + std::to_string(hepgen::kOdeMaxTerms) +
+                            " terms, got " + std::to_string(n));
+    const TensorArg a(y, "y", false, stream), b(h, "h", false, stream), o(out, "out", true, stream);
+    const OptionalTensorArg mk(mask, "mask", stream);
+    TensorArg terms[hepgen::kOdeMaxTerms];
+    hepgen::TensorView views[hepgen::kOdeMaxTerms];
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::string name = "ks[" + std::to_string(i) + "]";
+      terms[i] = TensorArg(ks[i], name.c_str(), false, stream);
+      views[i] = terms[i].view();
+    }
+    const int K = static_cast<int>(n);
     if (on_cuda)
-      check(hepgen::cuda::ode_combine(to_dtype(dt), cptr(y), y_coeff, kp.data(), coeffs.data(), n, cptr(h),
-                                      cptr(mask), S, R, F, mptr(out), mptr(stream)),
-            "ode_combine (cuda)");
+      run("ode_combine (cuda)", [&] {
+        return hepgen::cuda::ode_combine(a.view(), y_coeff, views, coeffs.data(), K, b.view(), mk.view(), o.view(),
+                                         stream_ptr(stream));
+      });
     else
-      check(hepgen::ode_combine(to_dtype(dt), cptr(y), y_coeff, kp.data(), coeffs.data(), n, cptr(h), cptr(mask), S,
-                                R, F, mptr(out)),
-            "ode_combine (cpu)");
+      run("ode_combine (cpu)", [&] {
+        return hepgen::ode_combine(a.view(), y_coeff, views, coeffs.data(), K, b.view(), mk.view(), o.view());
+      });
   };
-  m.def("ode_combine", [call](int dt, U y, double yc, std::vector<U> k, std::vector<double> a, U h, U mask, int64_t S,
-                              int64_t R, int64_t F, U out) { call(false, dt, y, yc, k, a, h, mask, S, R, F, out, 0); });
-  m.def("cuda_ode_combine", [call](int dt, U y, double yc, std::vector<U> k, std::vector<double> a, U h, U mask,
-                                   int64_t S, int64_t R, int64_t F, U out,
-                                   U stream) { call(true, dt, y, yc, k, a, h, mask, S, R, F, out, stream); });
+  m.def("ode_combine", [call](H y, double yc, py::sequence ks, std::vector<double> a, H h, H mask, H out) {
+    call(false, y, yc, ks, a, h, mask, out, 0);
+  });
+  m.def("cuda_ode_combine", [call](H y, double yc, py::sequence ks, std::vector<double> a, H h, H mask, H out,
+                                   std::uintptr_t stream) { call(true, y, yc, ks, a, h, mask, out, stream); });
 }
 
 }  // namespace hepgen_python

@@ -1,13 +1,12 @@
-// hepgen._C bindings of rq_spline (see hepgen/rq_spline.h).
+// hepgen._C bindings of rq_spline (see hepgen/rq_spline.h). Tensors are any DLPack objects.
 #include "bindings.h"
 #include "hepgen/rq_spline.h"
 
 namespace hepgen_python {
 namespace {
 
-hepgen::RQSplineOptions options(int64_t bins, bool inverse, double bound, double mw, double mh, double md) {
+hepgen::RQSplineOptions options(bool inverse, double bound, double mw, double mh, double md) {
   hepgen::RQSplineOptions o;
-  o.bins = bins;
   o.inverse = inverse;
   o.tail_bound = bound;
   o.min_bin_width = mw;
@@ -19,61 +18,57 @@ hepgen::RQSplineOptions options(int64_t bins, bool inverse, double bound, double
 }  // namespace
 
 void bind_rq_spline(py::module_& m) {
-  // Arguments: dtype, n, K, inputs, widths, widths row stride, heights, its stride,
-  // derivatives, its stride, inverse, tail_bound, min_bin_width, min_bin_height,
-  // min_derivative, then the outputs (and the stream for CUDA).
-  m.def(
-      "rq_spline_forward",
-      [](int dtype, int64_t n, int64_t K, std::uintptr_t x, std::uintptr_t w, int64_t ws,
-         std::uintptr_t h, int64_t hs, std::uintptr_t d, int64_t ds, bool inverse, double bound,
-         double mw, double mh, double md, std::uintptr_t out, std::uintptr_t logdet) {
-        check(hepgen::rq_spline_forward(to_dtype(dtype), n, options(K, inverse, bound, mw, mh, md),
-                                        cptr(x), cptr(w), ws, cptr(h), hs, cptr(d), ds, mptr(out),
-                                        mptr(logdet)),
-              "rq_spline_forward (cpu)");
-      },
-      py::call_guard<py::gil_scoped_release>());
-  m.def(
-      "rq_spline_backward",
-      [](int dtype, int64_t n, int64_t K, std::uintptr_t x, std::uintptr_t w, int64_t ws,
-         std::uintptr_t h, int64_t hs, std::uintptr_t d, int64_t ds, bool inverse, double bound,
-         double mw, double mh, double md, std::uintptr_t g_out, std::uintptr_t g_ld,
-         std::uintptr_t g_x, std::uintptr_t g_w, std::uintptr_t g_h, std::uintptr_t g_d) {
-        check(hepgen::rq_spline_backward(to_dtype(dtype), n, options(K, inverse, bound, mw, mh, md),
-                                         cptr(x), cptr(w), ws, cptr(h), hs, cptr(d), ds,
-                                         cptr(g_out), cptr(g_ld), mptr(g_x), mptr(g_w), mptr(g_h),
-                                         mptr(g_d)),
-              "rq_spline_backward (cpu)");
-      },
-      py::call_guard<py::gil_scoped_release>());
-  m.def(
-      "cuda_rq_spline_forward",
-      [](int dtype, int64_t n, int64_t K, std::uintptr_t x, std::uintptr_t w, int64_t ws,
-         std::uintptr_t h, int64_t hs, std::uintptr_t d, int64_t ds, bool inverse, double bound,
-         double mw, double mh, double md, std::uintptr_t out, std::uintptr_t logdet,
-         std::uintptr_t stream) {
-        check(hepgen::cuda::rq_spline_forward(to_dtype(dtype), n,
-                                              options(K, inverse, bound, mw, mh, md), cptr(x),
-                                              cptr(w), ws, cptr(h), hs, cptr(d), ds, mptr(out),
-                                              mptr(logdet), mptr(stream)),
-              "rq_spline_forward (cuda)");
-      },
-      py::call_guard<py::gil_scoped_release>());
-  m.def(
-      "cuda_rq_spline_backward",
-      [](int dtype, int64_t n, int64_t K, std::uintptr_t x, std::uintptr_t w, int64_t ws,
-         std::uintptr_t h, int64_t hs, std::uintptr_t d, int64_t ds, bool inverse, double bound,
-         double mw, double mh, double md, std::uintptr_t g_out, std::uintptr_t g_ld,
-         std::uintptr_t g_x, std::uintptr_t g_w, std::uintptr_t g_h, std::uintptr_t g_d,
-         std::uintptr_t stream) {
-        check(hepgen::cuda::rq_spline_backward(to_dtype(dtype), n,
-                                               options(K, inverse, bound, mw, mh, md), cptr(x),
-                                               cptr(w), ws, cptr(h), hs, cptr(d), ds, cptr(g_out),
-                                               cptr(g_ld), mptr(g_x), mptr(g_w), mptr(g_h),
-                                               mptr(g_d), mptr(stream)),
-              "rq_spline_backward (cuda)");
-      },
-      py::call_guard<py::gil_scoped_release>());
+  using H = py::handle;
+  // (inputs, widths, heights, derivatives, inverse, tail_bound, min_bin_width, min_bin_height,
+  //  min_derivative, outputs..., [stream])
+  const auto forward = [](bool on_cuda, H x, H w, H h, H d, bool inverse, double bound, double mw, double mh,
+                          double md, H out, H logdet, std::uintptr_t stream) {
+    const TensorArg a(x, "inputs", false, stream), b(w, "widths", false, stream), c(h, "heights", false, stream),
+        e(d, "derivatives", false, stream), o(out, "outputs", true, stream), l(logdet, "logabsdet", true, stream);
+    const hepgen::RQSplineOptions opt = options(inverse, bound, mw, mh, md);
+    if (on_cuda)
+      run("rq_spline_forward (cuda)", [&] {
+        return hepgen::cuda::rq_spline_forward(opt, a.view(), b.view(), c.view(), e.view(), o.view(), l.view(),
+                                               stream_ptr(stream));
+      });
+    else
+      run("rq_spline_forward (cpu)", [&] {
+        return hepgen::rq_spline_forward(opt, a.view(), b.view(), c.view(), e.view(), o.view(), l.view());
+      });
+  };
+  const auto backward = [](bool on_cuda, H x, H w, H h, H d, bool inverse, double bound, double mw, double mh,
+                           double md, H gy, H gl, H gx, H gw, H gh, H gd, std::uintptr_t stream) {
+    const TensorArg a(x, "inputs", false, stream), b(w, "widths", false, stream), c(h, "heights", false, stream),
+        e(d, "derivatives", false, stream), f(gy, "grad_outputs", false, stream),
+        g(gl, "grad_logabsdet", false, stream), ox(gx, "grad_inputs", true, stream),
+        ow(gw, "grad_widths", true, stream), oh(gh, "grad_heights", true, stream),
+        od(gd, "grad_derivatives", true, stream);
+    const hepgen::RQSplineOptions opt = options(inverse, bound, mw, mh, md);
+    if (on_cuda)
+      run("rq_spline_backward (cuda)", [&] {
+        return hepgen::cuda::rq_spline_backward(opt, a.view(), b.view(), c.view(), e.view(), f.view(), g.view(),
+                                                ox.view(), ow.view(), oh.view(), od.view(), stream_ptr(stream));
+      });
+    else
+      run("rq_spline_backward (cpu)", [&] {
+        return hepgen::rq_spline_backward(opt, a.view(), b.view(), c.view(), e.view(), f.view(), g.view(),
+                                          ox.view(), ow.view(), oh.view(), od.view());
+      });
+  };
+  m.def("rq_spline_forward", [forward](H x, H w, H h, H d, bool inv, double bound, double mw, double mh, double md,
+                                       H out, H logdet) { forward(false, x, w, h, d, inv, bound, mw, mh, md, out, logdet, 0); });
+  m.def("cuda_rq_spline_forward", [forward](H x, H w, H h, H d, bool inv, double bound, double mw, double mh,
+                                            double md, H out, H logdet, std::uintptr_t stream) {
+    forward(true, x, w, h, d, inv, bound, mw, mh, md, out, logdet, stream);
+  });
+  m.def("rq_spline_backward", [backward](H x, H w, H h, H d, bool inv, double bound, double mw, double mh,
+                                         double md, H gy, H gl, H gx, H gw, H gh, H gd) {
+    backward(false, x, w, h, d, inv, bound, mw, mh, md, gy, gl, gx, gw, gh, gd, 0);
+  });
+  m.def("cuda_rq_spline_backward", [backward](H x, H w, H h, H d, bool inv, double bound, double mw, double mh,
+                                              double md, H gy, H gl, H gx, H gw, H gh, H gd, std::uintptr_t stream) {
+    backward(true, x, w, h, d, inv, bound, mw, mh, md, gy, gl, gx, gw, gh, gd, stream);
+  });
 }
 
 }  // namespace hepgen_python

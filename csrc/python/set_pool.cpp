@@ -1,47 +1,30 @@
-// hepgen._C bindings of set_pool (see hepgen/set_pool.h).
+// hepgen._C bindings of set_pool (see hepgen/set_pool.h). Tensors are any DLPack objects.
 #include "bindings.h"
 #include "hepgen/set_pool.h"
 
 namespace hepgen_python {
 
 void bind_set_pool(py::module_& m) {
-  m.def(
-      "set_pool_forward",
-      [](int dtype, std::uintptr_t x, Strides3 xs, std::uintptr_t mask, Strides2 ms, int64_t B,
-         int64_t N, int64_t D, double scale, std::uintptr_t out) {
-        check(hepgen::set_pool_forward(to_dtype(dtype), cptr(x), xs.data(), cptr(mask), ms.data(),
-                                       B, N, D, scale, mptr(out)),
-              "set_pool_forward (cpu)");
-      },
-      py::call_guard<py::gil_scoped_release>());
-  m.def(
-      "set_pool_backward",
-      [](int dtype, std::uintptr_t grad_out, std::uintptr_t mask, Strides2 ms, int64_t B,
-         int64_t N, int64_t D, double scale, std::uintptr_t grad_x) {
-        check(hepgen::set_pool_backward(to_dtype(dtype), cptr(grad_out), cptr(mask), ms.data(), B,
-                                        N, D, scale, mptr(grad_x)),
-              "set_pool_backward (cpu)");
-      },
-      py::call_guard<py::gil_scoped_release>());
-  m.def(
-      "cuda_set_pool_forward",
-      [](int dtype, std::uintptr_t x, Strides3 xs, std::uintptr_t mask, Strides2 ms, int64_t B,
-         int64_t N, int64_t D, double scale, std::uintptr_t out, std::uintptr_t stream) {
-        check(hepgen::cuda::set_pool_forward(to_dtype(dtype), cptr(x), xs.data(), cptr(mask),
-                                             ms.data(), B, N, D, scale, mptr(out), mptr(stream)),
-              "set_pool_forward (cuda)");
-      },
-      py::call_guard<py::gil_scoped_release>());
-  m.def(
-      "cuda_set_pool_backward",
-      [](int dtype, std::uintptr_t grad_out, std::uintptr_t mask, Strides2 ms, int64_t B,
-         int64_t N, int64_t D, double scale, std::uintptr_t grad_x, std::uintptr_t stream) {
-        check(hepgen::cuda::set_pool_backward(to_dtype(dtype), cptr(grad_out), cptr(mask),
-                                              ms.data(), B, N, D, scale, mptr(grad_x),
-                                              mptr(stream)),
-              "set_pool_backward (cuda)");
-      },
-      py::call_guard<py::gil_scoped_release>());
+  using H = py::handle;
+  m.def("set_pool_forward", [](H x, H mask, double scale, H out) {
+    const TensorArg a(x, "x"), b(mask, "mask"), c(out, "out", true);
+    run("set_pool_forward (cpu)", [&] { return hepgen::set_pool_forward(a.view(), b.view(), scale, c.view()); });
+  });
+  m.def("set_pool_backward", [](H grad_out, H mask, double scale, H grad_x) {
+    const TensorArg a(grad_out, "grad_out"), b(mask, "mask"), c(grad_x, "grad_x", true);
+    run("set_pool_backward (cpu)", [&] { return hepgen::set_pool_backward(a.view(), b.view(), scale, c.view()); });
+  });
+  m.def("cuda_set_pool_forward", [](H x, H mask, double scale, H out, std::uintptr_t stream) {
+    const TensorArg a(x, "x", false, stream), b(mask, "mask", false, stream), c(out, "out", true, stream);
+    run("set_pool_forward (cuda)",
+        [&] { return hepgen::cuda::set_pool_forward(a.view(), b.view(), scale, c.view(), stream_ptr(stream)); });
+  });
+  m.def("cuda_set_pool_backward", [](H grad_out, H mask, double scale, H grad_x, std::uintptr_t stream) {
+    const TensorArg a(grad_out, "grad_out", false, stream), b(mask, "mask", false, stream),
+        c(grad_x, "grad_x", true, stream);
+    run("set_pool_backward (cuda)",
+        [&] { return hepgen::cuda::set_pool_backward(a.view(), b.view(), scale, c.view(), stream_ptr(stream)); });
+  });
 }
 
 }  // namespace hepgen_python

@@ -1,5 +1,6 @@
 // Pools random sets through hepgen::set_pool_forward/backward and checks them against a
-// naive loop; exits non-zero on any mismatch. Run by tests/test_cpp_package.py.
+// naive loop; exits non-zero on any mismatch. Run by tests/test_cpp_package.py. The arrays
+// are caller-owned std::vectors, passed as hepgen::TensorView.
 #include <hepgen/set_pool.h>
 
 #include <cmath>
@@ -16,19 +17,23 @@ int main() {
   std::vector<double> x(B * N * D), mask(B * N), out(B * 2 * D), grad_x(B * N * D);
   for (auto& v : x) v = normal(rng);
   for (int64_t i = 0; i < B * N; ++i) mask[i] = (i / N == 3) ? 0.0 : (keep(rng) ? 1.0 : 0.0);
-  const int64_t xs[3] = {N * D, D, 1}, ms[2] = {N, 1};
+  using hepgen::TensorView;
+  const TensorView xv = TensorView::dense(x.data(), {B, N, D});
+  const TensorView mv = TensorView::dense(mask.data(), {B, N});
 
-  hepgen::Status s = hepgen::set_pool_forward(hepgen::DType::f64, x.data(), xs, mask.data(), ms,
-                                              B, N, D, scale, out.data());
+  hepgen::Status s = hepgen::set_pool_forward(xv, mv, scale, TensorView::dense(out.data(), {B, 2 * D}));
   if (s != hepgen::Status::ok) {
-    std::printf("forward failed: %s\n", hepgen::status_string(s));
+    std::printf("forward failed: %s: %s\n", hepgen::status_string(s), hepgen::last_error());
     return 1;
   }
   std::vector<double> grad_out(B * 2 * D);
   for (auto& v : grad_out) v = normal(rng);
-  s = hepgen::set_pool_backward(hepgen::DType::f64, grad_out.data(), mask.data(), ms, B, N, D,
-                                scale, grad_x.data());
-  if (s != hepgen::Status::ok) return 1;
+  s = hepgen::set_pool_backward(TensorView::dense(grad_out.data(), {B, 2 * D}), mv, scale,
+                                TensorView::dense(grad_x.data(), {B, N, D}));
+  if (s != hepgen::Status::ok) {
+    std::printf("backward failed: %s: %s\n", hepgen::status_string(s), hepgen::last_error());
+    return 1;
+  }
 
   double worst = 0;
   for (int64_t b = 0; b < B; ++b) {
@@ -47,8 +52,11 @@ int main() {
   }
   const hepgen::BuildInfo info = hepgen::build_info();
   // A CUDA entry point must answer (not_built, or a real status) without crashing.
-  hepgen::Status cs = hepgen::cuda::set_pool_forward(hepgen::DType::f64, nullptr, xs, nullptr, ms,
-                                                     0, N, D, scale, nullptr, nullptr);
+  const hepgen::Device gpu{hepgen::DeviceKind::cuda, 0};
+  hepgen::Status cs = hepgen::cuda::set_pool_forward(TensorView::dense(nullptr, hepgen::DType::f64, {0, N, D}, gpu),
+                                                     TensorView::dense(nullptr, hepgen::DType::f64, {0, N}, gpu),
+                                                     scale, TensorView::dense(nullptr, hepgen::DType::f64, {0, 2 * D}, gpu),
+                                                     nullptr);
   std::printf("hepgen %s: max error %.3g, cuda built %d, cuda call status '%s'\n", info.version,
               worst, int(info.cuda), hepgen::status_string(cs));
   return worst < 1e-12 ? 0 : 1;

@@ -1,7 +1,8 @@
 // hepgen core: types shared by every op of the torch-free C++ API.
 //
-// Every op takes plain pointers, sizes and strides (in elements). The caller owns all
-// memory; outputs are dense row-major. Functions return a Status instead of throwing, so
+// Every op takes its arrays as hepgen::TensorView (hepgen/tensor_view.h): data pointer,
+// dtype, device, shape and strides in elements. The caller owns all memory. Functions return
+// a Status instead of throwing, with a message naming the bad argument in last_error(), so
 // the library can be called from any C++ code (and from C through a thin shim).
 #pragma once
 
@@ -15,11 +16,13 @@
 
 namespace hepgen {
 
-enum class DType : int { f32 = 0, f64 = 1, f16 = 2, bf16 = 3 };
+// Floating types are the data of the ops; u8/boolean masks and i64 offsets and lengths are
+// their index arguments.
+enum class DType : int { f32 = 0, f64 = 1, f16 = 2, bf16 = 3, u8 = 4, boolean = 5, i64 = 6 };
 
 enum class Status : int {
   ok = 0,
-  invalid_argument = 1,   // negative size, null pointer with a non-empty size, ...
+  invalid_argument = 1,   // a wrong shape, stride, device, overlap, ...: see last_error()
   unsupported_dtype = 2,  // this backend has no kernel for the dtype
   not_built = 3,          // the library was built without this backend (e.g. CUDA)
   cuda_error = 4,         // a CUDA runtime call failed; see last_cuda_error()

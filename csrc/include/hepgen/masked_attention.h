@@ -22,63 +22,55 @@
 // lengths[b] outside [0, Lmax) writes nothing and gets NaN.
 #pragma once
 
-#include "hepgen/core.h"
+#include "hepgen/tensor_view.h"
 
 namespace hepgen {
 
+// q, k, v [B, H, L, Dh] any strides; key_padding_mask [B, L] bool/uint8 any strides, or
+// nullptr; out [B, H, L, Dh] dense; lse [B, H, L] dense (float, double for f64).
 // CPU (OpenMP over batch x heads). dtypes: f32, f64.
-HEPGEN_API Status masked_attention_forward(DType dtype, const void* q, const int64_t q_strides[4],
-                                           const void* k, const int64_t k_strides[4], const void* v,
-                                           const int64_t v_strides[4],
-                                           const uint8_t* key_padding_mask,
-                                           const int64_t mask_strides[2], int64_t batch,
-                                           int64_t heads, int64_t length, int64_t head_dim,
-                                           bool causal, double scale, void* out, void* lse);
+HEPGEN_API Status masked_attention_forward(const TensorView& q, const TensorView& k,
+                                           const TensorView& v, const TensorView* key_padding_mask,
+                                           bool causal, double scale, const TensorView& out,
+                                           const TensorView& lse);
 
-HEPGEN_API Status masked_attention_backward(
-    DType dtype, const void* grad_out, const void* q, const int64_t q_strides[4], const void* k,
-    const int64_t k_strides[4], const void* v, const int64_t v_strides[4],
-    const uint8_t* key_padding_mask, const int64_t mask_strides[2], const void* out,
-    const void* lse, int64_t batch, int64_t heads, int64_t length, int64_t head_dim, bool causal,
-    double scale, void* grad_q, void* grad_k, void* grad_v);
+// grad_out, out dense [B, H, L, Dh], lse dense; gradients dense [B, H, L, Dh].
+HEPGEN_API Status masked_attention_backward(const TensorView& grad_out, const TensorView& q,
+                                            const TensorView& k, const TensorView& v,
+                                            const TensorView* key_padding_mask,
+                                            const TensorView& out, const TensorView& lse,
+                                            bool causal, double scale, const TensorView& grad_q,
+                                            const TensorView& grad_k, const TensorView& grad_v);
 
-HEPGEN_API Status masked_attention_decode(DType dtype, const void* q, const int64_t q_strides[4],
-                                          const void* k_new, const int64_t k_new_strides[4],
-                                          const void* v_new, const int64_t v_new_strides[4],
-                                          void* k_cache, const int64_t k_cache_strides[4],
-                                          void* v_cache, const int64_t v_cache_strides[4],
-                                          const int64_t* lengths, int64_t batch, int64_t heads,
-                                          int64_t max_length, int64_t head_dim, double scale,
-                                          void* out);
+// q, k_new, v_new [B, H, 1, Dh] any strides; k_cache, v_cache [B, H, Lmax, Dh] any strides
+// that do not overlap (written in place); lengths [B] int64 dense; out [B, H, 1, Dh] dense.
+HEPGEN_API Status masked_attention_decode(const TensorView& q, const TensorView& k_new,
+                                          const TensorView& v_new, const TensorView& k_cache,
+                                          const TensorView& v_cache, const TensorView& lengths,
+                                          double scale, const TensorView& out);
 
 namespace cuda {
 
-// CUDA, asynchronous on `stream` (a cudaStream_t). Device pointers. dtypes: f32, f64, f16,
-// bf16 (half types accumulate in float). head_dim <= 128. Status::not_built without CUDA.
-HEPGEN_API Status masked_attention_forward(DType dtype, const void* q, const int64_t q_strides[4],
-                                           const void* k, const int64_t k_strides[4], const void* v,
-                                           const int64_t v_strides[4],
-                                           const uint8_t* key_padding_mask,
-                                           const int64_t mask_strides[2], int64_t batch,
-                                           int64_t heads, int64_t length, int64_t head_dim,
-                                           bool causal, double scale, void* out, void* lse,
-                                           void* stream);
+// CUDA, asynchronous on `stream` (a cudaStream_t); views on the current device. dtypes: f32,
+// f64, f16, bf16 (half types accumulate in float). head_dim <= 128. Status::not_built
+// without CUDA.
+HEPGEN_API Status masked_attention_forward(const TensorView& q, const TensorView& k,
+                                           const TensorView& v, const TensorView* key_padding_mask,
+                                           bool causal, double scale, const TensorView& out,
+                                           const TensorView& lse, void* stream);
 
-HEPGEN_API Status masked_attention_backward(
-    DType dtype, const void* grad_out, const void* q, const int64_t q_strides[4], const void* k,
-    const int64_t k_strides[4], const void* v, const int64_t v_strides[4],
-    const uint8_t* key_padding_mask, const int64_t mask_strides[2], const void* out,
-    const void* lse, int64_t batch, int64_t heads, int64_t length, int64_t head_dim, bool causal,
-    double scale, void* grad_q, void* grad_k, void* grad_v, void* stream);
+HEPGEN_API Status masked_attention_backward(const TensorView& grad_out, const TensorView& q,
+                                            const TensorView& k, const TensorView& v,
+                                            const TensorView* key_padding_mask,
+                                            const TensorView& out, const TensorView& lse,
+                                            bool causal, double scale, const TensorView& grad_q,
+                                            const TensorView& grad_k, const TensorView& grad_v,
+                                            void* stream);
 
-HEPGEN_API Status masked_attention_decode(DType dtype, const void* q, const int64_t q_strides[4],
-                                          const void* k_new, const int64_t k_new_strides[4],
-                                          const void* v_new, const int64_t v_new_strides[4],
-                                          void* k_cache, const int64_t k_cache_strides[4],
-                                          void* v_cache, const int64_t v_cache_strides[4],
-                                          const int64_t* lengths, int64_t batch, int64_t heads,
-                                          int64_t max_length, int64_t head_dim, double scale,
-                                          void* out, void* stream);
+HEPGEN_API Status masked_attention_decode(const TensorView& q, const TensorView& k_new,
+                                          const TensorView& v_new, const TensorView& k_cache,
+                                          const TensorView& v_cache, const TensorView& lengths,
+                                          double scale, const TensorView& out, void* stream);
 
 }  // namespace cuda
 }  // namespace hepgen

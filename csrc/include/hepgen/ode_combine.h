@@ -10,23 +10,25 @@
 // read. All arrays are dense; mask has the data's dtype.
 #pragma once
 
-#include "hepgen/core.h"
+#include "hepgen/tensor_view.h"
 
 namespace hepgen {
 
 constexpr int kOdeMaxTerms = 16;
 
-// CPU (OpenMP). dtypes: f32, f64. n_terms in [0, kOdeMaxTerms].
-HEPGEN_API Status ode_combine(DType dtype, const void* y, double y_coeff, const void* const* k,
-                              const double* coeffs, int n_terms, const void* h, const void* mask,
-                              int64_t samples, int64_t rows, int64_t features, void* out);
+// y, each k[i] and out [S, R, F] dense (the caller views a state [S, ...] as rows R of F
+// features); h [S] dense; mask [S, R] dense or nullptr; all one dtype. n_terms in
+// [0, kOdeMaxTerms]; k and coeffs hold n_terms entries.
+// CPU (OpenMP). dtypes: f32, f64.
+HEPGEN_API Status ode_combine(const TensorView& y, double y_coeff, const TensorView* k,
+                              const double* coeffs, int n_terms, const TensorView& h,
+                              const TensorView* mask, const TensorView& out);
 
 namespace cuda {
-// CUDA, asynchronous on `stream`; device pointers (the k pointer array itself and coeffs
+// CUDA, asynchronous on `stream`; views on the current device (the k array itself and coeffs
 // are host memory, passed by value to the kernel). dtypes: f32, f64, f16, bf16.
-HEPGEN_API Status ode_combine(DType dtype, const void* y, double y_coeff, const void* const* k,
-                              const double* coeffs, int n_terms, const void* h, const void* mask,
-                              int64_t samples, int64_t rows, int64_t features, void* out,
-                              void* stream);
+HEPGEN_API Status ode_combine(const TensorView& y, double y_coeff, const TensorView* k,
+                              const double* coeffs, int n_terms, const TensorView& h,
+                              const TensorView* mask, const TensorView& out, void* stream);
 }  // namespace cuda
 }  // namespace hepgen

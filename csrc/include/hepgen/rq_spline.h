@@ -21,12 +21,12 @@
 // grad_inputs [n], grad_widths [n, K], grad_heights [n, K], grad_derivatives [n, K - 1].
 #pragma once
 
-#include "hepgen/core.h"
+#include "hepgen/tensor_view.h"
 
 namespace hepgen {
 
+// K, the number of bins, is widths.shape[1].
 struct RQSplineOptions {
-  int64_t bins = 8;             // K >= 1
   bool inverse = false;
   double tail_bound = 1.0;      // B > 0
   double min_bin_width = 1e-3;  // in [0, 1/K]
@@ -34,40 +34,39 @@ struct RQSplineOptions {
   double min_derivative = 1e-3; // in [0, 1)
 };
 
-// CPU (OpenMP). dtypes: f32, f64. Status::invalid_argument for n < 0, K < 1, a bad option
-// or a null pointer with n > 0.
-HEPGEN_API Status rq_spline_forward(DType dtype, int64_t n, const RQSplineOptions& options,
-                                    const void* inputs, const void* widths, int64_t widths_row_stride,
-                                    const void* heights, int64_t heights_row_stride,
-                                    const void* derivatives, int64_t derivatives_row_stride,
-                                    void* outputs, void* logabsdet);
+// inputs [n] dense; widths, heights [n, K] and derivatives [n, K - 1] with unit stride in a
+// row (any row stride); outputs, logabsdet [n] dense. CPU (OpenMP). dtypes: f32, f64.
+HEPGEN_API Status rq_spline_forward(const RQSplineOptions& options, const TensorView& inputs,
+                                    const TensorView& widths, const TensorView& heights,
+                                    const TensorView& derivatives, const TensorView& outputs,
+                                    const TensorView& logabsdet);
 
-HEPGEN_API Status rq_spline_backward(DType dtype, int64_t n, const RQSplineOptions& options,
-                                     const void* inputs, const void* widths, int64_t widths_row_stride,
-                                     const void* heights, int64_t heights_row_stride,
-                                     const void* derivatives, int64_t derivatives_row_stride,
-                                     const void* grad_outputs, const void* grad_logabsdet,
-                                     void* grad_inputs, void* grad_widths, void* grad_heights,
-                                     void* grad_derivatives);
+// grad_outputs, grad_logabsdet [n] dense; the gradients are dense, shaped as their inputs.
+HEPGEN_API Status rq_spline_backward(const RQSplineOptions& options, const TensorView& inputs,
+                                     const TensorView& widths, const TensorView& heights,
+                                     const TensorView& derivatives, const TensorView& grad_outputs,
+                                     const TensorView& grad_logabsdet,
+                                     const TensorView& grad_inputs, const TensorView& grad_widths,
+                                     const TensorView& grad_heights,
+                                     const TensorView& grad_derivatives);
 
 namespace cuda {
 
-// CUDA, asynchronous on `stream` (a cudaStream_t; nullptr = legacy default stream); device
-// pointers. dtypes: f32, f64, f16, bf16 (half types computed in f32). Status::not_built in a
-// library built without CUDA.
-HEPGEN_API Status rq_spline_forward(DType dtype, int64_t n, const RQSplineOptions& options,
-                                    const void* inputs, const void* widths, int64_t widths_row_stride,
-                                    const void* heights, int64_t heights_row_stride,
-                                    const void* derivatives, int64_t derivatives_row_stride,
-                                    void* outputs, void* logabsdet, void* stream);
+// CUDA, asynchronous on `stream` (a cudaStream_t; nullptr = legacy default stream); views on
+// the current device. dtypes: f32, f64, f16, bf16 (half types computed in f32).
+// Status::not_built in a library built without CUDA.
+HEPGEN_API Status rq_spline_forward(const RQSplineOptions& options, const TensorView& inputs,
+                                    const TensorView& widths, const TensorView& heights,
+                                    const TensorView& derivatives, const TensorView& outputs,
+                                    const TensorView& logabsdet, void* stream);
 
-HEPGEN_API Status rq_spline_backward(DType dtype, int64_t n, const RQSplineOptions& options,
-                                     const void* inputs, const void* widths, int64_t widths_row_stride,
-                                     const void* heights, int64_t heights_row_stride,
-                                     const void* derivatives, int64_t derivatives_row_stride,
-                                     const void* grad_outputs, const void* grad_logabsdet,
-                                     void* grad_inputs, void* grad_widths, void* grad_heights,
-                                     void* grad_derivatives, void* stream);
+HEPGEN_API Status rq_spline_backward(const RQSplineOptions& options, const TensorView& inputs,
+                                     const TensorView& widths, const TensorView& heights,
+                                     const TensorView& derivatives, const TensorView& grad_outputs,
+                                     const TensorView& grad_logabsdet,
+                                     const TensorView& grad_inputs, const TensorView& grad_widths,
+                                     const TensorView& grad_heights,
+                                     const TensorView& grad_derivatives, void* stream);
 
 }  // namespace cuda
 }  // namespace hepgen

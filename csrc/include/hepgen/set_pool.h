@@ -12,35 +12,29 @@
 // with the first term dropped where count == 0. grad_x is dense [B, N, D].
 #pragma once
 
-#include "hepgen/core.h"
+#include "hepgen/tensor_view.h"
 
 namespace hepgen {
 
-// CPU (OpenMP). dtypes: f32, f64.
-HEPGEN_API Status set_pool_forward(DType dtype, const void* x, const int64_t x_strides[3],
-                                   const void* mask, const int64_t mask_strides[2],
-                                   int64_t batch, int64_t set_size, int64_t features,
-                                   double sum_scale, void* out);
+// x [B, N, D] any strides; mask [B, N] any strides, x's dtype; out [B, 2D] dense.
+// CPU (OpenMP): dtypes f32, f64.
+HEPGEN_API Status set_pool_forward(const TensorView& x, const TensorView& mask, double sum_scale,
+                                   const TensorView& out);
 
-HEPGEN_API Status set_pool_backward(DType dtype, const void* grad_out, const void* mask,
-                                    const int64_t mask_strides[2], int64_t batch,
-                                    int64_t set_size, int64_t features, double sum_scale,
-                                    void* grad_x);
+// grad_out [B, 2D] dense; mask [B, N] any strides; grad_x [B, N, D] dense.
+HEPGEN_API Status set_pool_backward(const TensorView& grad_out, const TensorView& mask,
+                                    double sum_scale, const TensorView& grad_x);
 
 namespace cuda {
 
-// CUDA, asynchronous on `stream` (a cudaStream_t; nullptr = legacy default stream).
-// Pointers are device pointers. dtypes: f32, f64, f16, bf16 (accumulated in f32 for the
-// half types). Returns Status::not_built in a library built without CUDA.
-HEPGEN_API Status set_pool_forward(DType dtype, const void* x, const int64_t x_strides[3],
-                                   const void* mask, const int64_t mask_strides[2],
-                                   int64_t batch, int64_t set_size, int64_t features,
-                                   double sum_scale, void* out, void* stream);
+// CUDA, asynchronous on `stream` (a cudaStream_t; nullptr = legacy default stream); views on
+// the current CUDA device. dtypes: f32, f64, f16, bf16 (accumulated in f32 for the half
+// types). Returns Status::not_built in a library built without CUDA.
+HEPGEN_API Status set_pool_forward(const TensorView& x, const TensorView& mask, double sum_scale,
+                                   const TensorView& out, void* stream);
 
-HEPGEN_API Status set_pool_backward(DType dtype, const void* grad_out, const void* mask,
-                                    const int64_t mask_strides[2], int64_t batch,
-                                    int64_t set_size, int64_t features, double sum_scale,
-                                    void* grad_x, void* stream);
+HEPGEN_API Status set_pool_backward(const TensorView& grad_out, const TensorView& mask,
+                                    double sum_scale, const TensorView& grad_x, void* stream);
 
 }  // namespace cuda
 }  // namespace hepgen

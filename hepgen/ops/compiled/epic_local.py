@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from hepgen import _core
-from hepgen.ops._compiled import dtype_code, stream_of
+from hepgen.ops._compiled import stream_of
 
 
 def _pack(x: torch.Tensor, mask: torch.Tensor):
@@ -48,11 +48,9 @@ def _cpu_forward(x, mask, w1, bias1, w2, bias2, sum_scale, slope):
     if B == 0 or H == 0:
         return y, pooled.zero_()
     C = _core.compiled()
-    dt = dtype_code(x)
     xp, offsets, _ = _pack(x, mask)
     bias1, bias2 = bias1.contiguous(), bias2.contiguous()
     w1t, w2t = w1.t().contiguous().t(), w2.t().contiguous().t()  # BLAS-friendly layouts (tiny copies)
-    item, ms = x.element_size(), tuple(mask.stride())
     M = xp.shape[0]
     chunk = min(M, CPU_CHUNK_ROWS * 2)
     h_buf = torch.empty((chunk, H1), dtype=x.dtype)
@@ -64,12 +62,10 @@ def _cpu_forward(x, mask, w1, bias1, w2, bias2, sum_scale, slope):
             z_buf = torch.empty((r1 - r0, H), dtype=x.dtype)
         xc = xp[r0:r1]
         h = torch.mm(xc, w1t.t(), out=h_buf[:r1 - r0])
-        off = offsets.data_ptr() + 8 * b0
-        C.epic_bias_act(dt, h.data_ptr(), bias1.data_ptr() + item * b0 * H1, off, b1 - b0, H1, slope)
+        off = offsets[b0:b1 + 1]  # the chunk's sets; the core counts rows from off[0]
+        C.epic_bias_act(h, bias1[b0:b1], off, slope)
         z2 = torch.mm(h, w2t.t(), out=z_buf[:r1 - r0])
-        C.epic_residual_pool(dt, z2.data_ptr(), xc.data_ptr(), bias2.data_ptr() + item * b0 * H,
-                             mask.data_ptr() + item * b0 * ms[0], ms, off, b1 - b0, N, H, slope, sum_scale,
-                             y.data_ptr() + item * b0 * N * H, pooled.data_ptr() + item * b0 * 2 * H)
+        C.epic_residual_pool(z2, xc, bias2[b0:b1], mask[b0:b1], off, slope, sum_scale, y[b0:b1], pooled[b0:b1])
     return y, pooled
 
 
@@ -80,29 +76,25 @@ def _cpu_backward(grad_y, grad_pooled, x, mask, w1, bias1, w2, y, sum_scale, slo
         return (torch.zeros_like(x), torch.zeros_like(w1), torch.zeros((B, H1), dtype=x.dtype),
                 torch.zeros_like(w2), torch.zeros((B, H), dtype=x.dtype))
     C = _core.compiled()
-    dt = dtype_code(x)
     grad_y, grad_pooled, y = grad_y.contiguous(), grad_pooled.contiguous(), y.contiguous()
     xp, offsets, all_real = _pack(x, mask)
     M = xp.shape[0]
     dz2 = torch.empty((M, H), dtype=x.dtype)
     gb2 = torch.empty((B, H), dtype=x.dtype)
-    C.epic_output_grad(dt, grad_y.data_ptr(), grad_pooled.data_ptr(), y.data_ptr(), mask.data_ptr(),
-                       tuple(mask.stride()), offsets.data_ptr(), B, N, H, slope, sum_scale, dz2.data_ptr(),
-                       gb2.data_ptr())
+    C.epic_output_grad(grad_y, grad_pooled, y, mask, offsets, slope, sum_scale, dz2, gb2)
     h = torch.mm(xp, w1.t())  # recomputed: the forward saves nothing but its output
-    C.epic_bias_act(dt, h.data_ptr(), bias1.contiguous().data_ptr(), offsets.data_ptr(), B, H1, slope)
+    C.epic_bias_act(h, bias1.contiguous(), offsets, slope)
     dw2 = torch.mm(dz2.t(), h)
     dz1 = torch.mm(dz2, w2)
     gb1 = torch.empty((B, H1), dtype=x.dtype)
-    C.epic_act_grad(dt, dz1.data_ptr(), h.data_ptr(), offsets.data_ptr(), B, H1, slope, gb1.data_ptr())
+    C.epic_act_grad(dz1, h, offsets, slope, gb1)
     dw1 = torch.mm(dz1.t(), xp)
     dxp = torch.addmm(dz2, dz1, w1)
     if all_real:
         dx = dxp.view(B, N, H)
     else:
         dx = torch.empty((B, N, H), dtype=x.dtype)
-        C.epic_unpack(dt, dxp.data_ptr(), mask.data_ptr(), tuple(mask.stride()), offsets.data_ptr(), B, N, H,
-                      dx.data_ptr())
+        C.epic_unpack(dxp, mask, offsets, dx)
     return dx, dw1, gb1, dw2, gb2
 
 
@@ -124,10 +116,8 @@ def _cuda_forward(x, mask, w1, bias1, w2, bias2, sum_scale, slope):
         return y, pooled.zero_()
     w1t, w2t = w1.t().contiguous(), w2.t().contiguous()
     bias1, bias2 = bias1.contiguous(), bias2.contiguous()
-    _core.compiled().cuda_epic_local_forward(
-        dtype_code(x), x.data_ptr(), tuple(x.stride()), mask.data_ptr(), tuple(mask.stride()), w1t.data_ptr(),
-        bias1.data_ptr(), w2t.data_ptr(), bias2.data_ptr(), B, N, H, H1, slope, sum_scale, y.data_ptr(),
-        pooled.data_ptr(), stream_of(x))
+    _core.compiled().cuda_epic_local_forward(x, mask, w1t, bias1, w2t, bias2, slope, sum_scale, y, pooled,
+                                             stream_of(x))
     return y, pooled
 
 
@@ -141,10 +131,7 @@ def _cuda_backward(grad_y, grad_pooled, x, mask, w1, bias1, w2, y, sum_scale, sl
     grad_y, grad_pooled, y = grad_y.contiguous(), grad_pooled.contiguous(), y.contiguous()
     w1, w2, bias1 = w1.contiguous(), w2.contiguous(), bias1.contiguous()
     w1t = w1.t().contiguous()
-    _core.compiled().cuda_epic_local_backward(
-        dtype_code(x), grad_y.data_ptr(), grad_pooled.data_ptr(), x.data_ptr(), tuple(x.stride()), y.data_ptr(),
-        mask.data_ptr(), tuple(mask.stride()), w1.data_ptr(), w1t.data_ptr(), bias1.data_ptr(), w2.data_ptr(),
-        B, N, H, H1, slope, sum_scale, dx.data_ptr(), dz1.data_ptr(), h.data_ptr(), dz2.data_ptr(),
-        gb1.data_ptr(), gb2.data_ptr(), stream_of(x))
+    _core.compiled().cuda_epic_local_backward(grad_y, grad_pooled, x, y, mask, w1, w1t, bias1, w2, slope, sum_scale,
+                                              dx, dz1, h, dz2, gb1, gb2, stream_of(x))
     dw1, dw2 = _weight_grads(x, mask, dz1, h, dz2)
     return dx, dw1, gb1, dw2, gb2

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from hepgen import _core
-from hepgen.ops._compiled import dtype_code, stream_of
+from hepgen.ops._compiled import stream_of
 from hepgen.ops.reference.ode_combine import _view
 
 
@@ -18,12 +18,12 @@ def _core_forward(y, ks, coeffs, h, mask, y_coeff, device_kind):
     S, R, F = _view(y, mask)
     if out.numel() == 0:
         return out
-    y = y.contiguous()
-    ks = [k.contiguous() for k in ks]
+    # The core sees every state as [S, R, F] (views: all are contiguous here).
+    y = y.contiguous().view(S, R, F)
+    ks = [k.contiguous().view(S, R, F) for k in ks]
     h = h.contiguous()
-    mask_ptr = 0 if mask is None else mask.contiguous().data_ptr()
-    args = (dtype_code(y), y.data_ptr(), float(y_coeff), [k.data_ptr() for k in ks], [float(c) for c in coeffs],
-            h.data_ptr(), mask_ptr, S, R, F, out.data_ptr())
+    mask = None if mask is None else mask.contiguous().view(S, R)
+    args = (y, float(y_coeff), ks, [float(c) for c in coeffs], h, mask, out.view(S, R, F))
     C = _core.compiled()
     if device_kind == "cuda":
         C.cuda_ode_combine(*args, stream_of(y))

@@ -9,12 +9,7 @@ from __future__ import annotations
 import torch
 
 from hepgen import _core
-from hepgen.ops._compiled import dtype_code, stream_of
-
-
-def _row_stride(t: torch.Tensor) -> int:
-    # The kernels read row r of a [N, K] parameter tensor at r * stride(0), unit stride in K.
-    return t.stride(0) if t.shape[0] > 1 else t.shape[1]
+from hepgen.ops._compiled import stream_of
 
 
 def _core_forward(x, uw, uh, ud, inverse, bound, mw, mh, md, device_kind):
@@ -23,9 +18,7 @@ def _core_forward(x, uw, uh, ud, inverse, bound, mw, mh, md, device_kind):
     if x.numel() == 0:
         return out, logdet
     C = _core.compiled()
-    args = (dtype_code(x), x.numel(), uw.shape[1], x.data_ptr(),
-            uw.data_ptr(), _row_stride(uw), uh.data_ptr(), _row_stride(uh), ud.data_ptr(), _row_stride(ud),
-            bool(inverse), float(bound), float(mw), float(mh), float(md), out.data_ptr(), logdet.data_ptr())
+    args = (x, uw, uh, ud, bool(inverse), float(bound), float(mw), float(mh), float(md), out, logdet)
     if device_kind == "cuda":
         C.cuda_rq_spline_forward(*args, stream_of(x))
     else:
@@ -43,10 +36,7 @@ def _core_backward(gy, gl, x, uw, uh, ud, inverse, bound, mw, mh, md, device_kin
     if N == 0:
         return gx, gw, gh, gd
     C = _core.compiled()
-    args = (dtype_code(x), N, K, x.data_ptr(),
-            uw.data_ptr(), _row_stride(uw), uh.data_ptr(), _row_stride(uh), ud.data_ptr(), _row_stride(ud),
-            bool(inverse), float(bound), float(mw), float(mh), float(md), gy.data_ptr(), gl.data_ptr(),
-            gx.data_ptr(), gw.data_ptr(), gh.data_ptr(), gd.data_ptr())
+    args = (x, uw, uh, ud, bool(inverse), float(bound), float(mw), float(mh), float(md), gy, gl, gx, gw, gh, gd)
     if device_kind == "cuda":
         C.cuda_rq_spline_backward(*args, stream_of(x))
     else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from hepgen import _core
-from hepgen.ops._compiled import dtype_code, stream_of
+from hepgen.ops._compiled import stream_of
 
 
 def _core_forward(x: torch.Tensor, mask: torch.Tensor, sum_scale: float, device_kind: str) -> torch.Tensor:
@@ -18,8 +18,7 @@ def _core_forward(x: torch.Tensor, mask: torch.Tensor, sum_scale: float, device_
     if out.numel() == 0:
         return out
     C = _core.compiled()
-    args = (dtype_code(x), x.data_ptr(), tuple(x.stride()), mask.data_ptr(), tuple(mask.stride()),
-            B, N, D, float(sum_scale), out.data_ptr())
+    args = (x, mask, float(sum_scale), out)
     if device_kind == "cuda":
         C.cuda_set_pool_forward(*args, stream_of(x))
     else:
@@ -35,8 +34,7 @@ def _core_backward(grad_out: torch.Tensor, mask: torch.Tensor, sum_scale: float,
     if grad_x.numel() == 0:
         return grad_x
     C = _core.compiled()
-    args = (dtype_code(grad_out), grad_out.data_ptr(), mask.data_ptr(), tuple(mask.stride()),
-            B, N, D, float(sum_scale), grad_x.data_ptr())
+    args = (grad_out, mask, float(sum_scale), grad_x)
     if device_kind == "cuda":
         C.cuda_set_pool_backward(*args, stream_of(grad_out))
     else:
