@@ -220,8 +220,8 @@ class AdaptiveRK:
             marks.append(v)
         if (torch.cat(marks).unique(return_counts=True)[1] > 1).any():
             raise ValueError("`step_t` and `jump_t` must not have any repeated elements between them.")
-        self.next_step_i = min(bisect.bisect(self.step_t.tolist(), float(t[0])), len(self.step_t) - 1)
-        self.next_jump_i = min(bisect.bisect(self.jump_t.tolist(), float(t[0])), len(self.jump_t) - 1)
+        self.next_step_i = min(bisect.bisect(self.step_t.tolist(), float(t[0].detach())), len(self.step_t) - 1)
+        self.next_jump_i = min(bisect.bisect(self.jump_t.tolist(), float(t[0].detach())), len(self.jump_t) - 1)
 
     def _advance(self, next_t):
         n = 0
