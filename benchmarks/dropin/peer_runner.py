@@ -195,7 +195,8 @@ def main(argv=None) -> int:
     for unit in units:
         key = _key(unit)
         errors = baseline_errors.get(key, [])
-        outcome, reason = classify(unit, errors[seen[key]] if seen[key] < len(errors) else None)
+        unit["baseline_error"] = errors[seen[key]] if seen[key] < len(errors) else None
+        outcome, reason = classify(unit, unit["baseline_error"])
         seen[key] += 1
         unit["outcome"], unit["reason"] = outcome, reason
         counts[outcome] += 1
