@@ -1,7 +1,7 @@
 """Run a peer library's own unittest files with one of its functions replaced by hepgen's.
 
     python benchmarks/dropin/peer_runner.py torchdiffeq CHECKOUT   # torchdiffeq.odeint -> hepgen.ode.odeint
-    python benchmarks/dropin/peer_runner.py nflows CHECKOUT        # nflows' unconstrained RQ spline -> hepgen.ops.rq_spline
+    python benchmarks/dropin/peer_runner.py nflows CHECKOUT        # nflows' RQ spline -> hepgen.ops.rq_spline
 
 CHECKOUT is a checkout of the peer's repository at the version installed here (its tests/ is
 read; the installed package is what runs). The peer's code is not copied into hepgen.
@@ -53,7 +53,7 @@ def install_torchdiffeq(checkout: Path) -> list[str]:
     import torchdiffeq
 
     from hepgen.ode import odeint as ours
-    from hepgen.ode.odeint import NOT_IMPLEMENTED
+    from hepgen.ode.dropin import NOT_IMPLEMENTED
 
     peer = torchdiffeq.odeint
 

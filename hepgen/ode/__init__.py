@@ -1,7 +1,7 @@
 """ODE/SDE integrators: a torchdiffeq drop-in, and batched integrators on fused, mask-aware kernels.
 
 - :func:`odeint`: torchdiffeq's ``odeint`` (same call, semantics, methods and defaults; any
-  state shape or a tuple; one step size for the whole state); see hepgen.ode.odeint;
+  state shape or a tuple; one step size for the whole state); see hepgen/ode/dropin.py;
 - :func:`odeint_batched`: the batched solve (first dimension = independent samples), fixed grid
   on the fused kernels with an optional particle mask, or dopri5 with per-sample step control;
 - :func:`integrate`: batched fixed grid, the final state only (sampling);
@@ -16,11 +16,25 @@ the classic RK4 for this release, with a FutureWarning (see fixed_grid.method_ta
 """
 
 from hepgen.ode.adaptive import AdaptiveStats, dopri5
+from hepgen.ode.dropin import odeint
 from hepgen.ode.fixed_grid import integrate, odeint_batched, rk_step
 from hepgen.ode.graph import FixedGridSampler
-from hepgen.ode.odeint import odeint
 from hepgen.ode.stochastic import ddim_coefficients, ddim_step, euler_maruyama, euler_maruyama_step
 from hepgen.ode.tableaus import DOPRI5, FIXED_GRID, Tableau
 
-__all__ = ["odeint", "odeint_batched", "integrate", "rk_step", "dopri5", "AdaptiveStats", "euler_maruyama_step",
-           "euler_maruyama", "ddim_step", "ddim_coefficients", "FixedGridSampler", "Tableau", "FIXED_GRID", "DOPRI5"]
+__all__ = [
+           "DOPRI5",
+           "FIXED_GRID",
+           "AdaptiveStats",
+           "FixedGridSampler",
+           "Tableau",
+           "ddim_coefficients",
+           "ddim_step",
+           "dopri5",
+           "euler_maruyama",
+           "euler_maruyama_step",
+           "integrate",
+           "odeint",
+           "odeint_batched",
+           "rk_step",
+]

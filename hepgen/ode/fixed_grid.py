@@ -10,7 +10,7 @@ its own. ``hepgen.ode.odeint`` is the torchdiffeq drop-in (one step size for the
 from __future__ import annotations
 
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

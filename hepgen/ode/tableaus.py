@@ -29,7 +29,8 @@ HEUN = Tableau("heun", 2, (0.0, 1.0), ((), (1.0,)), (0.5, 0.5))
 # Heun's third-order method (torchdiffeq's "heun3").
 HEUN3 = Tableau("heun3", 3, (0.0, 1 / 3, 2 / 3), ((), (1 / 3,), (0.0, 2 / 3)), (1 / 4, 0.0, 3 / 4))
 # The classic RK4, hepgen's old "rk4"; torchdiffeq's "rk4" is the 3/8 rule below.
-RK4_CLASSIC = Tableau("rk4_classic", 4, (0.0, 0.5, 0.5, 1.0), ((), (0.5,), (0.0, 0.5), (0.0, 0.0, 1.0)), (1 / 6, 1 / 3, 1 / 3, 1 / 6))
+RK4_CLASSIC = Tableau("rk4_classic", 4, (0.0, 0.5, 0.5, 1.0), ((), (0.5,), (0.0, 0.5), (0.0, 0.0, 1.0)),
+                      (1 / 6, 1 / 3, 1 / 3, 1 / 6))
 # Kutta's 3/8 rule: what torchdiffeq calls "rk4".
 RK4_38 = Tableau("rk4_38", 4, (0.0, 1 / 3, 2 / 3, 1.0), ((), (1 / 3,), (-1 / 3, 1.0), (1.0, -1.0, 1.0)),
                  (1 / 8, 3 / 8, 3 / 8, 1 / 8))

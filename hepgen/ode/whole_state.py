@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -215,7 +215,10 @@ class AdaptiveRK:
         marks = []
         for name in ("step_t", "jump_t"):
             v = getattr(self, name)
-            v = torch.tensor([], dtype=self.dtype, device=self.y0.device) if v is None else torch.sort(v[v >= t[0]]).values
+            if v is None:
+                v = torch.tensor([], dtype=self.dtype, device=self.y0.device)
+            else:
+                v = torch.sort(v[v >= t[0]]).values
             setattr(self, name, v)
             marks.append(v)
         if (torch.cat(marks).unique(return_counts=True)[1] > 1).any():

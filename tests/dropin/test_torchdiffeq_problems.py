@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from hepgen.ode import odeint
-from hepgen.ode.odeint import ADAPTIVE_METHODS, NOT_IMPLEMENTED
+from hepgen.ode.dropin import ADAPTIVE_METHODS, NOT_IMPLEMENTED
 
 FIXED = ("euler", "midpoint", "heun2", "heun3", "rk4")
 ADAPTIVE = ("adaptive_heun", "fehlberg2", "bosh3", "dopri5")
@@ -385,7 +385,7 @@ def test_every_torchdiffeq_method_is_supported_or_refused():
     torchdiffeq = pytest.importorskip("torchdiffeq")
     from torchdiffeq._impl.odeint import SOLVERS
 
-    from hepgen.ode.odeint import FIXED_GRID_METHODS
+    from hepgen.ode.dropin import FIXED_GRID_METHODS
 
     for method in SOLVERS:
         assert (method in FIXED_GRID_METHODS) or (method in ADAPTIVE_METHODS) or (method in NOT_IMPLEMENTED)

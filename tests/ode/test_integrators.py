@@ -7,8 +7,16 @@ import pytest
 import torch
 
 import hepgen.ops as ops
-from hepgen.ode import (FIXED_GRID, ddim_coefficients, ddim_step, dopri5, euler_maruyama_step, integrate, odeint,
-                        odeint_batched)
+from hepgen.ode import (
+    FIXED_GRID,
+    ddim_coefficients,
+    ddim_step,
+    dopri5,
+    euler_maruyama_step,
+    integrate,
+    odeint,
+    odeint_batched,
+)
 
 ORDERS = {"euler": 1, "midpoint": 2, "heun": 2, "heun3": 3, "rk4_classic": 4, "rk4_38": 4}
 

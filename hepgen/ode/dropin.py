@@ -1,4 +1,4 @@
-"""hepgen.ode.odeint: torchdiffeq's ``odeint`` call and semantics (checked against torchdiffeq 0.2.5).
+"""The torchdiffeq drop-in, hepgen.ode.odeint: torchdiffeq's ``odeint`` call and semantics (torchdiffeq 0.2.5).
 
 What a caller of ``torchdiffeq.odeint`` gets here unchanged: any state shape (0-d, 1-D, N-D)
 or a tuple of tensors; t increasing or decreasing (1-D, floating); the output
@@ -91,7 +91,7 @@ def odeint(func, y0, t, *, rtol=1e-7, atol=1e-9, method: str | None = None, opti
         if isinstance(tol, torch.Tensor) and tol.requires_grad:
             raise InvalidInput(f"{name} cannot require gradient")
     if t.device != y0.device:
-        warnings.warn("t is not on the same device as y0. Coercing to y0.device.")
+        warnings.warn("t is not on the same device as y0. Coercing to y0.device.", stacklevel=2)
         t = t.to(y0.device)
     reversed_time = len(t) > 1 and bool(t[0] > t[1])
     if reversed_time:
@@ -219,6 +219,6 @@ def _callbacks(func, method):
     if method in FIXED_GRID_METHODS:
         unused = [name for name, cb in zip(CALLBACKS[1:], found[1:]) if cb is not None]
         if unused:
-            warnings.warn(f"Solver '{method}' does not support callbacks {set(unused)}")
+            warnings.warn(f"Solver '{method}' does not support callbacks {set(unused)}", stacklevel=3)
         return found[0], None, None
     return tuple(found)
