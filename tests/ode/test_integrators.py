@@ -1,4 +1,5 @@
-"""hepgen.ode: convergence orders, torchdiffeq agreement, masks, per-sample dopri5, SDE/DDIM steps."""
+"""hepgen.ode's batched integrators: convergence orders, torchdiffeq agreement, masks, per-sample
+dopri5, SDE/DDIM steps, the deprecated spellings. (The drop-in odeint: tests/dropin/.)"""
 
 import math
 
@@ -6,9 +7,18 @@ import pytest
 import torch
 
 import hepgen.ops as ops
-from hepgen.ode import FIXED_GRID, ddim_coefficients, ddim_step, dopri5, euler_maruyama_step, integrate, odeint
+from hepgen.ode import (
+    FIXED_GRID,
+    ddim_coefficients,
+    ddim_step,
+    dopri5,
+    euler_maruyama_step,
+    integrate,
+    odeint,
+    odeint_batched,
+)
 
-ORDERS = {"euler": 1, "midpoint": 2, "heun": 2, "rk4": 4, "rk4_38": 4}
+ORDERS = {"euler": 1, "midpoint": 2, "heun": 2, "heun3": 3, "rk4_classic": 4, "rk4_38": 4}
 
 
 def decay(t, y):
@@ -50,21 +60,21 @@ def test_convergence_order(backend, method, problem):
 
 
 @pytest.mark.parametrize("ours, theirs", [("euler", "euler"), ("midpoint", "midpoint"), ("heun", "heun2"),
-                                          ("rk4_38", "rk4")])
-def test_agrees_with_torchdiffeq_on_the_same_grid(ours, theirs):
+                                          ("heun3", "heun3"), ("rk4_38", "rk4")])
+def test_batched_agrees_with_torchdiffeq_on_the_same_grid(ours, theirs):
     torchdiffeq = pytest.importorskip("torchdiffeq")
     y0 = torch.randn(4, 5, 3, dtype=torch.float64)
     t = torch.linspace(1.0, 0.0, 11, dtype=torch.float64)
     func = lambda t, y: torch.sin(3 * t) * y - 0.5 * y ** 2  # noqa: E731
     expected = torchdiffeq.odeint(func, y0, t, method=theirs)
-    torch.testing.assert_close(odeint(func, y0, t, method=ours), expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(odeint_batched(func, y0, t, method=ours), expected, rtol=1e-12, atol=1e-12)
 
 
-def test_dopri5_agrees_with_torchdiffeq():
+def test_batched_dopri5_agrees_with_torchdiffeq():
     torchdiffeq = pytest.importorskip("torchdiffeq")
     y0 = torch.tensor([[1.0, 0.0], [0.2, -1.0]], dtype=torch.float64)
     t = torch.tensor([0.0, 2.0], dtype=torch.float64)
-    ours = odeint(lambda t, y: rotation(t, y), y0, t, method="dopri5", rtol=1e-9, atol=1e-11)
+    ours = odeint_batched(lambda t, y: rotation(t, y), y0, t, method="dopri5", rtol=1e-9, atol=1e-11)
     theirs = torchdiffeq.odeint(rotation, y0, t, method="dopri5", rtol=1e-9, atol=1e-11)
     torch.testing.assert_close(ours, theirs, rtol=1e-7, atol=1e-8)
     torch.testing.assert_close(ours[-1], _rotate(y0, 2.0), rtol=1e-7, atol=1e-8)
@@ -101,7 +111,7 @@ def test_mask_keeps_padding_zero_and_unread(method):
     def func(t, y):
         return torch.where(mask.unsqueeze(-1), -y, torch.full_like(y, float("nan")))
 
-    out = odeint(func, y0, torch.linspace(0, 1, 41, dtype=torch.float64), method=method, mask=mask)
+    out = odeint_batched(func, y0, torch.linspace(0, 1, 41, dtype=torch.float64), method=method, mask=mask)
     assert (out[1:][:, ~mask] == 0).all()
     torch.testing.assert_close(out[-1][mask], y0[mask] * math.exp(-1), rtol=2e-2, atol=1e-3)
 
@@ -130,10 +140,25 @@ def test_euler_maruyama_has_the_right_variance():
 def test_bad_arguments():
     y0 = torch.zeros(2, 3)
     with pytest.raises(ValueError, match="method must be one of"):
-        odeint(decay, y0, torch.linspace(0, 1, 3), method="rk45")
+        odeint_batched(decay, y0, torch.linspace(0, 1, 3), method="rk45")
     with pytest.raises(ValueError, match="strictly increasing or strictly decreasing"):
-        odeint(decay, y0, torch.tensor([0.0, 1.0, 0.5]))
+        odeint_batched(decay, y0, torch.tensor([0.0, 1.0, 0.5]))
     with pytest.raises(ValueError, match="step_size"):
-        odeint(decay, y0, torch.linspace(0, 1, 3), method="euler", options={"step_size": 0.1})
+        odeint_batched(decay, y0, torch.linspace(0, 1, 3), method="euler", options={"step_size": 0.1})
     with pytest.raises(TypeError, match="y0 must be a torch.Tensor"):
-        odeint(decay, [0.0], torch.linspace(0, 1, 3))
+        odeint_batched(decay, [0.0], torch.linspace(0, 1, 3))
+
+
+def test_old_spellings_still_work_with_a_warning():
+    # odeint(..., mask=...) was the batched solve: it still is, for one release.
+    mask = torch.tensor([[True, False], [True, True]])
+    y0 = torch.randn(2, 2, 3, dtype=torch.float64) * mask.unsqueeze(-1)
+    t = torch.linspace(0, 1, 5, dtype=torch.float64)
+    with pytest.warns(DeprecationWarning, match="odeint_batched"):
+        old = odeint(decay, y0, t, mask=mask)
+    torch.testing.assert_close(old, odeint_batched(decay, y0, t, mask=mask), rtol=0, atol=0)
+    # "rk4" in the batched integrators is still the classic RK4 (the documented numbers), warned.
+    with pytest.warns(FutureWarning, match="rk4_classic"):
+        old = integrate(time_dependent, y0, t, "rk4")
+    torch.testing.assert_close(old, integrate(time_dependent, y0, t, "rk4_classic"), rtol=0, atol=0)
+    assert (old - integrate(time_dependent, y0, t, "rk4_38")).abs().max() > 0  # a different method

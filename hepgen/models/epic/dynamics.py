@@ -32,7 +32,7 @@ from hepgen.ode.fixed_grid import method_tableau
 # A field: (y [B, P, 3], t scalar or [B]) -> [B, P, 3]
 Field = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-ODE_METHODS = ("euler", "midpoint", "heun", "rk4", "rk4_38", "dopri5")
+ODE_METHODS = ("euler", "midpoint", "heun", "heun3", "rk4", "rk4_classic", "rk4_38", "dopri5")
 SDE_METHODS = ("em", "ddim")
 
 
