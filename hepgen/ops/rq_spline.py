@@ -76,6 +76,7 @@ __all__ = [
     "DEFAULT_MIN_BIN_HEIGHT",
     "DEFAULT_MIN_BIN_WIDTH",
     "DEFAULT_MIN_DERIVATIVE",
+    "NFLOWS_COUNT_REASON",
     "RQ_SPLINE",
     "RQ_SPLINE_BACKWARD",
     "boundary_derivative_logit",
