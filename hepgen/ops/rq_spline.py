@@ -17,7 +17,21 @@ Per element, with K bins on [-B, B] (B = tail_bound):
 - inside [-B, B] (inclusive) the spline maps the element (forward: x → y; inverse: y → x, by
   the root of a quadratic); outside it the map is the identity with log|det J| = 0.
 
-Shapes (broadcasting): ``inputs`` [...], the three parameter tensors [..., K], [..., K], [..., K-1].
+nflows' other derivative counts (a compatibility path): nflows pads whatever derivatives it
+gets with its end constant on both sides and reads the first K + 1, so it also accepts K or
+more of them (its own spline tests pass K + 1). Then the knot derivatives are
+[1, d_0, ..., d_{K-1}] and the rest is ignored: the right end knot has slope d_{K-1}, not the
+tail's 1, so the derivative is discontinuous at x = B (the map and the tails are unchanged).
+We reproduce that exactly, with the plain-PyTorch reference and autograd (the compiled
+kernels assume K - 1 interior derivatives and unit end slopes; the standard path pays
+nothing for this). A forced compiled backend (``use_backend``, ``HEPGEN_BACKEND``) on such
+input raises a RuntimeError saying so rather than silently running something else; the
+reference backend, or none forced, runs it. Fewer than K - 1 derivatives leave knots without
+one (nflows fails with an index error as soon as an input falls in such a bin; we refuse the
+shape up front with a ValueError).
+
+Shapes (broadcasting): ``inputs`` [...], the three parameter tensors [..., K], [..., K], [..., K-1]
+(or [..., D], D >= K, as above).
 The batch shapes ``inputs.shape``, ``widths.shape[:-1]``, ... broadcast together as in
 PyTorch; outputs have the broadcast shape. (nflows requires them to be equal; equal shapes are
 the fast path. A broadcast parameter tensor, e.g. one spline per feature [D, K] for inputs
@@ -45,6 +59,7 @@ import math
 import torch
 
 from hepgen.ops import _checks
+from hepgen.ops._backends import _forced_for
 from hepgen.ops._declare import Backward, Op
 from hepgen.ops.compiled import rq_spline as compiled
 from hepgen.ops.reference.rq_spline import (
@@ -61,6 +76,7 @@ __all__ = [
     "DEFAULT_MIN_BIN_HEIGHT",
     "DEFAULT_MIN_BIN_WIDTH",
     "DEFAULT_MIN_DERIVATIVE",
+    "NFLOWS_COUNT_REASON",
     "RQ_SPLINE",
     "RQ_SPLINE_BACKWARD",
     "boundary_derivative_logit",
@@ -108,9 +124,9 @@ def _check(inputs, uw, uh, ud, tails, tail_bound, min_bin_width, min_bin_height,
     if uh.shape[-1] != K:
         raise ValueError(f"unnormalized_heights must have K = {K} bins in its last dimension (as "
                          f"unnormalized_widths), got shape {tuple(uh.shape)}")
-    if ud.shape[-1] != K - 1:
+    if ud.shape[-1] < K - 1:  # K - 1, or nflows' padded counts >= K (module docstring)
         raise ValueError(f"unnormalized_derivatives must have K - 1 = {K - 1} interior knots in its last "
-                         f"dimension, got shape {tuple(ud.shape)}")
+                         f"dimension (or at least K = {K}, which nflows also accepts), got shape {tuple(ud.shape)}")
     try:
         # Equal batch shapes (every call from hepgen.flows) skip broadcast_shapes, a visible
         # share of a batch-1 call.
@@ -200,7 +216,8 @@ def rq_spline(inputs: torch.Tensor, unnormalized_widths: torch.Tensor, unnormali
         inputs: values [...], floating point.
         unnormalized_widths: [..., K] bin-width logits (softmax-normalised).
         unnormalized_heights: [..., K] bin-height logits.
-        unnormalized_derivatives: [..., K-1] interior-knot derivative pre-activations (softplus).
+        unnormalized_derivatives: [..., K-1] interior-knot derivative pre-activations (softplus);
+            [..., D] with D >= K runs nflows' treatment of those counts (module docstring).
         inverse: evaluate the inverse spline (y → x); its logabsdet is log|dx/dy|.
         tails: "linear" (identity outside [-tail_bound, tail_bound]).
         tail_bound: B > 0, the spline acts on [-B, B].
@@ -212,6 +229,8 @@ def rq_spline(inputs: torch.Tensor, unnormalized_widths: torch.Tensor, unnormali
     inputs, uw, uh, ud, batch, K, bound, mw, mh, md = _check(
         inputs, unnormalized_widths, unnormalized_heights, unnormalized_derivatives, tails, tail_bound,
         min_bin_width, min_bin_height, min_derivative)
+    if ud.shape[-1] != K - 1:
+        return _nflows_derivative_count(inputs, uw, uh, ud, bool(inverse), bound, mw, mh, md)
     n = math.prod(batch)
     # reshape may return a strided view (a column of a wider tensor): the kernels need unit stride.
     x = inputs.expand(batch).reshape(n).contiguous()
@@ -223,3 +242,21 @@ def rq_spline(inputs: torch.Tensor, unnormalized_widths: torch.Tensor, unnormali
         ud = _as_rows(ud.expand(*batch, K - 1), n, K - 1)
     out, logdet = RQ_SPLINE(x, uw, uh, ud, bool(inverse), bound, mw, mh, md)
     return out.view(batch), logdet.view(batch)
+
+
+NFLOWS_COUNT_REASON = ("the compiled kernels take K - 1 unnormalized_derivatives (unit slopes at both end knots); "
+                       "K or more (nflows' padding) run only on the reference backend")
+
+
+def _nflows_derivative_count(inputs, uw, uh, ud, inverse, bound, mw, mh, md):
+    """D >= K unnormalised derivatives: nflows' treatment, by the reference (module docstring).
+
+    This path exists for drop-in use only (nflows' own tests call the function that way); it
+    reproduces nflows, whose right end knot then has a non-unit slope. Gradients come from
+    autograd through the reference.
+    """
+    forced = _forced_for(RQ_SPLINE.family)
+    if forced not in (None, "reference"):
+        raise RuntimeError(f"rq_spline: backend {forced!r} was requested but cannot run {ud.shape[-1]} "
+                           f"unnormalized_derivatives for K = {uw.shape[-1]} bins: {NFLOWS_COUNT_REASON}")
+    return rq_spline_reference(inputs, uw, uh, ud, inverse, bound, mw, mh, md)

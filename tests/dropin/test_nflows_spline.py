@@ -1,7 +1,8 @@
 """hepgen.ops.rq_spline as a drop-in for nflows' unconstrained_rational_quadratic_spline.
 
 nflows 0.14's own spline and coupling tests (tests/transforms/splines/rational_quadratic_test.py,
-tests/transforms/coupling_test.py) re-stated with ours, then ours against nflows' function
+tests/transforms/coupling_test.py) re-stated with ours (the spline tests both with the K - 1
+derivatives nflows' transforms pass and with the K + 1 its tests pass), then ours against nflows' function
 (float64, to rounding) and inside nflows' PiecewiseRationalQuadraticCouplingTransform with its
 spline replaced by ours. Every backend available on this machine is run. nflows' own files run
 with ours swapped in through benchmarks/dropin/run_peer_tests.sh (docs/rq_spline.md).
@@ -23,19 +24,20 @@ def backend(request):
         yield request.param
 
 
-def params(shape, num_bins, generator, dtype=torch.float64, scale=1.0):
+def params(shape, num_bins, generator, dtype=torch.float64, scale=1.0, num_derivatives=None):
     g = generator
     return (torch.randn(*shape, num_bins, generator=g, dtype=dtype) * scale,
             torch.randn(*shape, num_bins, generator=g, dtype=dtype) * scale,
-            torch.randn(*shape, num_bins - 1, generator=g, dtype=dtype) * scale)
+            torch.randn(*shape, num_bins - 1 if num_derivatives is None else num_derivatives, generator=g,
+                        dtype=dtype) * scale)
 
 
 # ---------------------------------------------------------------- nflows' spline tests, re-stated
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
 def test_forward_inverse_are_consistent(backend, dtype):
     # UnconstrainedRationalQuadraticSplineTest.test_forward_inverse_are_consistent, with the
-    # K - 1 derivatives of linear tails (nflows' test passes K + 1, which nflows pads to K + 3
-    # and partly ignores; we refuse that shape, see docs/rq_spline.md).
+    # K - 1 derivatives nflows' transforms pass (every backend runs them); nflows' test itself
+    # passes K + 1, re-stated below.
     g = torch.Generator().manual_seed(0)
     w, h, d = params([2, 3, 4], 10, g, dtype)
     inputs = 3 * torch.randn(2, 3, 4, generator=g, dtype=dtype)  # partly outside [-1, 1]
@@ -50,6 +52,37 @@ def test_forward_inverse_are_consistent(backend, dtype):
 def test_forward_inverse_are_consistent_in_tails(backend):
     g = torch.Generator().manual_seed(1)
     w, h, d = params([2, 3, 4], 10, g)
+    tail_bound = 1.0
+    inputs = torch.sign(torch.randn(2, 3, 4, generator=g, dtype=torch.float64)) * (
+        tail_bound + torch.rand(2, 3, 4, generator=g, dtype=torch.float64))  # all outside
+    outputs, logabsdet = rq_spline(inputs, w, h, d)
+    assert torch.equal(outputs, inputs) and torch.equal(logabsdet, torch.zeros_like(logabsdet))
+    back, logabsdet_inv = rq_spline(outputs, w, h, d, inverse=True)
+    assert torch.equal(back, inputs) and torch.equal(logabsdet_inv, torch.zeros_like(logabsdet))
+
+
+# nflows' two tests as they are: K + 1 = 11 derivatives for K = 10 bins, which nflows pads to
+# K + 3 and reads the first K + 1 of (the right end knot's slope is then not 1). Only the
+# reference runs that count; no backend is forced here (a forced compiled one refuses it,
+# tests/ops/test_rq_spline.py).
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_forward_inverse_are_consistent_with_nflows_k_plus_1_derivatives(dtype):
+    g = torch.Generator().manual_seed(2)
+    w, h, d = params([2, 3, 4], 10, g, dtype, num_derivatives=11)
+    inputs = 3 * torch.randn(2, 3, 4, generator=g, dtype=dtype)  # partly outside [-1, 1]
+    outputs, logabsdet = rq_spline(inputs, w, h, d, inverse=False)
+    back, logabsdet_inv = rq_spline(outputs, w, h, d, inverse=True)
+    assert outputs.shape == inputs.shape and logabsdet.shape == inputs.shape
+    inside = inputs.abs() <= 1
+    assert inside.any() and not torch.equal(outputs[inside], inputs[inside])  # the spline acted
+    eps = 1e-4 if dtype == torch.float32 else 1e-10
+    torch.testing.assert_close(back, inputs, rtol=0, atol=eps)
+    torch.testing.assert_close(logabsdet + logabsdet_inv, torch.zeros_like(logabsdet), rtol=0, atol=eps)
+
+
+def test_forward_inverse_are_consistent_in_tails_with_nflows_k_plus_1_derivatives():
+    g = torch.Generator().manual_seed(3)
+    w, h, d = params([2, 3, 4], 10, g, num_derivatives=11)
     tail_bound = 1.0
     inputs = torch.sign(torch.randn(2, 3, 4, generator=g, dtype=torch.float64)) * (
         tail_bound + torch.rand(2, 3, 4, generator=g, dtype=torch.float64))  # all outside

@@ -152,3 +152,62 @@ def test_nflows_constant_gives_unit_slope_at_the_ends():
         assert math.isclose(md + math.log1p(math.exp(boundary_derivative_logit(md))), 1.0, rel_tol=1e-12)
 
 
+
+
+# ---- nflows' other derivative counts (the reference's compatibility path) -------------------
+
+def _nflows_params(batch, K, D, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(batch, generator=g, dtype=torch.float64) * 3 - 1.5  # a third in the tails
+    x.view(-1)[:2] = torch.tensor([-1.0, 1.0], dtype=torch.float64)  # both end knots exactly
+    return (x, *(torch.randn(*batch, n, generator=g, dtype=torch.float64) * 1.5 for n in (K, K, D)))
+
+
+@pytest.mark.parametrize("extra", [1, 0, 2, 4], ids=lambda e: f"K+{e}" if e != 1 else "K+1")
+@pytest.mark.parametrize("K", [1, 3, 10])
+@pytest.mark.parametrize("inverse", [False, True], ids=["forward", "inverse"])
+def test_nflows_derivative_counts_agree_with_nflows_in_float64(K, extra, inverse):
+    rq = pytest.importorskip("nflows.transforms.splines.rational_quadratic")
+    args = _nflows_params((40, 3), K, K + extra, seed=K * 10 + extra)
+    results = []
+    for spline in (ops.rq_spline, rq.unconstrained_rational_quadratic_spline):
+        leaves = [a.clone().requires_grad_() for a in args]
+        y, ld = spline(*leaves, inverse=inverse, tails="linear", min_derivative=1e-2)
+        (0.7 * y + 1.3 * ld).sum().backward()
+        results.append([y.detach(), ld.detach()] + [t.grad for t in leaves])
+    for name, ours, theirs in zip(("outputs", "logabsdet", "d inputs", "d widths", "d heights", "d derivatives"),
+                                  *results):
+        torch.testing.assert_close(ours, theirs, rtol=1e-9, atol=1e-11, msg=lambda m: f"{name}: {m}")
+    # Only the first K derivatives are read: the rest get no gradient.
+    assert torch.count_nonzero(results[0][5][..., K:]) == 0
+
+
+def test_nflows_derivative_counts_give_the_right_end_a_non_unit_slope():
+    # With K + 1 derivatives the right end knot's slope is min_d + softplus(d_{K-1}) (nflows'
+    # treatment), not the tail's 1: log|dy/dx| jumps at x = B.
+    K, md = 4, 1e-3
+    _, uw, uh, ud = _nflows_params((2,), K, K + 1, seed=3)
+    _, ld_edge = ops.rq_spline(torch.tensor([1.0, -1.0], dtype=torch.float64), uw, uh, ud, min_derivative=md)
+    torch.testing.assert_close(ld_edge[0], torch.log(md + torch.nn.functional.softplus(ud[0, K - 1])))
+    torch.testing.assert_close(ld_edge[1], torch.zeros((), dtype=torch.float64), atol=1e-12, rtol=0)  # left end: 1
+    _, ld_tail = ops.rq_spline(torch.tensor([1.0 + 1e-9], dtype=torch.float64), uw[:1], uh[:1], ud[:1])
+    assert ld_tail.item() == 0.0 and abs(ld_edge[0].item()) > 1e-3
+
+
+@pytest.mark.parametrize("backend", ["cpu", "triton", "cuda"])
+def test_forced_compiled_backend_refuses_nflows_derivative_counts(backend):
+    x, uw, uh, ud = _nflows_params((5,), 4, 5, seed=0)
+    refusal = f"backend '{backend}' was requested but cannot run 5 unnormalized_derivatives"
+    with ops.use_backend({"rq_spline": backend}), pytest.raises(RuntimeError, match=refusal):
+        ops.rq_spline(x, uw, uh, ud)
+    unforced = ops.rq_spline(x, uw, uh, ud)
+    with ops.use_backend({"rq_spline": "reference"}):  # a forced reference runs them too
+        torch.testing.assert_close(ops.rq_spline(x, uw, uh, ud), unforced, rtol=0, atol=0)
+
+
+def test_fewer_than_k_minus_1_derivatives_are_refused():
+    # nflows fails (index out of bounds) once an input falls in a bin whose knot has no
+    # derivative; we refuse the shape whatever the inputs.
+    x, uw, uh, ud = _nflows_params((5,), 4, 2, seed=0)
+    with pytest.raises(ValueError, match=r"unnormalized_derivatives must have K - 1 = 3 .* at least K = 4"):
+        ops.rq_spline(x, uw, uh, ud)

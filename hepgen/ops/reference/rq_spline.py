@@ -1,5 +1,9 @@
 """The spec of rq_spline in plain PyTorch (the oracle of every backend; see hepgen.ops.rq_spline),
 and the constants its kernels share (nflows' defaults, the end-knot derivative logit).
+
+rq_spline_reference is also the only implementation of nflows' other derivative counts
+(K or more unnormalised derivatives for K bins, see :func:`knot_derivatives`): the compiled
+kernels take K - 1 interior derivatives with unit slopes at both ends.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ __all__ = [
     "DEFAULT_MIN_BIN_WIDTH",
     "DEFAULT_MIN_DERIVATIVE",
     "boundary_derivative_logit",
+    "knot_derivatives",
     "rq_spline_backward_reference",
     "rq_spline_reference",
 ]
@@ -30,6 +35,22 @@ def boundary_derivative_logit(min_derivative: float) -> float:
     With it the end-knot derivative is min_d + softplus(constant) = 1, the tails' slope.
     """
     return math.log(math.expm1(1.0 - min_derivative))
+
+
+def knot_derivatives(unnormalized_derivatives: torch.Tensor, num_bins: int, min_derivative: float) -> torch.Tensor:
+    """The K+1 knot derivatives [..., K+1] from D >= K-1 unnormalised derivatives [..., D], as nflows.
+
+    nflows pads whatever it is given with its end constant on both sides (D + 2 values) and
+    reads the first K + 1. With D = K - 1 (linear tails as nflows' transforms call it) that is
+    [1, d_0, ..., d_{K-2}, 1]: unit slopes at both ends, the tails' slope. With D >= K it is
+    [1, d_0, ..., d_{K-1}]: the right end knot takes the softplus-based d_{K-1}, so the
+    derivative jumps at x = B (to the tail's 1), and d_K, ... and the right pad are ignored
+    (gradient 0). We reproduce that for drop-in use (nflows' own tests pass K + 1); fewer than
+    K - 1 derivatives leave knots without one (nflows fails on them), which the public
+    function refuses.
+    """
+    padded = F.pad(unnormalized_derivatives, (1, 1), value=boundary_derivative_logit(min_derivative))
+    return min_derivative + F.softplus(padded[..., :num_bins + 1])
 
 
 def _knots(unnormalized: torch.Tensor, min_size: float, bound: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,6 +73,9 @@ def rq_spline_reference(inputs: torch.Tensor, unnormalized_widths: torch.Tensor,
                         min_derivative: float = DEFAULT_MIN_DERIVATIVE) -> tuple[torch.Tensor, torch.Tensor]:
     """Plain-PyTorch spline: (outputs, logabsdet), both of the broadcast batch shape.
 
+    ``unnormalized_derivatives`` has K - 1 values per element, or K or more (nflows' treatment,
+    see :func:`knot_derivatives`).
+
     Differentiable by autograd everywhere (elements outside the bounds are evaluated at 0
     and then replaced, so they contribute no NaN to any gradient).
     """
@@ -61,7 +85,7 @@ def rq_spline_reference(inputs: torch.Tensor, unnormalized_widths: torch.Tensor,
     inputs = inputs.expand(batch)
     uw = unnormalized_widths.expand(*batch, K)
     uh = unnormalized_heights.expand(*batch, K)
-    ud = unnormalized_derivatives.expand(*batch, K - 1)
+    ud = unnormalized_derivatives.expand(*batch, unnormalized_derivatives.shape[-1])
     bound = tail_bound
 
     inside = (inputs >= -bound) & (inputs <= bound)  # False for NaN and ±inf
@@ -69,8 +93,7 @@ def rq_spline_reference(inputs: torch.Tensor, unnormalized_widths: torch.Tensor,
 
     xk, widths = _knots(uw, min_bin_width, bound)
     yk, heights = _knots(uh, min_bin_height, bound)
-    ud = F.pad(ud, (1, 1), value=boundary_derivative_logit(min_derivative))
-    derivs = min_derivative + F.softplus(ud)  # [..., K+1], 1 at both ends
+    derivs = knot_derivatives(ud, K, min_derivative)  # [..., K+1], 1 at both ends for K - 1 given
 
     # Bin k: the number of interior knots at or below the value (nflows' searchsorted),
     # so a value on a knot belongs to the bin on its right; B itself to the last bin.
@@ -115,7 +138,8 @@ def rq_spline_backward_reference(grad_outputs: torch.Tensor, grad_logabsdet: tor
                                  min_bin_width: float = DEFAULT_MIN_BIN_WIDTH,
                                  min_bin_height: float = DEFAULT_MIN_BIN_HEIGHT,
                                  min_derivative: float = DEFAULT_MIN_DERIVATIVE) -> tuple[torch.Tensor, ...]:
-    """The hand-derived gradients of rq_spline_reference, in plain PyTorch, for equal batch shapes.
+    """The hand-derived gradients of rq_spline_reference, in plain PyTorch, for equal batch shapes
+    and K - 1 unnormalised derivatives (the kernels' case; other counts get autograd's).
 
     Returns the gradients for (inputs, widths, heights, derivatives). The derivation is in
     csrc/cpu/rq_spline_bin.h; the kernels implement exactly these formulas, and the tests
@@ -127,7 +151,10 @@ def rq_spline_backward_reference(grad_outputs: torch.Tensor, grad_logabsdet: tor
     z = torch.where(inside, x, torch.zeros_like(x))
     xk, widths = _knots(uw, min_bin_width, bound)
     yk, heights = _knots(uh, min_bin_height, bound)
-    derivs = min_derivative + F.softplus(F.pad(ud, (1, 1), value=boundary_derivative_logit(min_derivative)))
+    if ud.shape[-1] != K - 1:
+        raise ValueError(f"rq_spline_backward_reference takes K - 1 = {K - 1} unnormalized_derivatives, "
+                         f"got {ud.shape[-1]}")
+    derivs = knot_derivatives(ud, K, min_derivative)
     k = (z.unsqueeze(-1) >= (yk if inverse else xk)[..., 1:K]).sum(-1, keepdim=True)
 
     def at(t, offset=0):
