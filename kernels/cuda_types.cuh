@@ -9,8 +9,12 @@
 namespace hepgen {
 namespace cuda {
 
-template <typename T> struct Acc { using type = float; };
-template <> struct Acc<double> { using type = double; };
+template <typename T> struct Acc {
+  using type = float;
+};
+template <> struct Acc<double> {
+  using type = double;
+};
 
 template <typename T> __device__ __forceinline__ typename Acc<T>::type to_acc(T v) {
   return static_cast<typename Acc<T>::type>(v);

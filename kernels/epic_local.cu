@@ -17,22 +17,25 @@ namespace {
 constexpr int kTile = 8;
 constexpr int64_t kMaxGrid = 2147483647;
 
-struct S3 { int64_t b, n, d; };
-struct S2 { int64_t b, n; };
+struct S3 {
+  int64_t b, n, d;
+};
+struct S2 {
+  int64_t b, n;
+};
 
 template <typename A> __device__ __forceinline__ A act(A v, A slope) { return v > A(0) ? v : v * slope; }
 template <typename A> __device__ __forceinline__ A act_grad_out(A out, A slope) { return out > A(0) ? A(1) : slope; }
 
 template <typename T>
 __global__ void forward_kernel(const T* __restrict__ x, S3 xs, const T* __restrict__ mask, S2 ms,
-                               const T* __restrict__ w1t, const T* __restrict__ bias1,
-                               const T* __restrict__ w2t, const T* __restrict__ bias2, int64_t N,
-                               int H, int H1, typename Acc<T>::type slope,
+                               const T* __restrict__ w1t, const T* __restrict__ bias1, const T* __restrict__ w2t,
+                               const T* __restrict__ bias2, int64_t N, int H, int H1, typename Acc<T>::type slope,
                                typename Acc<T>::type scale, T* __restrict__ y, T* __restrict__ pooled) {
   using A = typename Acc<T>::type;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   A* xs_t = reinterpret_cast<A*>(smem_raw);  // [kTile][H]
-  A* hs_t = xs_t + kTile * H;                 // [kTile][H1]
+  A* hs_t = xs_t + kTile * H;                // [kTile][H1]
   __shared__ A m_t[kTile];
   const int64_t b = blockIdx.x;
   const int t = threadIdx.x;
@@ -84,19 +87,17 @@ __global__ void forward_kernel(const T* __restrict__ x, S3 xs, const T* __restri
 }
 
 template <typename T>
-__global__ void backward_kernel(const T* __restrict__ gy, const T* __restrict__ gp,
-                                const T* __restrict__ x, S3 xs, const T* __restrict__ y,
-                                const T* __restrict__ mask, S2 ms, const T* __restrict__ w1,
-                                const T* __restrict__ w1t, const T* __restrict__ bias1,
-                                const T* __restrict__ w2, int64_t N, int H, int H1,
-                                typename Acc<T>::type slope, typename Acc<T>::type scale,
-                                T* __restrict__ dx, T* __restrict__ dz1, T* __restrict__ h_out,
-                                T* __restrict__ dz2, T* __restrict__ gb1, T* __restrict__ gb2) {
+__global__ void backward_kernel(const T* __restrict__ gy, const T* __restrict__ gp, const T* __restrict__ x, S3 xs,
+                                const T* __restrict__ y, const T* __restrict__ mask, S2 ms, const T* __restrict__ w1,
+                                const T* __restrict__ w1t, const T* __restrict__ bias1, const T* __restrict__ w2,
+                                int64_t N, int H, int H1, typename Acc<T>::type slope, typename Acc<T>::type scale,
+                                T* __restrict__ dx, T* __restrict__ dz1, T* __restrict__ h_out, T* __restrict__ dz2,
+                                T* __restrict__ gb1, T* __restrict__ gb2) {
   using A = typename Acc<T>::type;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   A* xs_t = reinterpret_cast<A*>(smem_raw);  // [kTile][H]
-  A* hs_t = xs_t + kTile * H;                 // [kTile][H1]: h, then dz1
-  A* d2_t = hs_t + kTile * H1;                // [kTile][H]: dz2
+  A* hs_t = xs_t + kTile * H;                // [kTile][H1]: h, then dz1
+  A* d2_t = hs_t + kTile * H1;               // [kTile][H]: dz2
   __shared__ A m_t[kTile];
   const int64_t b = blockIdx.x;
   const int t = threadIdx.x;
@@ -164,7 +165,8 @@ __global__ void backward_kernel(const T* __restrict__ gy, const T* __restrict__ 
         const A w = to_acc(w1[j * H + t]);
         for (int p = 0; p < kTile; ++p) acc[p] += hs_t[p * H1 + j] * w;
       }
-      for (int p = 0; p < kTile && n0 + p < N; ++p) dx[(b * N + n0 + p) * H + t] = from_acc<T>(m_t[p] != A(0) ? acc[p] : A(0));
+      for (int p = 0; p < kTile && n0 + p < N; ++p)
+        dx[(b * N + n0 + p) * H + t] = from_acc<T>(m_t[p] != A(0) ? acc[p] : A(0));
     }
     __syncthreads();
   }
@@ -178,25 +180,25 @@ unsigned threads_for(int64_t H, int64_t H1) {
   return static_cast<unsigned>(t < kTile ? 32 : t);
 }
 
-template <typename T>
-Status forward(const void* x, const int64_t xs[3], const void* mask, const int64_t ms[2], const void* w1t,
-               const void* b1, const void* w2t, const void* b2, int64_t B, int64_t N, int64_t H, int64_t H1,
-               double slope, double scale, void* y, void* pooled, cudaStream_t stream) {
+template <typename T> Status forward(const void* x, const int64_t xs[3], const void* mask, const int64_t ms[2],
+                                     const void* w1t, const void* b1, const void* w2t, const void* b2, int64_t B,
+                                     int64_t N, int64_t H, int64_t H1, double slope, double scale, void* y,
+                                     void* pooled, cudaStream_t stream) {
   using A = typename Acc<T>::type;
   const size_t smem = sizeof(A) * kTile * (H + H1);
   forward_kernel<T><<<static_cast<unsigned>(B), threads_for(H, H1), smem, stream>>>(
       static_cast<const T*>(x), S3{xs[0], xs[1], xs[2]}, static_cast<const T*>(mask), S2{ms[0], ms[1]},
-      static_cast<const T*>(w1t), static_cast<const T*>(b1), static_cast<const T*>(w2t), static_cast<const T*>(b2),
-      N, static_cast<int>(H), static_cast<int>(H1), static_cast<A>(slope), static_cast<A>(scale),
-      static_cast<T*>(y), static_cast<T*>(pooled));
+      static_cast<const T*>(w1t), static_cast<const T*>(b1), static_cast<const T*>(w2t), static_cast<const T*>(b2), N,
+      static_cast<int>(H), static_cast<int>(H1), static_cast<A>(slope), static_cast<A>(scale), static_cast<T*>(y),
+      static_cast<T*>(pooled));
   return launch_status();
 }
 
-template <typename T>
-Status backward(const void* gy, const void* gp, const void* x, const int64_t xs[3], const void* y, const void* mask,
-                const int64_t ms[2], const void* w1, const void* w1t, const void* b1, const void* w2, int64_t B,
-                int64_t N, int64_t H, int64_t H1, double slope, double scale, void* dx, void* dz1, void* h, void* dz2,
-                void* gb1, void* gb2, cudaStream_t stream) {
+template <typename T> Status backward(const void* gy, const void* gp, const void* x, const int64_t xs[3], const void* y,
+                                      const void* mask, const int64_t ms[2], const void* w1, const void* w1t,
+                                      const void* b1, const void* w2, int64_t B, int64_t N, int64_t H, int64_t H1,
+                                      double slope, double scale, void* dx, void* dz1, void* h, void* dz2, void* gb1,
+                                      void* gb2, cudaStream_t stream) {
   using A = typename Acc<T>::type;
   const size_t smem = sizeof(A) * kTile * (2 * H + H1);
   backward_kernel<T><<<static_cast<unsigned>(B), threads_for(H, H1), smem, stream>>>(
@@ -217,19 +219,31 @@ bool sizes_ok(int64_t B, int64_t N, int64_t H, int64_t H1, size_t acc_bytes) {
 
 }  // namespace
 
-#define HEPGEN_CUDA_DISPATCH(dtype, CALL)                                  \
-  switch (dtype) {                                                         \
-    case DType::f32: { using T = float; return CALL; }                     \
-    case DType::f64: { using T = double; return CALL; }                    \
-    case DType::f16: { using T = __half; return CALL; }                    \
-    case DType::bf16: { using T = __nv_bfloat16; return CALL; }            \
-    default: break;                                                        \
-  }                                                                        \
+#define HEPGEN_CUDA_DISPATCH(dtype, CALL) \
+  switch (dtype) {                        \
+    case DType::f32: {                    \
+      using T = float;                    \
+      return CALL;                        \
+    }                                     \
+    case DType::f64: {                    \
+      using T = double;                   \
+      return CALL;                        \
+    }                                     \
+    case DType::f16: {                    \
+      using T = __half;                   \
+      return CALL;                        \
+    }                                     \
+    case DType::bf16: {                   \
+      using T = __nv_bfloat16;            \
+      return CALL;                        \
+    }                                     \
+    default: break;                       \
+  }                                       \
   return Status::unsupported_dtype;
 
-Status epic_local_forward(const TensorView& x, const TensorView& mask, const TensorView& w1t,
-                          const TensorView& bias1, const TensorView& w2t, const TensorView& bias2, double slope,
-                          double sum_scale, const TensorView& y, const TensorView& pooled, void* stream) {
+Status epic_local_forward(const TensorView& x, const TensorView& mask, const TensorView& w1t, const TensorView& bias1,
+                          const TensorView& w2t, const TensorView& bias2, double slope, double sum_scale,
+                          const TensorView& y, const TensorView& pooled, void* stream) {
   args::Backend be;
   HEPGEN_TRY(cuda_backend(&be));
   HEPGEN_TRY(args::epic_local_forward(be, x, mask, w1t, bias1, w2t, bias2, y, pooled));
@@ -244,8 +258,8 @@ Status epic_local_forward(const TensorView& x, const TensorView& mask, const Ten
   const int64_t xs[3] = {x.strides[0], x.strides[1], x.strides[2]};
   const int64_t ms[2] = {mask.strides[0], mask.strides[1]};
   auto s = static_cast<cudaStream_t>(stream);
-  HEPGEN_CUDA_DISPATCH(x.dtype, forward<T>(x.data, xs, mask.data, ms, w1t.data, bias1.data, w2t.data, bias2.data, B,
-                                           N, H, H1, slope, sum_scale, y.data, pooled.data, s))
+  HEPGEN_CUDA_DISPATCH(x.dtype, forward<T>(x.data, xs, mask.data, ms, w1t.data, bias1.data, w2t.data, bias2.data, B, N,
+                                           H, H1, slope, sum_scale, y.data, pooled.data, s))
 }
 
 Status epic_local_backward(const TensorView& grad_y, const TensorView& grad_pooled, const TensorView& x,

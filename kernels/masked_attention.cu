@@ -51,8 +51,7 @@ template <typename A> __device__ __forceinline__ A warp_sum(A v) {
 // (measured on an H100); four chains also give the loop more independent work. The forward and
 // both backward kernels call this one function, so a backward pass recomputes the forward's
 // scores bit for bit (p = exp(s - lse) stays consistent with the saved lse).
-template <typename A>
-__device__ __forceinline__ A row_dot(const A* __restrict__ a, const A* __restrict__ b, int n) {
+template <typename A> __device__ __forceinline__ A row_dot(const A* __restrict__ a, const A* __restrict__ b, int n) {
   A c0 = A(0), c1 = A(0), c2 = A(0), c3 = A(0);
   int d = 0;
   for (; d + 4 <= n; d += 4) {
@@ -65,17 +64,20 @@ __device__ __forceinline__ A row_dot(const A* __restrict__ a, const A* __restric
   return (c0 + c1) + (c2 + c3);
 }
 
-struct S4 { int64_t b, h, l, d; };
-struct Shape { int64_t B, H, L, D; };
+struct S4 {
+  int64_t b, h, l, d;
+};
+struct Shape {
+  int64_t B, H, L, D;
+};
 
 template <typename A> __device__ __forceinline__ A infinity() { return A(INFINITY); }
 
 // Stages rows [r0, r0 + n) of one head (strided) into shared memory with row pitch `pitch`,
 // times `mul`; rows past L or padded (mask) become 0. Returns nothing; valid[] gets the flags.
-template <typename T, typename A>
-__device__ void stage(A* dst, int pitch, const T* src, S4 s, int64_t b, int64_t h, int64_t r0,
-                      int n, const Shape& sh, A mul, const uint8_t* mask, const int64_t* ms,
-                      int* valid) {
+template <typename T, typename A> __device__ void stage(A* dst, int pitch, const T* src, S4 s, int64_t b, int64_t h,
+                                                        int64_t r0, int n, const Shape& sh, A mul, const uint8_t* mask,
+                                                        const int64_t* ms, int* valid) {
   for (int e = threadIdx.x; e < n * sh.D; e += blockDim.x) {
     const int r = e / sh.D, d = e % sh.D;
     const int64_t row = r0 + r;
@@ -85,17 +87,16 @@ __device__ void stage(A* dst, int pitch, const T* src, S4 s, int64_t b, int64_t 
   }
 }
 
-template <typename T>
-__global__ void forward_kernel(const T* __restrict__ q, S4 qs, const T* __restrict__ k, S4 ks,
-                               const T* __restrict__ v, S4 vs, const uint8_t* __restrict__ mask,
-                               int64_t ms0, int64_t ms1, Shape sh, bool causal,
-                               typename Acc<T>::type scale, T* __restrict__ out,
-                               typename Acc<T>::type* __restrict__ lse) {
+template <typename T> __global__ void forward_kernel(const T* __restrict__ q, S4 qs, const T* __restrict__ k, S4 ks,
+                                                     const T* __restrict__ v, S4 vs, const uint8_t* __restrict__ mask,
+                                                     int64_t ms0, int64_t ms1, Shape sh, bool causal,
+                                                     typename Acc<T>::type scale, T* __restrict__ out,
+                                                     typename Acc<T>::type* __restrict__ lse) {
   using A = typename Acc<T>::type;
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  A* Qs = reinterpret_cast<A*>(smem_raw);        // [kRowTile][D]
-  A* Ks = Qs + kRowTile * sh.D;                  // [kTile][D + 1]
-  A* Vs = Ks + kTile * (sh.D + 1);               // [kTile][D]
+  A* Qs = reinterpret_cast<A*>(smem_raw);  // [kRowTile][D]
+  A* Ks = Qs + kRowTile * sh.D;            // [kTile][D + 1]
+  A* Vs = Ks + kTile * (sh.D + 1);         // [kTile][D]
   int* valid = reinterpret_cast<int*>(Vs + kTile * sh.D);
   const int64_t ms[2] = {ms0, ms1};
   const int64_t bh = blockIdx.x, b = bh / sh.H, h = bh % sh.H;
@@ -153,10 +154,9 @@ __global__ void forward_kernel(const T* __restrict__ q, S4 qs, const T* __restri
 }
 
 template <typename T>
-__global__ void dq_kernel(const T* __restrict__ grad_out, const T* __restrict__ q, S4 qs,
-                          const T* __restrict__ k, S4 ks, const T* __restrict__ v, S4 vs,
-                          const uint8_t* __restrict__ mask, int64_t ms0, int64_t ms1,
-                          const T* __restrict__ out, const typename Acc<T>::type* __restrict__ lse,
+__global__ void dq_kernel(const T* __restrict__ grad_out, const T* __restrict__ q, S4 qs, const T* __restrict__ k,
+                          S4 ks, const T* __restrict__ v, S4 vs, const uint8_t* __restrict__ mask, int64_t ms0,
+                          int64_t ms1, const T* __restrict__ out, const typename Acc<T>::type* __restrict__ lse,
                           Shape sh, bool causal, typename Acc<T>::type scale, T* __restrict__ grad_q) {
   using A = typename Acc<T>::type;
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -171,8 +171,7 @@ __global__ void dq_kernel(const T* __restrict__ grad_out, const T* __restrict__ 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const S4 dense{sh.H * sh.L * sh.D, sh.L * sh.D, sh.D, 1};
   stage(Qs, static_cast<int>(sh.D), q, qs, b, h, i0, kRowTile, sh, scale, nullptr, ms, nullptr);
-  stage(Gs, static_cast<int>(sh.D), grad_out, dense, b, h, i0, kRowTile, sh, A(1), nullptr, ms,
-        nullptr);
+  stage(Gs, static_cast<int>(sh.D), grad_out, dense, b, h, i0, kRowTile, sh, A(1), nullptr, ms, nullptr);
   __syncthreads();
   // delta_i = dO_i . out_i and lse_i, per row of this warp.
   A delta[kRowsPerWarp], row_lse[kRowsPerWarp], dq[kRowsPerWarp][kMaxChunks];
@@ -225,20 +224,19 @@ __global__ void dq_kernel(const T* __restrict__ grad_out, const T* __restrict__ 
 }
 
 template <typename T>
-__global__ void dkdv_kernel(const T* __restrict__ grad_out, const T* __restrict__ q, S4 qs,
-                            const T* __restrict__ k, S4 ks, const T* __restrict__ v, S4 vs,
-                            const uint8_t* __restrict__ mask, int64_t ms0, int64_t ms1,
-                            const T* __restrict__ out, const typename Acc<T>::type* __restrict__ lse,
-                            Shape sh, bool causal, typename Acc<T>::type scale,
-                            T* __restrict__ grad_k, T* __restrict__ grad_v) {
+__global__ void dkdv_kernel(const T* __restrict__ grad_out, const T* __restrict__ q, S4 qs, const T* __restrict__ k,
+                            S4 ks, const T* __restrict__ v, S4 vs, const uint8_t* __restrict__ mask, int64_t ms0,
+                            int64_t ms1, const T* __restrict__ out, const typename Acc<T>::type* __restrict__ lse,
+                            Shape sh, bool causal, typename Acc<T>::type scale, T* __restrict__ grad_k,
+                            T* __restrict__ grad_v) {
   using A = typename Acc<T>::type;
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  A* Ks = reinterpret_cast<A*>(smem_raw);  // [kRowTile][D]: this block's keys
-  A* Vs = Ks + kRowTile * sh.D;            // [kRowTile][D]
-  A* Qs = Vs + kRowTile * sh.D;            // [kTile][D + 1], scaled
-  A* Gs = Qs + kTile * (sh.D + 1);         // [kTile][D + 1]: grad_out rows
-  A* Ls = Gs + kTile * (sh.D + 1);         // [kTile]: lse
-  A* Ds = Ls + kTile;                      // [kTile]: delta
+  A* Ks = reinterpret_cast<A*>(smem_raw);           // [kRowTile][D]: this block's keys
+  A* Vs = Ks + kRowTile * sh.D;                     // [kRowTile][D]
+  A* Qs = Vs + kRowTile * sh.D;                     // [kTile][D + 1], scaled
+  A* Gs = Qs + kTile * (sh.D + 1);                  // [kTile][D + 1]: grad_out rows
+  A* Ls = Gs + kTile * (sh.D + 1);                  // [kTile]: lse
+  A* Ds = Ls + kTile;                               // [kTile]: delta
   int* valid = reinterpret_cast<int*>(Ds + kTile);  // [kRowTile]: real keys
   const int64_t ms[2] = {ms0, ms1};
   const int64_t bh = blockIdx.x, b = bh / sh.H, h = bh % sh.H;
@@ -253,8 +251,7 @@ __global__ void dkdv_kernel(const T* __restrict__ grad_out, const T* __restrict_
   for (int64_t t0 = causal ? j0 : 0; t0 < sh.L; t0 += kTile) {  // causal: queries i >= j0 only
     __syncthreads();
     stage(Qs, static_cast<int>(sh.D + 1), q, qs, b, h, t0, kTile, sh, scale, nullptr, ms, nullptr);
-    stage(Gs, static_cast<int>(sh.D + 1), grad_out, dense, b, h, t0, kTile, sh, A(1), nullptr, ms,
-          nullptr);
+    stage(Gs, static_cast<int>(sh.D + 1), grad_out, dense, b, h, t0, kTile, sh, A(1), nullptr, ms, nullptr);
     // lse and delta_i = dO_i . out_i of the tile's queries, one warp per query.
     for (int t = warp; t < kTile; t += kWarps) {
       const int64_t i = t0 + t;
@@ -310,11 +307,11 @@ __global__ void dkdv_kernel(const T* __restrict__ grad_out, const T* __restrict_
   }
 }
 
-template <typename T>
-__global__ void decode_kernel(const T* __restrict__ q, S4 qs, const T* __restrict__ k_new, S4 kns,
-                              const T* __restrict__ v_new, S4 vns, T* __restrict__ k_cache, S4 kcs,
-                              T* __restrict__ v_cache, S4 vcs, const int64_t* __restrict__ lengths,
-                              Shape sh, typename Acc<T>::type scale, T* __restrict__ out) {
+template <typename T> __global__ void decode_kernel(const T* __restrict__ q, S4 qs, const T* __restrict__ k_new, S4 kns,
+                                                    const T* __restrict__ v_new, S4 vns, T* __restrict__ k_cache,
+                                                    S4 kcs, T* __restrict__ v_cache, S4 vcs,
+                                                    const int64_t* __restrict__ lengths, Shape sh,
+                                                    typename Acc<T>::type scale, T* __restrict__ out) {
   // One warp per (sequence, head); sh.L is the cache capacity Lmax.
   using A = typename Acc<T>::type;
   __shared__ A qrow[32 * kMaxChunks];
@@ -373,11 +370,10 @@ __global__ void decode_kernel(const T* __restrict__ q, S4 qs, const T* __restric
 S4 s4(const int64_t* s) { return {s[0], s[1], s[2], s[3]}; }
 
 // Dynamic shared memory beyond 48 KiB must be opted into per kernel.
-template <typename K>
-Status set_smem(K kernel, size_t bytes) {
+template <typename K> Status set_smem(K kernel, size_t bytes) {
   if (bytes > 48 * 1024) {
-    if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             static_cast<int>(bytes)) != cudaSuccess)
+    if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)) !=
+        cudaSuccess)
       return launch_status();
   }
   return Status::ok;
@@ -385,28 +381,26 @@ Status set_smem(K kernel, size_t bytes) {
 
 constexpr int64_t kMaxGridY = 65535;
 
-template <typename T>
-Status launch_forward(const void* q, const int64_t* qs, const void* k, const int64_t* ks,
-                      const void* v, const int64_t* vs, const uint8_t* mask, const int64_t* ms,
-                      Shape sh, bool causal, double scale, void* out, void* lse, cudaStream_t st) {
+template <typename T> Status launch_forward(const void* q, const int64_t* qs, const void* k, const int64_t* ks,
+                                            const void* v, const int64_t* vs, const uint8_t* mask, const int64_t* ms,
+                                            Shape sh, bool causal, double scale, void* out, void* lse,
+                                            cudaStream_t st) {
   using A = typename Acc<T>::type;
-  const size_t bytes = sizeof(A) * (kRowTile * sh.D + kTile * (sh.D + 1) + kTile * sh.D) +
-                       sizeof(int) * kTile;
+  const size_t bytes = sizeof(A) * (kRowTile * sh.D + kTile * (sh.D + 1) + kTile * sh.D) + sizeof(int) * kTile;
   Status s = set_smem(forward_kernel<T>, bytes);
   if (s != Status::ok) return s;
   const dim3 grid(static_cast<unsigned>(sh.B * sh.H), static_cast<unsigned>((sh.L + kRowTile - 1) / kRowTile));
-  forward_kernel<T><<<grid, kWarps * 32, bytes, st>>>(
-      static_cast<const T*>(q), s4(qs), static_cast<const T*>(k), s4(ks), static_cast<const T*>(v),
-      s4(vs), mask, mask ? ms[0] : 0, mask ? ms[1] : 0, sh, causal, static_cast<A>(scale),
-      static_cast<T*>(out), static_cast<A*>(lse));
+  forward_kernel<T><<<grid, kWarps * 32, bytes, st>>>(static_cast<const T*>(q), s4(qs), static_cast<const T*>(k),
+                                                      s4(ks), static_cast<const T*>(v), s4(vs), mask, mask ? ms[0] : 0,
+                                                      mask ? ms[1] : 0, sh, causal, static_cast<A>(scale),
+                                                      static_cast<T*>(out), static_cast<A*>(lse));
   return launch_status();
 }
 
-template <typename T>
-Status launch_backward(const void* g, const void* q, const int64_t* qs, const void* k,
-                       const int64_t* ks, const void* v, const int64_t* vs, const uint8_t* mask,
-                       const int64_t* ms, const void* out, const void* lse, Shape sh, bool causal,
-                       double scale, void* gq, void* gk, void* gv, cudaStream_t st) {
+template <typename T> Status launch_backward(const void* g, const void* q, const int64_t* qs, const void* k,
+                                             const int64_t* ks, const void* v, const int64_t* vs, const uint8_t* mask,
+                                             const int64_t* ms, const void* out, const void* lse, Shape sh, bool causal,
+                                             double scale, void* gq, void* gk, void* gv, cudaStream_t st) {
   using A = typename Acc<T>::type;
   const dim3 grid(static_cast<unsigned>(sh.B * sh.H), static_cast<unsigned>((sh.L + kRowTile - 1) / kRowTile));
   const int64_t m0 = mask ? ms[0] : 0, m1 = mask ? ms[1] : 0;
@@ -415,32 +409,30 @@ Status launch_backward(const void* g, const void* q, const int64_t* qs, const vo
   if (s != Status::ok) return s;
   dq_kernel<T><<<grid, kWarps * 32, dq_bytes, st>>>(
       static_cast<const T*>(g), static_cast<const T*>(q), s4(qs), static_cast<const T*>(k), s4(ks),
-      static_cast<const T*>(v), s4(vs), mask, m0, m1, static_cast<const T*>(out),
-      static_cast<const A*>(lse), sh, causal, static_cast<A>(scale), static_cast<T*>(gq));
+      static_cast<const T*>(v), s4(vs), mask, m0, m1, static_cast<const T*>(out), static_cast<const A*>(lse), sh,
+      causal, static_cast<A>(scale), static_cast<T*>(gq));
   s = launch_status();
   if (s != Status::ok) return s;
-  const size_t kv_bytes = sizeof(A) * (2 * kRowTile * sh.D + 2 * kTile * (sh.D + 1) + 2 * kTile) +
-                          sizeof(int) * kRowTile;
+  const size_t kv_bytes =
+      sizeof(A) * (2 * kRowTile * sh.D + 2 * kTile * (sh.D + 1) + 2 * kTile) + sizeof(int) * kRowTile;
   s = set_smem(dkdv_kernel<T>, kv_bytes);
   if (s != Status::ok) return s;
   dkdv_kernel<T><<<grid, kWarps * 32, kv_bytes, st>>>(
       static_cast<const T*>(g), static_cast<const T*>(q), s4(qs), static_cast<const T*>(k), s4(ks),
-      static_cast<const T*>(v), s4(vs), mask, m0, m1, static_cast<const T*>(out),
-      static_cast<const A*>(lse), sh, causal, static_cast<A>(scale), static_cast<T*>(gk),
-      static_cast<T*>(gv));
+      static_cast<const T*>(v), s4(vs), mask, m0, m1, static_cast<const T*>(out), static_cast<const A*>(lse), sh,
+      causal, static_cast<A>(scale), static_cast<T*>(gk), static_cast<T*>(gv));
   return launch_status();
 }
 
-template <typename T>
-Status launch_decode(const void* q, const int64_t* qs, const void* kn, const int64_t* kns,
-                     const void* vn, const int64_t* vns, void* kc, const int64_t* kcs, void* vc,
-                     const int64_t* vcs, const int64_t* lengths, Shape sh, double scale, void* out,
-                     cudaStream_t st) {
+template <typename T> Status launch_decode(const void* q, const int64_t* qs, const void* kn, const int64_t* kns,
+                                           const void* vn, const int64_t* vns, void* kc, const int64_t* kcs, void* vc,
+                                           const int64_t* vcs, const int64_t* lengths, Shape sh, double scale,
+                                           void* out, cudaStream_t st) {
   using A = typename Acc<T>::type;
   decode_kernel<T><<<static_cast<unsigned>(sh.B * sh.H), 32, 0, st>>>(
-      static_cast<const T*>(q), s4(qs), static_cast<const T*>(kn), s4(kns),
-      static_cast<const T*>(vn), s4(vns), static_cast<T*>(kc), s4(kcs), static_cast<T*>(vc),
-      s4(vcs), lengths, sh, static_cast<A>(scale), static_cast<T*>(out));
+      static_cast<const T*>(q), s4(qs), static_cast<const T*>(kn), s4(kns), static_cast<const T*>(vn), s4(vns),
+      static_cast<T*>(kc), s4(kcs), static_cast<T*>(vc), s4(vcs), lengths, sh, static_cast<A>(scale),
+      static_cast<T*>(out));
   return launch_status();
 }
 
@@ -452,8 +444,8 @@ namespace {
 Status cuda_limits(const TensorView& q, int64_t length) {
   const int64_t B = q.shape[0], H = q.shape[1], L = length, D = q.shape[3];
   if (D > 32 * kMaxChunks)
-    return fail(Status::invalid_argument, "masked_attention (cuda): head_dim must be <= %d, got %lld",
-                32 * kMaxChunks, static_cast<long long>(D));
+    return fail(Status::invalid_argument, "masked_attention (cuda): head_dim must be <= %d, got %lld", 32 * kMaxChunks,
+                static_cast<long long>(D));
   if (B * H > 2147483647 || (L + kRowTile - 1) / kRowTile > kMaxGridY)
     return fail(Status::invalid_argument, "masked_attention (cuda): batch x heads %lld or length %lld exceeds one grid",
                 static_cast<long long>(B * H), static_cast<long long>(L));
@@ -463,8 +455,8 @@ Status cuda_limits(const TensorView& q, int64_t length) {
 }  // namespace
 
 Status masked_attention_forward(const TensorView& q, const TensorView& k, const TensorView& v,
-                                const TensorView* key_padding_mask, bool causal, double scale,
-                                const TensorView& out, const TensorView& lse, void* stream) {
+                                const TensorView* key_padding_mask, bool causal, double scale, const TensorView& out,
+                                const TensorView& lse, void* stream) {
   args::Backend be;
   HEPGEN_TRY(cuda_backend(&be));
   HEPGEN_TRY(args::attention_forward(be, q, k, v, key_padding_mask, out, lse));
@@ -477,7 +469,8 @@ Status masked_attention_forward(const TensorView& q, const TensorView& k, const 
   const uint8_t* mask = key_padding_mask ? key_padding_mask->data_as<const uint8_t>() : nullptr;
   const int64_t ms[2] = {mask ? key_padding_mask->strides[0] : 0, mask ? key_padding_mask->strides[1] : 0};
   auto s = static_cast<cudaStream_t>(stream);
-#define HEPGEN_FWD(T) launch_forward<T>(q.data, qs, k.data, ks, v.data, vs, mask, ms, sh, causal, scale, out.data, lse.data, s)
+#define HEPGEN_FWD(T) \
+  launch_forward<T>(q.data, qs, k.data, ks, v.data, vs, mask, ms, sh, causal, scale, out.data, lse.data, s)
   switch (q.dtype) {
     case DType::f32: return HEPGEN_FWD(float);
     case DType::f64: return HEPGEN_FWD(double);
@@ -504,7 +497,9 @@ Status masked_attention_backward(const TensorView& grad_out, const TensorView& q
   const uint8_t* mask = key_padding_mask ? key_padding_mask->data_as<const uint8_t>() : nullptr;
   const int64_t ms[2] = {mask ? key_padding_mask->strides[0] : 0, mask ? key_padding_mask->strides[1] : 0};
   auto s = static_cast<cudaStream_t>(stream);
-#define HEPGEN_BWD(T) launch_backward<T>(grad_out.data, q.data, qs, k.data, ks, v.data, vs, mask, ms, out.data, lse.data, sh, causal, scale, grad_q.data, grad_k.data, grad_v.data, s)
+#define HEPGEN_BWD(T)                                                                                             \
+  launch_backward<T>(grad_out.data, q.data, qs, k.data, ks, v.data, vs, mask, ms, out.data, lse.data, sh, causal, \
+                     scale, grad_q.data, grad_k.data, grad_v.data, s)
   switch (q.dtype) {
     case DType::f32: return HEPGEN_BWD(float);
     case DType::f64: return HEPGEN_BWD(double);
@@ -531,7 +526,9 @@ Status masked_attention_decode(const TensorView& q, const TensorView& k_new, con
   const int64_t vcs[4] = {v_cache.strides[0], v_cache.strides[1], v_cache.strides[2], v_cache.strides[3]};
   const int64_t* len = lengths.data_as<const int64_t>();
   auto s = static_cast<cudaStream_t>(stream);
-#define HEPGEN_DEC(T) launch_decode<T>(q.data, qs, k_new.data, kns, v_new.data, vns, k_cache.data, kcs, v_cache.data, vcs, len, sh, scale, out.data, s)
+#define HEPGEN_DEC(T)                                                                                                  \
+  launch_decode<T>(q.data, qs, k_new.data, kns, v_new.data, vns, k_cache.data, kcs, v_cache.data, vcs, len, sh, scale, \
+                   out.data, s)
   switch (q.dtype) {
     case DType::f32: return HEPGEN_DEC(float);
     case DType::f64: return HEPGEN_DEC(double);

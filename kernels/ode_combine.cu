@@ -16,11 +16,10 @@ template <typename T, typename A> struct Terms {
   A a[kOdeMaxTerms];
 };
 
-template <typename T>
-__global__ void combine_kernel(const T* __restrict__ y, typename Acc<T>::type y_coeff,
-                               Terms<T, typename Acc<T>::type> terms, int K, const T* __restrict__ h,
-                               const T* __restrict__ mask, int64_t R, int64_t F, int64_t total,
-                               T* __restrict__ out) {
+template <typename T> __global__ void combine_kernel(const T* __restrict__ y, typename Acc<T>::type y_coeff,
+                                                     Terms<T, typename Acc<T>::type> terms, int K,
+                                                     const T* __restrict__ h, const T* __restrict__ mask, int64_t R,
+                                                     int64_t F, int64_t total, T* __restrict__ out) {
   using A = typename Acc<T>::type;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -36,9 +35,9 @@ __global__ void combine_kernel(const T* __restrict__ y, typename Acc<T>::type y_
   }
 }
 
-template <typename T>
-Status launch(const void* y, double y_coeff, const void* const* k, const double* coeffs, int K, const void* h,
-              const void* mask, int64_t S, int64_t R, int64_t F, void* out, cudaStream_t stream) {
+template <typename T> Status launch(const void* y, double y_coeff, const void* const* k, const double* coeffs, int K,
+                                    const void* h, const void* mask, int64_t S, int64_t R, int64_t F, void* out,
+                                    cudaStream_t stream) {
   using A = typename Acc<T>::type;
   Terms<T, A> terms{};
   for (int j = 0; j < K; ++j) {

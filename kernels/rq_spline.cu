@@ -21,17 +21,15 @@ namespace hepgen {
 namespace cuda {
 namespace {
 
-template <typename A>
-struct Options {
+template <typename A> struct Options {
   int64_t K;
   bool inverse;
   A bound, min_w, min_h, min_d, d_end;
 };
 
-template <typename A>
-struct RowBin {
-  int64_t k;     // the bin
-  A left, right; // its knots
+template <typename A> struct RowBin {
+  int64_t k;       // the bin
+  A left, right;   // its knots
   A p_k, p_below;  // softmax probability of bin k, and of all bins below it
 };
 
@@ -49,8 +47,7 @@ __device__ __forceinline__ void row_softmax(const T* u, int64_t K, A& mx, A& inv
 // bin of `value` (the first interior knot above it; NaN knots stop the walk too, so the
 // bin stays in range); otherwise at bin `k`.
 template <typename T, typename A>
-__device__ __forceinline__ RowBin<A> walk(const T* u, int64_t K, A min_size, A bound, bool search,
-                                          A value, int64_t k) {
+__device__ __forceinline__ RowBin<A> walk(const T* u, int64_t K, A min_size, A bound, bool search, A value, int64_t k) {
   A mx, inv_sum;
   row_softmax(u, K, mx, inv_sum);
   const A scale = A(1) - min_size * A(K);
@@ -69,15 +66,12 @@ __device__ __forceinline__ RowBin<A> walk(const T* u, int64_t K, A min_size, A b
   return {K - 1, prev, bound, exp(load(u + K - 1) - mx) * inv_sum, below};
 }
 
-template <typename A>
-__device__ __forceinline__ A softplus(A v) {
-  return fmax(v, A(0)) + log1p(exp(-fabs(v)));
-}
+template <typename A> __device__ __forceinline__ A softplus(A v) { return fmax(v, A(0)) + log1p(exp(-fabs(v))); }
 
 // Finds element i's bin in both rows and assembles the bin.
-template <typename T, typename A>
-__device__ __forceinline__ rqs::Bin<A> locate(const Options<A>& o, const T* w, const T* h,
-                                              const T* d, A v, RowBin<A>& xb, RowBin<A>& yb) {
+template <typename T, typename A> __device__ __forceinline__ rqs::Bin<A> locate(const Options<A>& o, const T* w,
+                                                                                const T* h, const T* d, A v,
+                                                                                RowBin<A>& xb, RowBin<A>& yb) {
   if (o.inverse) {
     yb = walk(h, o.K, o.min_h, o.bound, true, v, 0);
     xb = walk(w, o.K, o.min_w, o.bound, false, v, yb.k);
@@ -96,11 +90,10 @@ __device__ __forceinline__ rqs::Bin<A> locate(const Options<A>& o, const T* w, c
   return b;
 }
 
-template <typename T>
-__global__ void forward_kernel(int64_t n, Options<typename Acc<T>::type> o, const T* __restrict__ in,
-                               const T* __restrict__ w, int64_t ws, const T* __restrict__ h,
-                               int64_t hs, const T* __restrict__ d, int64_t ds, T* __restrict__ out,
-                               T* __restrict__ logdet) {
+template <typename T> __global__ void forward_kernel(int64_t n, Options<typename Acc<T>::type> o,
+                                                     const T* __restrict__ in, const T* __restrict__ w, int64_t ws,
+                                                     const T* __restrict__ h, int64_t hs, const T* __restrict__ d,
+                                                     int64_t ds, T* __restrict__ out, T* __restrict__ logdet) {
   using A = typename Acc<T>::type;
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
@@ -118,9 +111,9 @@ __global__ void forward_kernel(int64_t n, Options<typename Acc<T>::type> o, cons
 }
 
 // g_u_j = c p_j ([j < k] g_left + [j == k] g_width - (g_left P_<k + g_width p_k))
-template <typename T, typename A>
-__device__ __forceinline__ void softmax_backward(const T* u, int64_t K, const RowBin<A>& rb, A c,
-                                                 A g_left, A g_width, T* g_u) {
+template <typename T, typename A> __device__ __forceinline__ void softmax_backward(const T* u, int64_t K,
+                                                                                   const RowBin<A>& rb, A c, A g_left,
+                                                                                   A g_width, T* g_u) {
   A mx, inv_sum;
   row_softmax(u, K, mx, inv_sum);
   const A mean = g_left * rb.p_below + g_width * rb.p_k;
@@ -131,13 +124,12 @@ __device__ __forceinline__ void softmax_backward(const T* u, int64_t K, const Ro
   }
 }
 
-template <typename T>
-__global__ void backward_kernel(int64_t n, Options<typename Acc<T>::type> o, const T* __restrict__ in,
-                                const T* __restrict__ w, int64_t ws, const T* __restrict__ h,
-                                int64_t hs, const T* __restrict__ d, int64_t ds,
-                                const T* __restrict__ g_out, const T* __restrict__ g_ld,
-                                T* __restrict__ g_in, T* __restrict__ g_w, T* __restrict__ g_h,
-                                T* __restrict__ g_d) {
+template <typename T> __global__ void backward_kernel(int64_t n, Options<typename Acc<T>::type> o,
+                                                      const T* __restrict__ in, const T* __restrict__ w, int64_t ws,
+                                                      const T* __restrict__ h, int64_t hs, const T* __restrict__ d,
+                                                      int64_t ds, const T* __restrict__ g_out,
+                                                      const T* __restrict__ g_ld, T* __restrict__ g_in,
+                                                      T* __restrict__ g_w, T* __restrict__ g_h, T* __restrict__ g_d) {
   using A = typename Acc<T>::type;
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
@@ -169,29 +161,30 @@ __global__ void backward_kernel(int64_t n, Options<typename Acc<T>::type> o, con
 
 constexpr int kThreads = 256;
 
-template <typename A>
-Options<A> options_of(int64_t K, const RQSplineOptions& o) {
-  return {K, o.inverse, A(o.tail_bound), A(o.min_bin_width), A(o.min_bin_height),
-          A(o.min_derivative), A(rqs::boundary_derivative(o.min_derivative))};
+template <typename A> Options<A> options_of(int64_t K, const RQSplineOptions& o) {
+  return {K,
+          o.inverse,
+          A(o.tail_bound),
+          A(o.min_bin_width),
+          A(o.min_bin_height),
+          A(o.min_derivative),
+          A(rqs::boundary_derivative(o.min_derivative))};
 }
 
-template <typename T>
-Status launch_forward(int64_t n, int64_t K, const RQSplineOptions& o, const void* x, const void* w, int64_t ws,
-                      const void* h, int64_t hs, const void* d, int64_t ds, void* out, void* ld,
-                      cudaStream_t stream) {
+template <typename T> Status launch_forward(int64_t n, int64_t K, const RQSplineOptions& o, const void* x,
+                                            const void* w, int64_t ws, const void* h, int64_t hs, const void* d,
+                                            int64_t ds, void* out, void* ld, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>((n + kThreads - 1) / kThreads));
   forward_kernel<T><<<grid, kThreads, 0, stream>>>(
       n, options_of<typename Acc<T>::type>(K, o), static_cast<const T*>(x), static_cast<const T*>(w), ws,
-      static_cast<const T*>(h), hs, static_cast<const T*>(d), ds, static_cast<T*>(out),
-      static_cast<T*>(ld));
+      static_cast<const T*>(h), hs, static_cast<const T*>(d), ds, static_cast<T*>(out), static_cast<T*>(ld));
   return launch_status();
 }
 
-template <typename T>
-Status launch_backward(int64_t n, int64_t K, const RQSplineOptions& o, const void* x, const void* w, int64_t ws,
-                       const void* h, int64_t hs, const void* d, int64_t ds, const void* g_out,
-                       const void* g_ld, void* g_x, void* g_w, void* g_h, void* g_d,
-                       cudaStream_t stream) {
+template <typename T> Status launch_backward(int64_t n, int64_t K, const RQSplineOptions& o, const void* x,
+                                             const void* w, int64_t ws, const void* h, int64_t hs, const void* d,
+                                             int64_t ds, const void* g_out, const void* g_ld, void* g_x, void* g_w,
+                                             void* g_h, void* g_d, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>((n + kThreads - 1) / kThreads));
   backward_kernel<T><<<grid, kThreads, 0, stream>>>(
       n, options_of<typename Acc<T>::type>(K, o), static_cast<const T*>(x), static_cast<const T*>(w), ws,
@@ -216,8 +209,9 @@ Status rq_spline_forward(const RQSplineOptions& o, const TensorView& inputs, con
   if (n == 0) return Status::ok;
   const int64_t ws = row_stride(widths), hs = row_stride(heights), ds = row_stride(derivatives);
   auto s = static_cast<cudaStream_t>(stream);
-#define HEPGEN_FWD(T) \
-  launch_forward<T>(n, K, o, inputs.data, widths.data, ws, heights.data, hs, derivatives.data, ds, outputs.data, logabsdet.data, s)
+#define HEPGEN_FWD(T)                                                                                            \
+  launch_forward<T>(n, K, o, inputs.data, widths.data, ws, heights.data, hs, derivatives.data, ds, outputs.data, \
+                    logabsdet.data, s)
   switch (inputs.dtype) {
     case DType::f32: return HEPGEN_FWD(float);
     case DType::f64: return HEPGEN_FWD(double);
@@ -241,9 +235,10 @@ Status rq_spline_backward(const RQSplineOptions& o, const TensorView& inputs, co
   if (n == 0) return Status::ok;
   const int64_t ws = row_stride(widths), hs = row_stride(heights), ds = row_stride(derivatives);
   auto s = static_cast<cudaStream_t>(stream);
-#define HEPGEN_BWD(T)                                                                                          \
+#define HEPGEN_BWD(T)                                                                                                  \
   launch_backward<T>(n, K, o, inputs.data, widths.data, ws, heights.data, hs, derivatives.data, ds, grad_outputs.data, \
-                     grad_logabsdet.data, grad_inputs.data, grad_widths.data, grad_heights.data, grad_derivatives.data, s)
+                     grad_logabsdet.data, grad_inputs.data, grad_widths.data, grad_heights.data,                       \
+                     grad_derivatives.data, s)
   switch (inputs.dtype) {
     case DType::f32: return HEPGEN_BWD(float);
     case DType::f64: return HEPGEN_BWD(double);

@@ -14,13 +14,16 @@ namespace hepgen {
 namespace cuda {
 namespace {
 
-struct Strides3 { int64_t b, n, d; };
-struct Strides2 { int64_t b, n; };
+struct Strides3 {
+  int64_t b, n, d;
+};
+struct Strides2 {
+  int64_t b, n;
+};
 
-template <typename T>
-__global__ void forward_kernel(const T* __restrict__ x, Strides3 xs, const T* __restrict__ mask,
-                               Strides2 ms, int64_t N, int64_t D,
-                               typename Acc<T>::type sum_scale, T* __restrict__ out) {
+template <typename T> __global__ void forward_kernel(const T* __restrict__ x, Strides3 xs, const T* __restrict__ mask,
+                                                     Strides2 ms, int64_t N, int64_t D, typename Acc<T>::type sum_scale,
+                                                     T* __restrict__ out) {
   using A = typename Acc<T>::type;
   const int64_t b = blockIdx.y;
   const int64_t d = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -37,10 +40,9 @@ __global__ void forward_kernel(const T* __restrict__ x, Strides3 xs, const T* __
   out[b * 2 * D + D + d] = store<T>(total * sum_scale);
 }
 
-template <typename T>
-__global__ void backward_kernel(const T* __restrict__ grad_out, const T* __restrict__ mask,
-                                Strides2 ms, int64_t N, int64_t D,
-                                typename Acc<T>::type sum_scale, T* __restrict__ grad_x) {
+template <typename T> __global__ void backward_kernel(const T* __restrict__ grad_out, const T* __restrict__ mask,
+                                                      Strides2 ms, int64_t N, int64_t D,
+                                                      typename Acc<T>::type sum_scale, T* __restrict__ grad_x) {
   using A = typename Acc<T>::type;
   const int64_t b = blockIdx.y;
   const int64_t d = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -48,8 +50,7 @@ __global__ void backward_kernel(const T* __restrict__ grad_out, const T* __restr
   A count = 0;
   for (int64_t n = 0; n < N; ++n) count += load(mask + b * ms.b + n * ms.n);
   const A inv_count = count != A(0) ? A(1) / count : A(0);
-  const A coef = load(grad_out + b * 2 * D + d) * inv_count +
-                 load(grad_out + b * 2 * D + D + d) * sum_scale;
+  const A coef = load(grad_out + b * 2 * D + d) * inv_count + load(grad_out + b * 2 * D + D + d) * sum_scale;
   for (int64_t n = 0; n < N; ++n) {
     const A m = load(mask + b * ms.b + n * ms.n);
     grad_x[(b * N + n) * D + d] = store<T>(m * coef);
@@ -64,37 +65,33 @@ dim3 block_for(int64_t D) {
   return dim3(static_cast<unsigned>(threads < 256 ? threads : 256));
 }
 
-template <typename T>
-Status launch_forward(const void* x, const int64_t xs[3], const void* mask, const int64_t ms[2],
-                      int64_t B, int64_t N, int64_t D, double sum_scale, void* out,
-                      cudaStream_t stream) {
+template <typename T> Status launch_forward(const void* x, const int64_t xs[3], const void* mask, const int64_t ms[2],
+                                            int64_t B, int64_t N, int64_t D, double sum_scale, void* out,
+                                            cudaStream_t stream) {
   const dim3 block = block_for(D);
   // The grid's y dimension is limited to 65535 sets per launch: launch in slices.
   for (int64_t b0 = 0; b0 < B; b0 += kMaxGridY) {
     const int64_t nb = B - b0 < kMaxGridY ? B - b0 : kMaxGridY;
     const dim3 grid(static_cast<unsigned>((D + block.x - 1) / block.x), static_cast<unsigned>(nb));
     forward_kernel<T><<<grid, block, 0, stream>>>(
-        static_cast<const T*>(x) + b0 * xs[0], Strides3{xs[0], xs[1], xs[2]},
-        static_cast<const T*>(mask) + b0 * ms[0], Strides2{ms[0], ms[1]}, N, D,
-        static_cast<typename Acc<T>::type>(sum_scale), static_cast<T*>(out) + b0 * 2 * D);
+        static_cast<const T*>(x) + b0 * xs[0], Strides3{xs[0], xs[1], xs[2]}, static_cast<const T*>(mask) + b0 * ms[0],
+        Strides2{ms[0], ms[1]}, N, D, static_cast<typename Acc<T>::type>(sum_scale), static_cast<T*>(out) + b0 * 2 * D);
     Status s = launch_status();
     if (s != Status::ok) return s;
   }
   return Status::ok;
 }
 
-template <typename T>
-Status launch_backward(const void* grad_out, const void* mask, const int64_t ms[2], int64_t B,
-                       int64_t N, int64_t D, double sum_scale, void* grad_x,
-                       cudaStream_t stream) {
+template <typename T> Status launch_backward(const void* grad_out, const void* mask, const int64_t ms[2], int64_t B,
+                                             int64_t N, int64_t D, double sum_scale, void* grad_x,
+                                             cudaStream_t stream) {
   const dim3 block = block_for(D);
   for (int64_t b0 = 0; b0 < B; b0 += kMaxGridY) {
     const int64_t nb = B - b0 < kMaxGridY ? B - b0 : kMaxGridY;
     const dim3 grid(static_cast<unsigned>((D + block.x - 1) / block.x), static_cast<unsigned>(nb));
     backward_kernel<T><<<grid, block, 0, stream>>>(
-        static_cast<const T*>(grad_out) + b0 * 2 * D, static_cast<const T*>(mask) + b0 * ms[0],
-        Strides2{ms[0], ms[1]}, N, D, static_cast<typename Acc<T>::type>(sum_scale),
-        static_cast<T*>(grad_x) + b0 * N * D);
+        static_cast<const T*>(grad_out) + b0 * 2 * D, static_cast<const T*>(mask) + b0 * ms[0], Strides2{ms[0], ms[1]},
+        N, D, static_cast<typename Acc<T>::type>(sum_scale), static_cast<T*>(grad_x) + b0 * N * D);
     Status s = launch_status();
     if (s != Status::ok) return s;
   }
@@ -103,8 +100,8 @@ Status launch_backward(const void* grad_out, const void* mask, const int64_t ms[
 
 }  // namespace
 
-Status set_pool_forward(const TensorView& x, const TensorView& mask, double sum_scale,
-                        const TensorView& out, void* stream) {
+Status set_pool_forward(const TensorView& x, const TensorView& mask, double sum_scale, const TensorView& out,
+                        void* stream) {
   args::Backend be;
   HEPGEN_TRY(cuda_backend(&be));
   HEPGEN_TRY(args::set_pool_forward(be, x, mask, out));
@@ -122,8 +119,8 @@ Status set_pool_forward(const TensorView& x, const TensorView& mask, double sum_
   }
 }
 
-Status set_pool_backward(const TensorView& grad_out, const TensorView& mask, double sum_scale,
-                         const TensorView& grad_x, void* stream) {
+Status set_pool_backward(const TensorView& grad_out, const TensorView& mask, double sum_scale, const TensorView& grad_x,
+                         void* stream) {
   args::Backend be;
   HEPGEN_TRY(cuda_backend(&be));
   HEPGEN_TRY(args::set_pool_backward(be, grad_out, mask, grad_x));

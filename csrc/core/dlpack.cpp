@@ -8,14 +8,43 @@ bool dtype_from(DLDataType t, DType* out) {
   if (t.lanes != 1) return false;
   switch (t.code) {
     case kDLFloat:
-      if (t.bits == 32) { *out = DType::f32; return true; }
-      if (t.bits == 64) { *out = DType::f64; return true; }
-      if (t.bits == 16) { *out = DType::f16; return true; }
+      if (t.bits == 32) {
+        *out = DType::f32;
+        return true;
+      }
+      if (t.bits == 64) {
+        *out = DType::f64;
+        return true;
+      }
+      if (t.bits == 16) {
+        *out = DType::f16;
+        return true;
+      }
       return false;
-    case kDLBfloat: if (t.bits == 16) { *out = DType::bf16; return true; } return false;
-    case kDLUInt: if (t.bits == 8) { *out = DType::u8; return true; } return false;
-    case kDLBool: if (t.bits == 8) { *out = DType::boolean; return true; } return false;
-    case kDLInt: if (t.bits == 64) { *out = DType::i64; return true; } return false;
+    case kDLBfloat:
+      if (t.bits == 16) {
+        *out = DType::bf16;
+        return true;
+      }
+      return false;
+    case kDLUInt:
+      if (t.bits == 8) {
+        *out = DType::u8;
+        return true;
+      }
+      return false;
+    case kDLBool:
+      if (t.bits == 8) {
+        *out = DType::boolean;
+        return true;
+      }
+      return false;
+    case kDLInt:
+      if (t.bits == 64) {
+        *out = DType::i64;
+        return true;
+      }
+      return false;
     default: return false;
   }
 }

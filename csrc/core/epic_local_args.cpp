@@ -33,8 +33,7 @@ Status offsets_of(const TensorView& offsets, int64_t B, int64_t rows, bool relat
 }
 
 // Set b's real particles (mask != 0) are exactly its offsets[b + 1] - offsets[b] packed rows.
-template <typename T>
-Status mask_matches(const TensorView& mask, const int64_t* off) {
+template <typename T> Status mask_matches(const TensorView& mask, const int64_t* off) {
   const T* m = mask.data_as<const T>();
   const int64_t B = mask.shape[0], N = mask.shape[1], s0 = mask.strides[0], s1 = mask.strides[1];
   for (int64_t b = 0; b < B; ++b) {
@@ -43,8 +42,7 @@ Status mask_matches(const TensorView& mask, const int64_t* off) {
     if (real != off[b + 1] - off[b])
       return fail(Status::invalid_argument,
                   "mask: set %lld has %lld real particles but offsets give it %lld packed rows",
-                  static_cast<long long>(b), static_cast<long long>(real),
-                  static_cast<long long>(off[b + 1] - off[b]));
+                  static_cast<long long>(b), static_cast<long long>(real), static_cast<long long>(off[b + 1] - off[b]));
   }
   return Status::ok;
 }
@@ -53,8 +51,8 @@ Status mask_of(const TensorView& mask, const TensorView& ref, const char* ref_na
                const TensorView& offsets) {
   HEPGEN_TRY(like(kCpu, "mask", mask, 2, ref_name, ref));
   if (mask.shape[0] != B)
-    return fail(Status::invalid_argument, "mask must have %lld sets (batch of %s), got %lld",
-                static_cast<long long>(B), ref_name, static_cast<long long>(mask.shape[0]));
+    return fail(Status::invalid_argument, "mask must have %lld sets (batch of %s), got %lld", static_cast<long long>(B),
+                ref_name, static_cast<long long>(mask.shape[0]));
   const int64_t* off = offsets.data_as<const int64_t>();
   return mask.dtype == DType::f32 ? mask_matches<float>(mask, off) : mask_matches<double>(mask, off);
 }
@@ -75,9 +73,8 @@ Status epic_bias_act(const TensorView& z, const TensorView& bias, const TensorVi
   return check_no_overlap("z", z, "bias", bias);
 }
 
-Status epic_residual_pool(const TensorView& z2, const TensorView& x, const TensorView& bias2,
-                          const TensorView& mask, const TensorView& offsets, const TensorView& y,
-                          const TensorView& pooled) {
+Status epic_residual_pool(const TensorView& z2, const TensorView& x, const TensorView& bias2, const TensorView& mask,
+                          const TensorView& offsets, const TensorView& y, const TensorView& pooled) {
   HEPGEN_TRY(data(kCpu, "z2", z2, 2));
   HEPGEN_TRY(check_contiguous("z2", z2));
   const int64_t M = z2.shape[0], H = z2.shape[1];
@@ -89,16 +86,16 @@ Status epic_residual_pool(const TensorView& z2, const TensorView& x, const Tenso
   HEPGEN_TRY(offsets_of(offsets, B, M, true));
   HEPGEN_TRY(mask_of(mask, z2, "z2", B, offsets));
   const int64_t N = mask.shape[1];
-  const std::initializer_list<Named> in = {{"z2", &z2}, {"x", &x}, {"bias2", &bias2}, {"mask", &mask},
-                                           {"offsets", &offsets}};
+  const std::initializer_list<Named> in = {
+      {"z2", &z2}, {"x", &x}, {"bias2", &bias2}, {"mask", &mask}, {"offsets", &offsets}};
   HEPGEN_TRY(output(kCpu, "y", y, {B, N, H}, "sets and set size of mask, features of z2", "z2", z2, in));
   HEPGEN_TRY(output(kCpu, "pooled", pooled, {B, product(2, H)}, "sets, 2 x features of z2", "z2", z2, in));
   return check_no_overlap("pooled", pooled, "y", y);
 }
 
-Status epic_output_grad(const TensorView& grad_y, const TensorView& grad_pooled,
-                        const TensorView& y, const TensorView& mask, const TensorView& offsets,
-                        const TensorView& dz2, const TensorView& grad_bias2) {
+Status epic_output_grad(const TensorView& grad_y, const TensorView& grad_pooled, const TensorView& y,
+                        const TensorView& mask, const TensorView& offsets, const TensorView& dz2,
+                        const TensorView& grad_bias2) {
   HEPGEN_TRY(data(kCpu, "grad_y", grad_y, 3));
   HEPGEN_TRY(check_contiguous("grad_y", grad_y));
   const int64_t B = grad_y.shape[0], N = grad_y.shape[1], H = grad_y.shape[2];
@@ -112,8 +109,8 @@ Status epic_output_grad(const TensorView& grad_y, const TensorView& grad_pooled,
   HEPGEN_TRY(offsets_of(offsets, B, dz2.shape[0], false));
   HEPGEN_TRY(mask_of(mask, grad_y, "grad_y", B, offsets));
   HEPGEN_TRY(check_shape("mask", mask, {B, N}, "batch and set size of grad_y"));
-  const std::initializer_list<Named> in = {{"grad_y", &grad_y}, {"grad_pooled", &grad_pooled}, {"y", &y},
-                                           {"mask", &mask}, {"offsets", &offsets}};
+  const std::initializer_list<Named> in = {
+      {"grad_y", &grad_y}, {"grad_pooled", &grad_pooled}, {"y", &y}, {"mask", &mask}, {"offsets", &offsets}};
   HEPGEN_TRY(output(kCpu, "dz2", dz2, {dz2.shape[0], H}, "packed rows, features of grad_y", "grad_y", grad_y, in));
   HEPGEN_TRY(output(kCpu, "grad_bias2", grad_bias2, {B, H}, "batch, features of grad_y", "grad_y", grad_y, in));
   return check_no_overlap("grad_bias2", grad_bias2, "dz2", dz2);
@@ -145,9 +142,9 @@ Status epic_unpack(const TensorView& packed_rows, const TensorView& mask, const 
                 packed_rows, {{"packed", &packed_rows}, {"mask", &mask}, {"offsets", &offsets}});
 }
 
-Status epic_local_forward(const Backend& be, const TensorView& x, const TensorView& mask,
-                          const TensorView& w1t, const TensorView& bias1, const TensorView& w2t,
-                          const TensorView& bias2, const TensorView& y, const TensorView& pooled) {
+Status epic_local_forward(const Backend& be, const TensorView& x, const TensorView& mask, const TensorView& w1t,
+                          const TensorView& bias1, const TensorView& w2t, const TensorView& bias2, const TensorView& y,
+                          const TensorView& pooled) {
   HEPGEN_TRY(data(be, "x", x, 3));
   const int64_t B = x.shape[0], N = x.shape[1], H = x.shape[2];
   HEPGEN_TRY(like(be, "mask", mask, 2, "x", x));
@@ -165,17 +162,16 @@ Status epic_local_forward(const Backend& be, const TensorView& x, const TensorVi
   HEPGEN_TRY(like(be, "bias2", bias2, 2, "x", x));
   HEPGEN_TRY(check_shape("bias2", bias2, {B, H}, "batch and features of x"));
   HEPGEN_TRY(check_contiguous("bias2", bias2));
-  const std::initializer_list<Named> in = {{"x", &x}, {"mask", &mask}, {"w1t", &w1t}, {"bias1", &bias1},
-                                           {"w2t", &w2t}, {"bias2", &bias2}};
+  const std::initializer_list<Named> in = {{"x", &x},         {"mask", &mask}, {"w1t", &w1t},
+                                           {"bias1", &bias1}, {"w2t", &w2t},   {"bias2", &bias2}};
   HEPGEN_TRY(output(be, "y", y, {B, N, H}, "the shape of x", "x", x, in));
   HEPGEN_TRY(output(be, "pooled", pooled, {B, product(2, H)}, "batch, 2 x features of x", "x", x, in));
   return check_no_overlap("pooled", pooled, "y", y);
 }
 
-Status epic_local_backward(const Backend& be, const TensorView& grad_y,
-                           const TensorView& grad_pooled, const TensorView& x, const TensorView& y,
-                           const TensorView& mask, const TensorView& w1, const TensorView& w1t,
-                           const TensorView& bias1, const TensorView& w2, const TensorView& dx,
+Status epic_local_backward(const Backend& be, const TensorView& grad_y, const TensorView& grad_pooled,
+                           const TensorView& x, const TensorView& y, const TensorView& mask, const TensorView& w1,
+                           const TensorView& w1t, const TensorView& bias1, const TensorView& w2, const TensorView& dx,
                            const TensorView& dz1, const TensorView& h, const TensorView& dz2,
                            const TensorView& grad_bias1, const TensorView& grad_bias2) {
   HEPGEN_TRY(data(be, "x", x, 3));
@@ -197,19 +193,22 @@ Status epic_local_backward(const Backend& be, const TensorView& grad_y,
   HEPGEN_TRY(dense("w1t", w1t, {H, H1}, "the transpose of w1"));
   HEPGEN_TRY(dense("bias1", bias1, {B, H1}, "batch of x, hidden of w1"));
   HEPGEN_TRY(dense("w2", w2, {H, H1}, "features of x, hidden of w1"));
-  const std::initializer_list<Named> in = {{"grad_y", &grad_y}, {"grad_pooled", &grad_pooled}, {"x", &x},
-                                           {"y", &y}, {"mask", &mask}, {"w1", &w1}, {"w1t", &w1t},
-                                           {"bias1", &bias1}, {"w2", &w2}};
+  const std::initializer_list<Named> in = {{"grad_y", &grad_y}, {"grad_pooled", &grad_pooled},
+                                           {"x", &x},           {"y", &y},
+                                           {"mask", &mask},     {"w1", &w1},
+                                           {"w1t", &w1t},       {"bias1", &bias1},
+                                           {"w2", &w2}};
   HEPGEN_TRY(output(be, "dx", dx, {B, N, H}, "the shape of x", "x", x, in));
   HEPGEN_TRY(output(be, "dz1", dz1, {B, N, H1}, "batch and set size of x, hidden", "x", x, in));
   HEPGEN_TRY(output(be, "h", h, {B, N, H1}, "batch and set size of x, hidden", "x", x, in));
   HEPGEN_TRY(output(be, "dz2", dz2, {B, N, H}, "the shape of x", "x", x, in));
   HEPGEN_TRY(output(be, "grad_bias1", grad_bias1, {B, H1}, "batch of x, hidden", "x", x, in));
   HEPGEN_TRY(output(be, "grad_bias2", grad_bias2, {B, H}, "batch and features of x", "x", x, in));
-  const Named outs[] = {{"dx", &dx}, {"dz1", &dz1}, {"h", &h}, {"dz2", &dz2},
-                        {"grad_bias1", &grad_bias1}, {"grad_bias2", &grad_bias2}};
+  const Named outs[] = {
+      {"dx", &dx}, {"dz1", &dz1}, {"h", &h}, {"dz2", &dz2}, {"grad_bias1", &grad_bias1}, {"grad_bias2", &grad_bias2}};
   for (int i = 0; i < 6; ++i)
-    for (int j = i + 1; j < 6; ++j) HEPGEN_TRY(check_no_overlap(outs[i].name, *outs[i].view, outs[j].name, *outs[j].view));
+    for (int j = i + 1; j < 6; ++j)
+      HEPGEN_TRY(check_no_overlap(outs[i].name, *outs[i].view, outs[j].name, *outs[j].view));
   return Status::ok;
 }
 

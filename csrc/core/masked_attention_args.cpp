@@ -6,8 +6,7 @@ namespace hepgen {
 namespace args {
 namespace {
 
-Status qkv(const Backend& be, const TensorView& q, const TensorView& k, const TensorView& v,
-           const TensorView* mask) {
+Status qkv(const Backend& be, const TensorView& q, const TensorView& k, const TensorView& v, const TensorView* mask) {
   HEPGEN_TRY(data(be, "q", q, 4));
   const int64_t B = q.shape[0], H = q.shape[1], L = q.shape[2], Dh = q.shape[3];
   if (Dh < 1) return fail(Status::invalid_argument, "q must have head_dim >= 1, got 0");
@@ -19,8 +18,7 @@ Status qkv(const Backend& be, const TensorView& q, const TensorView& k, const Te
     HEPGEN_TRY(check_view("key_padding_mask", *mask, 2));
     HEPGEN_TRY(check_device("key_padding_mask", *mask, be.kind, be.index));
     if (mask->dtype != DType::u8 && mask->dtype != DType::boolean)
-      return fail(Status::invalid_argument, "key_padding_mask must be bool or uint8, got %s",
-                  dtype_name(mask->dtype));
+      return fail(Status::invalid_argument, "key_padding_mask must be bool or uint8, got %s", dtype_name(mask->dtype));
     HEPGEN_TRY(check_shape("key_padding_mask", *mask, {B, L}, "batch and length of q"));
   }
   return Status::ok;
@@ -38,9 +36,8 @@ Status lse_like(const Backend& be, const char* name, const TensorView& lse, cons
 
 }  // namespace
 
-Status attention_forward(const Backend& be, const TensorView& q, const TensorView& k,
-                         const TensorView& v, const TensorView* mask, const TensorView& out,
-                         const TensorView& lse) {
+Status attention_forward(const Backend& be, const TensorView& q, const TensorView& k, const TensorView& v,
+                         const TensorView* mask, const TensorView& out, const TensorView& lse) {
   HEPGEN_TRY(qkv(be, q, k, v, mask));
   const std::initializer_list<Named> in = {{"q", &q}, {"k", &k}, {"v", &v}, {"key_padding_mask", mask}};
   HEPGEN_TRY(output(be, "out", out, {q.shape[0], q.shape[1], q.shape[2], q.shape[3]}, "the shape of q", "q", q, in));
@@ -50,10 +47,9 @@ Status attention_forward(const Backend& be, const TensorView& q, const TensorVie
   return check_no_overlap("lse", lse, "out", out);
 }
 
-Status attention_backward(const Backend& be, const TensorView& grad_out, const TensorView& q,
-                          const TensorView& k, const TensorView& v, const TensorView* mask,
-                          const TensorView& out, const TensorView& lse, const TensorView& grad_q,
-                          const TensorView& grad_k, const TensorView& grad_v) {
+Status attention_backward(const Backend& be, const TensorView& grad_out, const TensorView& q, const TensorView& k,
+                          const TensorView& v, const TensorView* mask, const TensorView& out, const TensorView& lse,
+                          const TensorView& grad_q, const TensorView& grad_k, const TensorView& grad_v) {
   HEPGEN_TRY(qkv(be, q, k, v, mask));
   const int64_t B = q.shape[0], H = q.shape[1], L = q.shape[2], Dh = q.shape[3];
   HEPGEN_TRY(like(be, "grad_out", grad_out, 4, "q", q));
@@ -63,7 +59,7 @@ Status attention_backward(const Backend& be, const TensorView& grad_out, const T
   HEPGEN_TRY(check_shape("out", out, {B, H, L, Dh}, "the shape of q"));
   HEPGEN_TRY(check_contiguous("out", out));
   HEPGEN_TRY(lse_like(be, "lse", lse, q));
-  const std::initializer_list<Named> in = {{"grad_out", &grad_out}, {"q", &q}, {"k", &k}, {"v", &v},
+  const std::initializer_list<Named> in = {{"grad_out", &grad_out},    {"q", &q},     {"k", &k},    {"v", &v},
                                            {"key_padding_mask", mask}, {"out", &out}, {"lse", &lse}};
   HEPGEN_TRY(output(be, "grad_q", grad_q, {B, H, L, Dh}, "the shape of q", "q", q, in));
   HEPGEN_TRY(output(be, "grad_k", grad_k, {B, H, L, Dh}, "the shape of q", "q", q, in));
@@ -73,14 +69,14 @@ Status attention_backward(const Backend& be, const TensorView& grad_out, const T
   return check_no_overlap("grad_k", grad_k, "grad_v", grad_v);
 }
 
-Status attention_decode(const Backend& be, const TensorView& q, const TensorView& k_new,
-                        const TensorView& v_new, const TensorView& k_cache,
-                        const TensorView& v_cache, const TensorView& lengths,
+Status attention_decode(const Backend& be, const TensorView& q, const TensorView& k_new, const TensorView& v_new,
+                        const TensorView& k_cache, const TensorView& v_cache, const TensorView& lengths,
                         const TensorView& out) {
   HEPGEN_TRY(data(be, "q", q, 4));
   const int64_t B = q.shape[0], H = q.shape[1], Dh = q.shape[3];
   if (q.shape[2] != 1)
-    return fail(Status::invalid_argument, "q must hold one token per sequence, [batch, heads, 1, head_dim], got length %lld",
+    return fail(Status::invalid_argument,
+                "q must hold one token per sequence, [batch, heads, 1, head_dim], got length %lld",
                 static_cast<long long>(q.shape[2]));
   if (Dh < 1) return fail(Status::invalid_argument, "q must have head_dim >= 1, got 0");
   HEPGEN_TRY(like(be, "k_new", k_new, 4, "q", q));
@@ -108,8 +104,12 @@ Status attention_decode(const Backend& be, const TensorView& q, const TensorView
   }
   HEPGEN_TRY(check_no_overlap("k_cache", k_cache, "v_cache", v_cache));
   return output(be, "out", out, {B, H, 1, Dh}, "the shape of q", "q", q,
-                {{"q", &q}, {"k_new", &k_new}, {"v_new", &v_new}, {"k_cache", &k_cache},
-                 {"v_cache", &v_cache}, {"lengths", &lengths}});
+                {{"q", &q},
+                 {"k_new", &k_new},
+                 {"v_new", &v_new},
+                 {"k_cache", &k_cache},
+                 {"v_cache", &v_cache},
+                 {"lengths", &lengths}});
 }
 
 }  // namespace args

@@ -6,17 +6,15 @@
 namespace hepgen {
 namespace args {
 
-Status ode_combine(const Backend& be, const TensorView& y, const TensorView* k,
-                   const double* coeffs, int n_terms, const TensorView& h, const TensorView* mask,
-                   const TensorView& out) {
+Status ode_combine(const Backend& be, const TensorView& y, const TensorView* k, const double* coeffs, int n_terms,
+                   const TensorView& h, const TensorView* mask, const TensorView& out) {
   HEPGEN_TRY(data(be, "y", y, 3));
   HEPGEN_TRY(check_contiguous("y", y));
   const int64_t S = y.shape[0], R = y.shape[1], F = y.shape[2];
   if (n_terms < 0 || n_terms > kOdeMaxTerms)
     return fail(Status::invalid_argument, "n_terms must lie in [0, %d], got %d", kOdeMaxTerms, n_terms);
   if (n_terms > 0 && (k == nullptr || coeffs == nullptr))
-    return fail(Status::invalid_argument, "k and coeffs must hold n_terms = %d entries, got a null array",
-                n_terms);
+    return fail(Status::invalid_argument, "k and coeffs must hold n_terms = %d entries, got a null array", n_terms);
   char name[32];
   for (int i = 0; i < n_terms; ++i) {
     std::snprintf(name, sizeof name, "k[%d]", i);
@@ -32,8 +30,7 @@ Status ode_combine(const Backend& be, const TensorView& y, const TensorView* k,
     HEPGEN_TRY(check_shape("mask", *mask, {S, R}, "samples and rows of y"));
     HEPGEN_TRY(check_contiguous("mask", *mask));
   }
-  HEPGEN_TRY(output(be, "out", out, {S, R, F}, "the shape of y", "y", y,
-                    {{"y", &y}, {"h", &h}, {"mask", mask}}));
+  HEPGEN_TRY(output(be, "out", out, {S, R, F}, "the shape of y", "y", y, {{"y", &y}, {"h", &h}, {"mask", mask}}));
   for (int i = 0; i < n_terms; ++i) {
     std::snprintf(name, sizeof name, "k[%d]", i);
     HEPGEN_TRY(check_no_overlap("out", out, name, k[i]));

@@ -22,9 +22,8 @@ Status like(const Backend& be, const char* name, const TensorView& t, int rank, 
   return check_same_dtype(name, t, ref_name, ref);
 }
 
-Status output(const Backend& be, const char* name, const TensorView& t,
-              std::initializer_list<int64_t> shape, const char* what, const char* ref_name,
-              const TensorView& ref, std::initializer_list<Named> inputs) {
+Status output(const Backend& be, const char* name, const TensorView& t, std::initializer_list<int64_t> shape,
+              const char* what, const char* ref_name, const TensorView& ref, std::initializer_list<Named> inputs) {
   HEPGEN_TRY(like(be, name, t, static_cast<int>(shape.size()), ref_name, ref));
   HEPGEN_TRY(check_shape(name, t, shape, what));
   HEPGEN_TRY(check_contiguous(name, t));  // contiguous: no self-overlap either

@@ -4,8 +4,7 @@
 namespace hepgen {
 namespace args {
 
-Status set_pool_forward(const Backend& be, const TensorView& x, const TensorView& mask,
-                        const TensorView& out) {
+Status set_pool_forward(const Backend& be, const TensorView& x, const TensorView& mask, const TensorView& out) {
   HEPGEN_TRY(data(be, "x", x, 3));
   const int64_t B = x.shape[0], N = x.shape[1], D = x.shape[2];
   HEPGEN_TRY(like(be, "mask", mask, 2, "x", x));
@@ -24,8 +23,8 @@ Status set_pool_backward(const Backend& be, const TensorView& grad_out, const Te
     return fail(Status::invalid_argument, "grad_out must have shape [batch, 2 x features], got an odd width %lld",
                 static_cast<long long>(D2));
   HEPGEN_TRY(check_shape("grad_out", grad_out, {B, D2}, "batch of mask"));
-  return output(be, "grad_x", grad_x, {B, N, D2 / 2}, "batch and set size of mask, features of grad_out",
-                "grad_out", grad_out, {{"grad_out", &grad_out}, {"mask", &mask}});
+  return output(be, "grad_x", grad_x, {B, N, D2 / 2}, "batch and set size of mask, features of grad_out", "grad_out",
+                grad_out, {{"grad_out", &grad_out}, {"mask", &mask}});
 }
 
 }  // namespace args

@@ -15,8 +15,8 @@ thread_local char message[512] = "";
 const char* shape_text(const int64_t* shape, int rank, char* buf, size_t size) {
   size_t used = static_cast<size_t>(std::snprintf(buf, size, "["));
   for (int d = 0; d < rank && d < kMaxRank && used < size; ++d)
-    used += static_cast<size_t>(std::snprintf(buf + used, size - used, d ? ", %lld" : "%lld",
-                                              static_cast<long long>(shape[d])));
+    used += static_cast<size_t>(
+        std::snprintf(buf + used, size - used, d ? ", %lld" : "%lld", static_cast<long long>(shape[d])));
   if (used < size) std::snprintf(buf + used, size - used, "]");
   return buf;
 }
@@ -35,8 +35,7 @@ bool span(const TensorView& t, int64_t* lo, int64_t* hi) {
   for (int d = 0; d < t.rank; ++d) {
     int64_t reach;
     if (__builtin_mul_overflow(t.shape[d] - 1, t.strides[d], &reach)) return false;
-    if (reach < 0 ? __builtin_add_overflow(l, reach, &l) : __builtin_add_overflow(h, reach, &h))
-      return false;
+    if (reach < 0 ? __builtin_add_overflow(l, reach, &l) : __builtin_add_overflow(h, reach, &h)) return false;
   }
   *lo = l;
   *hi = h;
@@ -89,28 +88,26 @@ Status check_view(const char* name, const TensorView& t, int rank) {
                 static_cast<int>(t.rank));
   char buf[160];
   if (t.rank != rank)
-    return fail(Status::invalid_argument, "%s must have rank %d, got rank %d (shape %s)", name,
-                rank, static_cast<int>(t.rank), shape_text(t.shape, t.rank, buf, sizeof buf));
+    return fail(Status::invalid_argument, "%s must have rank %d, got rank %d (shape %s)", name, rank,
+                static_cast<int>(t.rank), shape_text(t.shape, t.rank, buf, sizeof buf));
   const int item = dtype_size(t.dtype);
   if (item == 0)
-    return fail(Status::invalid_argument, "%s has an unknown dtype code %d", name,
-                static_cast<int>(t.dtype));
+    return fail(Status::invalid_argument, "%s has an unknown dtype code %d", name, static_cast<int>(t.dtype));
   int64_t count = 1;
   for (int d = 0; d < t.rank; ++d) {
     if (t.shape[d] < 0)
-      return fail(Status::invalid_argument, "%s has a negative size in dimension %d (shape %s)",
-                  name, d, shape_text(t.shape, t.rank, buf, sizeof buf));
+      return fail(Status::invalid_argument, "%s has a negative size in dimension %d (shape %s)", name, d,
+                  shape_text(t.shape, t.rank, buf, sizeof buf));
     if (__builtin_mul_overflow(count, t.shape[d], &count))
-      return fail(Status::invalid_argument, "%s: the element count of shape %s overflows int64",
-                  name, shape_text(t.shape, t.rank, buf, sizeof buf));
+      return fail(Status::invalid_argument, "%s: the element count of shape %s overflows int64", name,
+                  shape_text(t.shape, t.rank, buf, sizeof buf));
   }
   if (count == 0) return Status::ok;  // an empty view reads nothing: any data and strides
   int64_t lo, hi, bytes;
-  if (!span(t, &lo, &hi) || __builtin_mul_overflow(magnitude(lo) > hi ? magnitude(lo) : hi,
-                                                   static_cast<int64_t>(item), &bytes) ||
+  if (!span(t, &lo, &hi) ||
+      __builtin_mul_overflow(magnitude(lo) > hi ? magnitude(lo) : hi, static_cast<int64_t>(item), &bytes) ||
       __builtin_mul_overflow(count, static_cast<int64_t>(item), &bytes))
-    return fail(Status::invalid_argument,
-                "%s: the strides of shape %s reach offsets that overflow int64", name,
+    return fail(Status::invalid_argument, "%s: the strides of shape %s reach offsets that overflow int64", name,
                 shape_text(t.shape, t.rank, buf, sizeof buf));
   if (t.data == nullptr)
     return fail(Status::invalid_argument, "%s: null data for a non-empty view of shape %s", name,
@@ -120,15 +117,14 @@ Status check_view(const char* name, const TensorView& t, int rank) {
 
 Status check_dtype(const char* name, const TensorView& t, DType expected) {
   if (t.dtype == expected) return Status::ok;
-  return fail(Status::invalid_argument, "%s must have dtype %s, got %s", name,
-              dtype_name(expected), dtype_name(t.dtype));
+  return fail(Status::invalid_argument, "%s must have dtype %s, got %s", name, dtype_name(expected),
+              dtype_name(t.dtype));
 }
 
-Status check_same_dtype(const char* name, const TensorView& t, const char* other_name,
-                        const TensorView& other) {
+Status check_same_dtype(const char* name, const TensorView& t, const char* other_name, const TensorView& other) {
   if (t.dtype == other.dtype) return Status::ok;
-  return fail(Status::invalid_argument, "%s must have the dtype of %s (%s), got %s", name,
-              other_name, dtype_name(other.dtype), dtype_name(t.dtype));
+  return fail(Status::invalid_argument, "%s must have the dtype of %s (%s), got %s", name, other_name,
+              dtype_name(other.dtype), dtype_name(t.dtype));
 }
 
 Status check_float_dtype(const char* name, const TensorView& t, bool half_types) {
@@ -138,25 +134,22 @@ Status check_float_dtype(const char* name, const TensorView& t, bool half_types)
     case DType::f16:
     case DType::bf16:
       if (half_types) return Status::ok;
-      return fail(Status::unsupported_dtype, "%s: this backend has no %s kernel (float32, float64)",
-                  name, dtype_name(t.dtype));
-    default:
-      return fail(Status::invalid_argument, "%s must be floating point, got %s", name,
+      return fail(Status::unsupported_dtype, "%s: this backend has no %s kernel (float32, float64)", name,
                   dtype_name(t.dtype));
+    default: return fail(Status::invalid_argument, "%s must be floating point, got %s", name, dtype_name(t.dtype));
   }
 }
 
 Status check_device(const char* name, const TensorView& t, DeviceKind kind, int32_t index) {
   if (t.device.kind == kind && (index < 0 || t.device.index == index)) return Status::ok;
   if (t.device.kind != kind)
-    return fail(Status::invalid_argument, "%s must be on the %s device, got %s:%d", name,
-                device_name(kind), device_name(t.device.kind), static_cast<int>(t.device.index));
+    return fail(Status::invalid_argument, "%s must be on the %s device, got %s:%d", name, device_name(kind),
+                device_name(t.device.kind), static_cast<int>(t.device.index));
   return fail(Status::invalid_argument, "%s must be on %s:%d, got %s:%d", name, device_name(kind),
               static_cast<int>(index), device_name(t.device.kind), static_cast<int>(t.device.index));
 }
 
-Status check_shape(const char* name, const TensorView& t, std::initializer_list<int64_t> expected,
-                   const char* what) {
+Status check_shape(const char* name, const TensorView& t, std::initializer_list<int64_t> expected, const char* what) {
   bool same = static_cast<size_t>(t.rank) == expected.size();
   int d = 0;
   for (int64_t e : expected) same = same && d < kMaxRank && t.shape[d++] == e;
@@ -175,15 +168,14 @@ Status check_contiguous(const char* name, const TensorView& t) {
   if (t.numel() == 0 || t.is_contiguous()) return Status::ok;
   char a[160], b[160];
   return fail(Status::invalid_argument,
-              "%s must be contiguous (row-major dense) for this kernel, got shape %s strides %s",
-              name, shape_text(t.shape, t.rank, a, sizeof a), shape_text(t.strides, t.rank, b, sizeof b));
+              "%s must be contiguous (row-major dense) for this kernel, got shape %s strides %s", name,
+              shape_text(t.shape, t.rank, a, sizeof a), shape_text(t.strides, t.rank, b, sizeof b));
 }
 
 Status check_unit_inner_stride(const char* name, const TensorView& t) {
-  if (t.rank == 0 || t.numel() == 0 || t.shape[t.rank - 1] <= 1 || t.strides[t.rank - 1] == 1)
-    return Status::ok;
-  return fail(Status::invalid_argument, "%s must have unit stride in its last dimension, got %lld",
-              name, static_cast<long long>(t.strides[t.rank - 1]));
+  if (t.rank == 0 || t.numel() == 0 || t.shape[t.rank - 1] <= 1 || t.strides[t.rank - 1] == 1) return Status::ok;
+  return fail(Status::invalid_argument, "%s must have unit stride in its last dimension, got %lld", name,
+              static_cast<long long>(t.strides[t.rank - 1]));
 }
 
 Status check_no_self_overlap(const char* name, const TensorView& t) {
@@ -208,16 +200,14 @@ Status check_no_self_overlap(const char* name, const TensorView& t) {
       return fail(Status::invalid_argument,
                   "%s is written by this kernel but its elements overlap (shape %s strides %s, "
                   "e.g. an expanded view): pass a tensor that owns its memory",
-                  name, shape_text(t.shape, t.rank, a, sizeof a),
-                  shape_text(t.strides, t.rank, b, sizeof b));
+                  name, shape_text(t.shape, t.rank, a, sizeof a), shape_text(t.strides, t.rank, b, sizeof b));
     }
     reach += (t.shape[d] - 1) * magnitude(t.strides[d]);
   }
   return Status::ok;
 }
 
-Status check_no_overlap(const char* out_name, const TensorView& out, const char* in_name,
-                        const TensorView& in) {
+Status check_no_overlap(const char* out_name, const TensorView& out, const char* in_name, const TensorView& in) {
   if (out.numel() == 0 || in.numel() == 0) return Status::ok;
   int64_t olo = 0, ohi = 0, ilo = 0, ihi = 0;
   span(out, &olo, &ohi);  // both views passed check_view: no overflow
@@ -232,8 +222,7 @@ Status check_no_overlap(const char* out_name, const TensorView& out, const char*
   const uintptr_t i1 = reinterpret_cast<uintptr_t>(ib) + (ihi + 1) * is;
   if (o0 < i1 && i0 < o1)
     return fail(Status::invalid_argument,
-                "%s is written by this kernel and shares memory with %s: pass a separate output",
-                out_name, in_name);
+                "%s is written by this kernel and shares memory with %s: pass a separate output", out_name, in_name);
   return Status::ok;
 }
 

@@ -26,8 +26,7 @@ using TV = TensorView;
 Status set_pool_forward(const TV&, const TV&, double, const TV&, void*) { return absent("cuda::set_pool_forward"); }
 Status set_pool_backward(const TV&, const TV&, double, const TV&, void*) { return absent("cuda::set_pool_backward"); }
 
-Status masked_attention_forward(const TV&, const TV&, const TV&, const TV*, bool, double, const TV&, const TV&,
-                                void*) {
+Status masked_attention_forward(const TV&, const TV&, const TV&, const TV*, bool, double, const TV&, const TV&, void*) {
   return absent("cuda::masked_attention_forward");
 }
 Status masked_attention_backward(const TV&, const TV&, const TV&, const TV&, const TV*, const TV&, const TV&, bool,
@@ -39,13 +38,13 @@ Status masked_attention_decode(const TV&, const TV&, const TV&, const TV&, const
   return absent("cuda::masked_attention_decode");
 }
 
-Status epic_local_forward(const TV&, const TV&, const TV&, const TV&, const TV&, const TV&, double, double,
-                          const TV&, const TV&, void*) {
+Status epic_local_forward(const TV&, const TV&, const TV&, const TV&, const TV&, const TV&, double, double, const TV&,
+                          const TV&, void*) {
   return absent("cuda::epic_local_forward");
 }
 Status epic_local_backward(const TV&, const TV&, const TV&, const TV&, const TV&, const TV&, const TV&, const TV&,
-                           const TV&, double, double, const TV&, const TV&, const TV&, const TV&, const TV&,
-                           const TV&, void*) {
+                           const TV&, double, double, const TV&, const TV&, const TV&, const TV&, const TV&, const TV&,
+                           void*) {
   return absent("cuda::epic_local_backward");
 }
 

@@ -50,7 +50,7 @@ struct S4 {
 HEPGEN_INLINE void exp_inplace(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float t = x[i] * 1.44269504088896341f;
-    const float r = (t + 12582912.f) - 12582912.f;  // round to nearest integer (1.5 * 2^23)
+    const float r = (t + 12582912.f) - 12582912.f;    // round to nearest integer (1.5 * 2^23)
     const float f = (t - r) * 0.693147180559945309f;  // |f| <= ln2 / 2: e^f by Taylor
     float p = 1.f / 5040.f;
     p = p * f + 1.f / 720.f;
@@ -81,8 +81,12 @@ constexpr int64_t kLane = 8;  // key counts are padded to this (one AVX2 float v
 // small fixed-size tiles into shuffles and stack spills. A target without 256-bit vectors
 // splits them into narrower ones.
 template <typename T> struct Lanes;
-template <> struct Lanes<float> { typedef float type __attribute__((vector_size(32))); };
-template <> struct Lanes<double> { typedef double type __attribute__((vector_size(64))); };
+template <> struct Lanes<float> {
+  typedef float type __attribute__((vector_size(32)));
+};
+template <> struct Lanes<double> {
+  typedef double type __attribute__((vector_size(64)));
+};
 template <typename T> using Vec = typename Lanes<T>::type;
 template <typename T> HEPGEN_INLINE Vec<T> load8(const T* p) {
   Vec<T> v;
@@ -94,8 +98,7 @@ template <typename T> HEPGEN_INLINE void store8(T* p, Vec<T> v) { std::memcpy(p,
 // s[r][j] = sum_d rows[r][d] * xt[d][j] for r < kRows, j < jp (a multiple of kLane):
 // kRows x kLane accumulators stay in registers over the whole reduction.
 template <typename T>
-HEPGEN_INLINE void tile_rows_times_t(const T* rows, int64_t Dh, const T* xt, int64_t ld, int64_t jp,
-                                     T* s) {
+HEPGEN_INLINE void tile_rows_times_t(const T* rows, int64_t Dh, const T* xt, int64_t ld, int64_t jp, T* s) {
   for (int64_t j0 = 0; j0 < jp; j0 += kLane) {
     Vec<T> t0 = {}, t1 = {}, t2 = {}, t3 = {};
     const T* xd = xt + j0;
@@ -115,8 +118,7 @@ HEPGEN_INLINE void tile_rows_times_t(const T* rows, int64_t Dh, const T* xt, int
 
 // acc[r][d] = sum_{j < n} s[r][j] * x[j][d] for r < kRows, d < dp (row pitch of x and acc).
 template <typename T>
-HEPGEN_INLINE void tile_weights_times_rows(const T* s, int64_t ld, const T* x, int64_t dp, int64_t n,
-                                           T* acc) {
+HEPGEN_INLINE void tile_weights_times_rows(const T* s, int64_t ld, const T* x, int64_t dp, int64_t n, T* acc) {
   for (int64_t d0 = 0; d0 < dp; d0 += kLane) {
     Vec<T> a0 = {}, a1 = {}, a2 = {}, a3 = {};
     const T* xj = x + d0;
@@ -137,15 +139,13 @@ HEPGEN_INLINE void tile_weights_times_rows(const T* s, int64_t ld, const T* x, i
 // dst_t[d][j] += sum_r rows[r][d] * s[r][j] for d < Dh, j < jp: a rank-kRows update of a
 // transposed [Dh][ld] gradient.
 template <typename T>
-HEPGEN_INLINE void tile_add_outer(T* dst_t, int64_t ld, const T* rows, int64_t Dh, const T* s,
-                                  int64_t jp) {
+HEPGEN_INLINE void tile_add_outer(T* dst_t, int64_t ld, const T* rows, int64_t Dh, const T* s, int64_t jp) {
   for (int64_t d = 0; d < Dh; ++d) {
     T* row = dst_t + d * ld;
     const T c0 = rows[d], c1 = rows[Dh + d], c2 = rows[2 * Dh + d], c3 = rows[3 * Dh + d];
     for (int64_t j0 = 0; j0 < jp; j0 += kLane) {
       Vec<T> x = load8(row + j0);
-      x += c0 * load8(s + j0) + c1 * load8(s + ld + j0) + c2 * load8(s + 2 * ld + j0) +
-           c3 * load8(s + 3 * ld + j0);
+      x += c0 * load8(s + j0) + c1 * load8(s + ld + j0) + c2 * load8(s + 2 * ld + j0) + c3 * load8(s + 3 * ld + j0);
       store8(row + j0, x);
     }
   }
@@ -156,8 +156,7 @@ int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 // Scratch of one task, reused across the (sequence, head) pairs a thread handles. Transposed
 // buffers have leading dimension ld = L rounded up to kLane, so loops over keys can run to a
 // multiple of kLane over zero padding instead of ending in a scalar remainder.
-template <typename T>
-struct Scratch {
+template <typename T> struct Scratch {
   int64_t ld;
   std::vector<int64_t> pos;  // positions of the real keys, increasing
   std::vector<T> kt, vt;     // [Dh][ld]: real keys / values, transposed (key index fastest)
@@ -172,16 +171,24 @@ struct Scratch {
   std::vector<T> qall;       // [round_up(L, kRows)][Dh]: all scaled query rows
   int64_t n_real = 0;        // real keys gathered by gather_sequence
   Scratch(int64_t L, int64_t Dh, bool backward)
-      : ld(round_up(L > 0 ? L : 1, kLane)), pos(L), kt(ld * Dh, T(0)), vt(backward ? ld * Dh : 0, T(0)),
-        dp(round_up(Dh, kLane)), k(backward ? L * round_up(Dh, kLane) : 0, T(0)),
-        v(L * round_up(Dh, kLane), T(0)), s(kRows * ld), ds(backward ? kRows * ld : 0),
-        g(backward ? kRows * Dh : 0), acc(kRows * round_up(Dh, kLane)), dkt(backward ? ld * Dh : 0), dvt(backward ? ld * Dh : 0),
+      : ld(round_up(L > 0 ? L : 1, kLane)),
+        pos(L),
+        kt(ld * Dh, T(0)),
+        vt(backward ? ld * Dh : 0, T(0)),
+        dp(round_up(Dh, kLane)),
+        k(backward ? L * round_up(Dh, kLane) : 0, T(0)),
+        v(L * round_up(Dh, kLane), T(0)),
+        s(kRows * ld),
+        ds(backward ? kRows * ld : 0),
+        g(backward ? kRows * Dh : 0),
+        acc(kRows * round_up(Dh, kLane)),
+        dkt(backward ? ld * Dh : 0),
+        dvt(backward ? ld * Dh : 0),
         qall(round_up(L, kRows) * Dh, T(0)) {}
 };
 
 // Softmax of s[0..n) in place; returns the log-sum-exp when asked (a log per row).
-template <typename T, bool kWantLse = true>
-HEPGEN_INLINE T softmax_inplace(T* s, int64_t n) {
+template <typename T, bool kWantLse = true> HEPGEN_INLINE T softmax_inplace(T* s, int64_t n) {
   T m = s[0];
   HEPGEN_SIMD_MAX(m)
   for (int64_t j = 1; j < n; ++j) m = s[j] > m ? s[j] : m;
@@ -197,8 +204,7 @@ HEPGEN_INLINE T softmax_inplace(T* s, int64_t n) {
 
 // Softmax of s[0..n) in place over a row of jp >= n entries (jp a multiple of kLane), with
 // s[n..jp) set to 0; returns the log-sum-exp. Every loop runs over whole vectors.
-template <typename T>
-HEPGEN_INLINE T softmax_tile(T* s, int64_t n, int64_t jp) {
+template <typename T> HEPGEN_INLINE T softmax_tile(T* s, int64_t n, int64_t jp) {
   // The tail first holds a copy of a real score, so the maximum can run over whole vectors,
   // then a finite value far below the maximum: exp gives ~0 there (set exactly to 0 below)
   // and the float-to-int conversion inside exp_inplace stays in range.
@@ -221,10 +227,9 @@ HEPGEN_INLINE T softmax_tile(T* s, int64_t n, int64_t jp) {
 // Gathers every head of sequence b for the forward pass: scaled query rows, and the real
 // keys and values compacted. The loops follow memory order: token-major for views of a
 // [B, L, H, Dh] projection (the usual input), head-major for a [B, H, L, Dh] layout.
-template <typename T>
-void gather_sequence(const T* q, S4 qs, const T* k, S4 ks, const T* v, S4 vs, const uint8_t* mask,
-                     const int64_t* ms, int64_t b, int64_t H, int64_t L, int64_t Dh, T scale,
-                     bool backward, Scratch<T>* ws) {
+template <typename T> void gather_sequence(const T* q, S4 qs, const T* k, S4 ks, const T* v, S4 vs, const uint8_t* mask,
+                                           const int64_t* ms, int64_t b, int64_t H, int64_t L, int64_t Dh, T scale,
+                                           bool backward, Scratch<T>* ws) {
   auto gather = [&](int64_t h, int64_t j) {
     Scratch<T>& w = ws[h];
     const T* qj = q + b * qs.b + h * qs.h + j * qs.l;
@@ -267,11 +272,10 @@ void gather_sequence(const T* q, S4 qs, const T* k, S4 ks, const T* v, S4 vs, co
 
 // One (sequence, head): query rows in blocks of kRows, so every key and value row loaded
 // from scratch feeds kRows multiply-adds.
-template <typename T>
-HEPGEN_INLINE void forward_head(const T* q, S4 qs, const T* k, S4 ks, const T* v, S4 vs,
-                                const uint8_t* mask, const int64_t* ms, int64_t bh, int64_t H,
-                                int64_t L, int64_t Dh, bool causal, T scale, T* out, T* lse,
-                                Scratch<T>& w) {
+template <typename T> HEPGEN_INLINE void forward_head(const T* q, S4 qs, const T* k, S4 ks, const T* v, S4 vs,
+                                                      const uint8_t* mask, const int64_t* ms, int64_t bh, int64_t H,
+                                                      int64_t L, int64_t Dh, bool causal, T scale, T* out, T* lse,
+                                                      Scratch<T>& w) {
   // q, k, v and the mask were gathered into w by gather_sequence.
   (void)q, (void)qs, (void)k, (void)ks, (void)v, (void)vs, (void)mask, (void)ms, (void)H, (void)scale;
   const int64_t ld = w.ld;
@@ -290,7 +294,7 @@ HEPGEN_INLINE void forward_head(const T* q, S4 qs, const T* k, S4 ks, const T* v
       seen_r[r] = r < rows ? seen : 0;
     }
     const T* qb = w.qall.data() + i0 * Dh;  // kRows rows, zero beyond L
-    const int64_t jmax = seen;  // the block's last row sees the most
+    const int64_t jmax = seen;              // the block's last row sees the most
     if (jmax > 0) {
       // S = Qblock K^T over the first round_up(jmax, kLane) keys (zero padding beyond n), in
       // kRows x kLane register tiles accumulated over the whole head dimension.
@@ -326,12 +330,11 @@ HEPGEN_INLINE void forward_head(const T* q, S4 qs, const T* k, S4 ks, const T* v
 // One (sequence, head) of the backward pass, query rows in blocks of kRows as in the forward:
 //   S = Q K^T (scaled), P = exp(S - lse), dP = dO V^T, dS = P (dP - delta),
 //   dV^T += dO^T P, dK^T += (scale Q)^T dS, dQ = scale dS K.
-template <typename T>
-HEPGEN_INLINE void backward_head(const T* grad_out, const T* q, S4 qs, const T* k, S4 ks,
-                                 const T* v, S4 vs, const uint8_t* mask, const int64_t* ms,
-                                 const T* out, const T* lse, int64_t bh, int64_t H, int64_t L,
-                                 int64_t Dh, bool causal, T scale, T* grad_q, T* grad_k, T* grad_v,
-                                 Scratch<T>& w) {
+template <typename T> HEPGEN_INLINE void backward_head(const T* grad_out, const T* q, S4 qs, const T* k, S4 ks,
+                                                       const T* v, S4 vs, const uint8_t* mask, const int64_t* ms,
+                                                       const T* out, const T* lse, int64_t bh, int64_t H, int64_t L,
+                                                       int64_t Dh, bool causal, T scale, T* grad_q, T* grad_k,
+                                                       T* grad_v, Scratch<T>& w) {
   // q, k, v and the mask were gathered into w by gather_sequence.
   (void)q, (void)qs, (void)k, (void)ks, (void)v, (void)vs, (void)mask, (void)ms, (void)H;
   const int64_t ld = w.ld, dp = w.dp;
@@ -384,8 +387,8 @@ HEPGEN_INLINE void backward_head(const T* grad_out, const T* q, S4 qs, const T* 
       }
       for (int64_t j = m; j < jp; ++j) pr[j] = dr[j] = T(0);  // inadmissible: no contribution
     }
-    tile_add_outer(dvt, ld, gb, Dh, pb, jp);  // dV^T += dO^T P
-    tile_add_outer(dkt, ld, qb, Dh, db, jp);  // dK^T += (scale Q)^T dS
+    tile_add_outer(dvt, ld, gb, Dh, pb, jp);                     // dV^T += dO^T P
+    tile_add_outer(dkt, ld, qb, Dh, db, jp);                     // dK^T += (scale Q)^T dS
     tile_weights_times_rows(db, ld, w.k.data(), dp, jmax, acc);  // dS K
     for (int64_t r = 0; r < rows; ++r)
       if (seen_r[r] > 0)
@@ -406,14 +409,12 @@ HEPGEN_INLINE void backward_head(const T* grad_out, const T* q, S4 qs, const T* 
 }
 
 // The two compilations of each per-head kernel, and the choice between them.
-#define HEPGEN_HEAD_VARIANTS(name, ret, params, args)                        \
-  template <typename T>                                                     \
-  ret name##_generic params { return name args; }                           \
+#define HEPGEN_HEAD_VARIANTS(name, ret, params, args)                   \
+  template <typename T> ret name##_generic params { return name args; } \
   HEPGEN_AVX2_VARIANT(name, ret, params, args)
 #ifdef HEPGEN_AVX2_CLONE
 #define HEPGEN_AVX2_VARIANT(name, ret, params, args) \
-  template <typename T>                             \
-  HEPGEN_TARGET_AVX2 ret name##_avx2 params { return name args; }
+  template <typename T> HEPGEN_TARGET_AVX2 ret name##_avx2 params { return name args; }
 bool cpu_has_avx2() {
   static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return has;
@@ -422,25 +423,23 @@ bool cpu_has_avx2() {
 #define HEPGEN_AVX2_VARIANT(name, ret, params, args)
 #endif
 
-#define HEPGEN_FORWARD_PARAMS                                                                    \
-  (const T* q, S4 qs, const T* k, S4 ks, const T* v, S4 vs, const uint8_t* mask,                 \
-   const int64_t* ms, int64_t bh, int64_t H, int64_t L, int64_t Dh, bool causal, T scale, T* out, \
-   T* lse, Scratch<T>& w)
+#define HEPGEN_FORWARD_PARAMS                                                                                   \
+  (const T* q, S4 qs, const T* k, S4 ks, const T* v, S4 vs, const uint8_t* mask, const int64_t* ms, int64_t bh, \
+   int64_t H, int64_t L, int64_t Dh, bool causal, T scale, T* out, T* lse, Scratch<T>& w)
 #define HEPGEN_FORWARD_ARGS (q, qs, k, ks, v, vs, mask, ms, bh, H, L, Dh, causal, scale, out, lse, w)
 HEPGEN_HEAD_VARIANTS(forward_head, void, HEPGEN_FORWARD_PARAMS, HEPGEN_FORWARD_ARGS)
 
-#define HEPGEN_BACKWARD_PARAMS                                                                     \
-  (const T* grad_out, const T* q, S4 qs, const T* k, S4 ks, const T* v, S4 vs, const uint8_t* mask, \
-   const int64_t* ms, const T* out, const T* lse, int64_t bh, int64_t H, int64_t L, int64_t Dh,     \
-   bool causal, T scale, T* grad_q, T* grad_k, T* grad_v, Scratch<T>& w)
+#define HEPGEN_BACKWARD_PARAMS                                                                                         \
+  (const T* grad_out, const T* q, S4 qs, const T* k, S4 ks, const T* v, S4 vs, const uint8_t* mask, const int64_t* ms, \
+   const T* out, const T* lse, int64_t bh, int64_t H, int64_t L, int64_t Dh, bool causal, T scale, T* grad_q,          \
+   T* grad_k, T* grad_v, Scratch<T>& w)
 #define HEPGEN_BACKWARD_ARGS \
   (grad_out, q, qs, k, ks, v, vs, mask, ms, out, lse, bh, H, L, Dh, causal, scale, grad_q, grad_k, grad_v, w)
 HEPGEN_HEAD_VARIANTS(backward_head, void, HEPGEN_BACKWARD_PARAMS, HEPGEN_BACKWARD_ARGS)
 
-template <typename T>
-void forward_kernel(const T* q, S4 qs, const T* k, S4 ks, const T* v, S4 vs, const uint8_t* mask,
-                    const int64_t* ms, int64_t B, int64_t H, int64_t L, int64_t Dh, bool causal,
-                    T scale, T* out, T* lse) {
+template <typename T> void forward_kernel(const T* q, S4 qs, const T* k, S4 ks, const T* v, S4 vs, const uint8_t* mask,
+                                          const int64_t* ms, int64_t B, int64_t H, int64_t L, int64_t Dh, bool causal,
+                                          T scale, T* out, T* lse) {
   auto head = forward_head_generic<T>;
 #ifdef HEPGEN_AVX2_CLONE
   if (cpu_has_avx2()) head = forward_head_avx2<T>;
@@ -456,11 +455,10 @@ void forward_kernel(const T* q, S4 qs, const T* k, S4 ks, const T* v, S4 vs, con
   }
 }
 
-template <typename T>
-void backward_kernel(const T* grad_out, const T* q, S4 qs, const T* k, S4 ks, const T* v, S4 vs,
-                     const uint8_t* mask, const int64_t* ms, const T* out, const T* lse, int64_t B,
-                     int64_t H, int64_t L, int64_t Dh, bool causal, T scale, T* grad_q, T* grad_k,
-                     T* grad_v) {
+template <typename T> void backward_kernel(const T* grad_out, const T* q, S4 qs, const T* k, S4 ks, const T* v, S4 vs,
+                                           const uint8_t* mask, const int64_t* ms, const T* out, const T* lse,
+                                           int64_t B, int64_t H, int64_t L, int64_t Dh, bool causal, T scale, T* grad_q,
+                                           T* grad_k, T* grad_v) {
   auto head = backward_head_generic<T>;
 #ifdef HEPGEN_AVX2_CLONE
   if (cpu_has_avx2()) head = backward_head_avx2<T>;
@@ -471,18 +469,17 @@ void backward_kernel(const T* grad_out, const T* q, S4 qs, const T* k, S4 ks, co
     for (int64_t b = 0; b < B; ++b) {
       gather_sequence(q, qs, k, ks, v, vs, mask, ms, b, H, L, Dh, scale, true, ws.data());
       for (int64_t h = 0; h < H; ++h)
-        head(grad_out, q, qs, k, ks, v, vs, mask, ms, out, lse, b * H + h, H, L, Dh, causal, scale,
-             grad_q, grad_k, grad_v, ws[h]);
+        head(grad_out, q, qs, k, ks, v, vs, mask, ms, out, lse, b * H + h, H, L, Dh, causal, scale, grad_q, grad_k,
+             grad_v, ws[h]);
     }
   }
 }
 
 // One (sequence, head) of the decode step: write the new key/value, attend over 0..len.
-template <typename T>
-HEPGEN_INLINE void decode_head(const T* q, S4 qs, const T* k_new, S4 kns, const T* v_new, S4 vns,
-                               T* k_cache, S4 kcs, T* v_cache, S4 vcs, const int64_t* lengths,
-                               int64_t bh, int64_t H, int64_t Lmax, int64_t Dh, T scale, T* out,
-                               T* s, T* acc, T* qrow) {
+template <typename T> HEPGEN_INLINE void decode_head(const T* q, S4 qs, const T* k_new, S4 kns, const T* v_new, S4 vns,
+                                                     T* k_cache, S4 kcs, T* v_cache, S4 vcs, const int64_t* lengths,
+                                                     int64_t bh, int64_t H, int64_t Lmax, int64_t Dh, T scale, T* out,
+                                                     T* s, T* acc, T* qrow) {
   const int64_t b = bh / H, h = bh % H;
   const int64_t len = lengths[b];
   T* o = out + bh * Dh;
@@ -525,18 +522,16 @@ HEPGEN_INLINE void decode_head(const T* q, S4 qs, const T* k_new, S4 kns, const 
   for (int64_t d = 0; d < Dh; ++d) o[d] = acc[d];
 }
 
-#define HEPGEN_DECODE_PARAMS                                                                     \
-  (const T* q, S4 qs, const T* k_new, S4 kns, const T* v_new, S4 vns, T* k_cache, S4 kcs,         \
-   T* v_cache, S4 vcs, const int64_t* lengths, int64_t bh, int64_t H, int64_t Lmax, int64_t Dh,   \
-   T scale, T* out, T* s, T* acc, T* qrow)
+#define HEPGEN_DECODE_PARAMS                                                                                  \
+  (const T* q, S4 qs, const T* k_new, S4 kns, const T* v_new, S4 vns, T* k_cache, S4 kcs, T* v_cache, S4 vcs, \
+   const int64_t* lengths, int64_t bh, int64_t H, int64_t Lmax, int64_t Dh, T scale, T* out, T* s, T* acc, T* qrow)
 #define HEPGEN_DECODE_ARGS \
   (q, qs, k_new, kns, v_new, vns, k_cache, kcs, v_cache, vcs, lengths, bh, H, Lmax, Dh, scale, out, s, acc, qrow)
 HEPGEN_HEAD_VARIANTS(decode_head, void, HEPGEN_DECODE_PARAMS, HEPGEN_DECODE_ARGS)
 
-template <typename T>
-void decode_kernel(const T* q, S4 qs, const T* k_new, S4 kns, const T* v_new, S4 vns, T* k_cache,
-                   S4 kcs, T* v_cache, S4 vcs, const int64_t* lengths, int64_t B, int64_t H,
-                   int64_t Lmax, int64_t Dh, T scale, T* out) {
+template <typename T> void decode_kernel(const T* q, S4 qs, const T* k_new, S4 kns, const T* v_new, S4 vns, T* k_cache,
+                                         S4 kcs, T* v_cache, S4 vcs, const int64_t* lengths, int64_t B, int64_t H,
+                                         int64_t Lmax, int64_t Dh, T scale, T* out) {
   auto head = decode_head_generic<T>;
 #ifdef HEPGEN_AVX2_CLONE
   if (cpu_has_avx2()) head = decode_head_avx2<T>;
@@ -545,8 +540,8 @@ void decode_kernel(const T* q, S4 qs, const T* k_new, S4 kns, const T* v_new, S4
     std::vector<T> s(Lmax), acc(Dh), qrow(Dh);
     HEPGEN_FOR
     for (int64_t bh = 0; bh < B * H; ++bh)
-      head(q, qs, k_new, kns, v_new, vns, k_cache, kcs, v_cache, vcs, lengths, bh, H, Lmax, Dh,
-           scale, out, s.data(), acc.data(), qrow.data());
+      head(q, qs, k_new, kns, v_new, vns, k_cache, kcs, v_cache, vcs, lengths, bh, H, Lmax, Dh, scale, out, s.data(),
+           acc.data(), qrow.data());
   }
 }
 
@@ -555,8 +550,8 @@ S4 s4(const TensorView& t) { return {t.strides[0], t.strides[1], t.strides[2], t
 }  // namespace
 
 Status masked_attention_forward(const TensorView& q, const TensorView& k, const TensorView& v,
-                                const TensorView* key_padding_mask, bool causal, double scale,
-                                const TensorView& out, const TensorView& lse) {
+                                const TensorView* key_padding_mask, bool causal, double scale, const TensorView& out,
+                                const TensorView& lse) {
   HEPGEN_TRY(args::attention_forward(args::cpu(), q, k, v, key_padding_mask, out, lse));
   const int64_t B = q.shape[0], H = q.shape[1], L = q.shape[2], Dh = q.shape[3];
   if (B * H * L == 0) return Status::ok;
@@ -564,59 +559,55 @@ Status masked_attention_forward(const TensorView& q, const TensorView& k, const 
   const int64_t ms[2] = {key_padding_mask ? key_padding_mask->strides[0] : 0,
                          key_padding_mask ? key_padding_mask->strides[1] : 0};
   if (q.dtype == DType::f32)
-    forward_kernel(q.data_as<const float>(), s4(q), k.data_as<const float>(), s4(k),
-                   v.data_as<const float>(), s4(v), mask, ms, B, H, L, Dh, causal,
-                   static_cast<float>(scale), out.data_as<float>(), lse.data_as<float>());
+    forward_kernel(q.data_as<const float>(), s4(q), k.data_as<const float>(), s4(k), v.data_as<const float>(), s4(v),
+                   mask, ms, B, H, L, Dh, causal, static_cast<float>(scale), out.data_as<float>(),
+                   lse.data_as<float>());
   else
-    forward_kernel(q.data_as<const double>(), s4(q), k.data_as<const double>(), s4(k),
-                   v.data_as<const double>(), s4(v), mask, ms, B, H, L, Dh, causal, scale,
-                   out.data_as<double>(), lse.data_as<double>());
+    forward_kernel(q.data_as<const double>(), s4(q), k.data_as<const double>(), s4(k), v.data_as<const double>(), s4(v),
+                   mask, ms, B, H, L, Dh, causal, scale, out.data_as<double>(), lse.data_as<double>());
   return Status::ok;
 }
 
 Status masked_attention_backward(const TensorView& grad_out, const TensorView& q, const TensorView& k,
-                                 const TensorView& v, const TensorView* key_padding_mask,
-                                 const TensorView& out, const TensorView& lse, bool causal,
-                                 double scale, const TensorView& grad_q, const TensorView& grad_k,
-                                 const TensorView& grad_v) {
-  HEPGEN_TRY(args::attention_backward(args::cpu(), grad_out, q, k, v, key_padding_mask, out, lse,
-                                      grad_q, grad_k, grad_v));
+                                 const TensorView& v, const TensorView* key_padding_mask, const TensorView& out,
+                                 const TensorView& lse, bool causal, double scale, const TensorView& grad_q,
+                                 const TensorView& grad_k, const TensorView& grad_v) {
+  HEPGEN_TRY(
+      args::attention_backward(args::cpu(), grad_out, q, k, v, key_padding_mask, out, lse, grad_q, grad_k, grad_v));
   const int64_t B = q.shape[0], H = q.shape[1], L = q.shape[2], Dh = q.shape[3];
   if (B * H * L == 0) return Status::ok;
   const uint8_t* mask = key_padding_mask ? key_padding_mask->data_as<const uint8_t>() : nullptr;
   const int64_t ms[2] = {key_padding_mask ? key_padding_mask->strides[0] : 0,
                          key_padding_mask ? key_padding_mask->strides[1] : 0};
   if (q.dtype == DType::f32)
-    backward_kernel(grad_out.data_as<const float>(), q.data_as<const float>(), s4(q),
-                    k.data_as<const float>(), s4(k), v.data_as<const float>(), s4(v), mask, ms,
-                    out.data_as<const float>(), lse.data_as<const float>(), B, H, L, Dh, causal,
-                    static_cast<float>(scale), grad_q.data_as<float>(), grad_k.data_as<float>(),
+    backward_kernel(grad_out.data_as<const float>(), q.data_as<const float>(), s4(q), k.data_as<const float>(), s4(k),
+                    v.data_as<const float>(), s4(v), mask, ms, out.data_as<const float>(), lse.data_as<const float>(),
+                    B, H, L, Dh, causal, static_cast<float>(scale), grad_q.data_as<float>(), grad_k.data_as<float>(),
                     grad_v.data_as<float>());
   else
-    backward_kernel(grad_out.data_as<const double>(), q.data_as<const double>(), s4(q),
-                    k.data_as<const double>(), s4(k), v.data_as<const double>(), s4(v), mask, ms,
-                    out.data_as<const double>(), lse.data_as<const double>(), B, H, L, Dh, causal,
-                    scale, grad_q.data_as<double>(), grad_k.data_as<double>(),
-                    grad_v.data_as<double>());
+    backward_kernel(grad_out.data_as<const double>(), q.data_as<const double>(), s4(q), k.data_as<const double>(),
+                    s4(k), v.data_as<const double>(), s4(v), mask, ms, out.data_as<const double>(),
+                    lse.data_as<const double>(), B, H, L, Dh, causal, scale, grad_q.data_as<double>(),
+                    grad_k.data_as<double>(), grad_v.data_as<double>());
   return Status::ok;
 }
 
 Status masked_attention_decode(const TensorView& q, const TensorView& k_new, const TensorView& v_new,
-                               const TensorView& k_cache, const TensorView& v_cache,
-                               const TensorView& lengths, double scale, const TensorView& out) {
+                               const TensorView& k_cache, const TensorView& v_cache, const TensorView& lengths,
+                               double scale, const TensorView& out) {
   HEPGEN_TRY(args::attention_decode(args::cpu(), q, k_new, v_new, k_cache, v_cache, lengths, out));
   const int64_t B = q.shape[0], H = q.shape[1], Lmax = k_cache.shape[2], Dh = q.shape[3];
   if (B * H == 0) return Status::ok;
   if (q.dtype == DType::f32)
     decode_kernel(q.data_as<const float>(), s4(q), k_new.data_as<const float>(), s4(k_new),
                   v_new.data_as<const float>(), s4(v_new), k_cache.data_as<float>(), s4(k_cache),
-                  v_cache.data_as<float>(), s4(v_cache), lengths.data_as<const int64_t>(), B, H,
-                  Lmax, Dh, static_cast<float>(scale), out.data_as<float>());
+                  v_cache.data_as<float>(), s4(v_cache), lengths.data_as<const int64_t>(), B, H, Lmax, Dh,
+                  static_cast<float>(scale), out.data_as<float>());
   else
     decode_kernel(q.data_as<const double>(), s4(q), k_new.data_as<const double>(), s4(k_new),
                   v_new.data_as<const double>(), s4(v_new), k_cache.data_as<double>(), s4(k_cache),
-                  v_cache.data_as<double>(), s4(v_cache), lengths.data_as<const int64_t>(), B, H,
-                  Lmax, Dh, scale, out.data_as<double>());
+                  v_cache.data_as<double>(), s4(v_cache), lengths.data_as<const int64_t>(), B, H, Lmax, Dh, scale,
+                  out.data_as<double>());
   return Status::ok;
 }
 

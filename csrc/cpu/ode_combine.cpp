@@ -8,9 +8,8 @@
 namespace hepgen {
 namespace {
 
-template <typename T>
-void combine(const T* y, T y_coeff, const T* const* k, const T* a, int K, const T* h,
-             const T* mask, int64_t S, int64_t R, int64_t F, T* out) {
+template <typename T> void combine(const T* y, T y_coeff, const T* const* k, const T* a, int K, const T* h,
+                                   const T* mask, int64_t S, int64_t R, int64_t F, T* out) {
   HEPGEN_PARALLEL_FOR(S * R * F)
   for (int64_t sr = 0; sr < S * R; ++sr) {
     const int64_t s = sr / R;
@@ -32,9 +31,8 @@ void combine(const T* y, T y_coeff, const T* const* k, const T* a, int K, const 
   }
 }
 
-template <typename T>
-void run(const TensorView& y, double y_coeff, const TensorView* k, const double* coeffs, int K,
-         const TensorView& h, const TensorView* mask, const TensorView& out) {
+template <typename T> void run(const TensorView& y, double y_coeff, const TensorView* k, const double* coeffs, int K,
+                               const TensorView& h, const TensorView* mask, const TensorView& out) {
   const T* kk[kOdeMaxTerms];
   T a[kOdeMaxTerms];
   for (int i = 0; i < K; ++i) {
@@ -42,14 +40,13 @@ void run(const TensorView& y, double y_coeff, const TensorView* k, const double*
     a[i] = static_cast<T>(coeffs[i]);
   }
   combine(y.data_as<const T>(), static_cast<T>(y_coeff), kk, a, K, h.data_as<const T>(),
-          mask ? mask->data_as<const T>() : nullptr, y.shape[0], y.shape[1], y.shape[2],
-          out.data_as<T>());
+          mask ? mask->data_as<const T>() : nullptr, y.shape[0], y.shape[1], y.shape[2], out.data_as<T>());
 }
 
 }  // namespace
 
-Status ode_combine(const TensorView& y, double y_coeff, const TensorView* k, const double* coeffs,
-                   int n_terms, const TensorView& h, const TensorView* mask, const TensorView& out) {
+Status ode_combine(const TensorView& y, double y_coeff, const TensorView* k, const double* coeffs, int n_terms,
+                   const TensorView& h, const TensorView* mask, const TensorView& out) {
   HEPGEN_TRY(args::ode_combine(args::cpu(), y, k, coeffs, n_terms, h, mask, out));
   if (y.numel() == 0) return Status::ok;
   if (y.dtype == DType::f32)

@@ -13,8 +13,7 @@ constexpr int64_t kParallelGrain = 1 << 15;
 #define HEPGEN_PRAGMA(x) _Pragma(#x)
 #define HEPGEN_PARALLEL_FOR(work) \
   HEPGEN_PRAGMA(omp parallel for schedule(static) if ((work) >= ::hepgen::kParallelGrain))
-#define HEPGEN_PARALLEL_REGION(work) \
-  HEPGEN_PRAGMA(omp parallel if ((work) >= ::hepgen::kParallelGrain))
+#define HEPGEN_PARALLEL_REGION(work) HEPGEN_PRAGMA(omp parallel if ((work) >= ::hepgen::kParallelGrain))
 #define HEPGEN_FOR HEPGEN_PRAGMA(omp for schedule(static))
 #else
 #define HEPGEN_PARALLEL_FOR(work)

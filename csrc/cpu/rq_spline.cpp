@@ -84,20 +84,13 @@ inline double log_normal(double x) { return std::log(x); }
 inline bool log_fast_ok(float x) { return x >= FLT_MIN && x <= FLT_MAX; }
 inline bool log_fast_ok(double) { return true; }
 
-template <typename T>
-inline T softplus(T v) {
-  return (v > T(0) ? v : T(0)) + std::log1p(std::exp(-std::fabs(v)));
-}
+template <typename T> inline T softplus(T v) { return (v > T(0) ? v : T(0)) + std::log1p(std::exp(-std::fabs(v))); }
 
-template <typename T>
-inline T sigmoid(T v) {
-  return T(1) / (T(1) + std::exp(-v));
-}
+template <typename T> inline T sigmoid(T v) { return T(1) / (T(1) + std::exp(-v)); }
 
 // Softmax of one row u[K] into p[K] (probabilities) and the K-1 interior knots
 // -B + 2B cumsum(min + (1 - K min) p) into knots[K-1].
-template <typename T>
-inline void softmax_knots(const T* u, int64_t K, T min_size, T bound, T* p, T* knots) {
+template <typename T> inline void softmax_knots(const T* u, int64_t K, T min_size, T bound, T* p, T* knots) {
   T mx = u[0];
   for (int64_t j = 1; j < K; ++j) mx = u[j] > mx ? u[j] : mx;
   for (int64_t j = 0; j < K; ++j) p[j] = exp_nonpositive(u[j] - mx);  // vectorised
@@ -117,15 +110,13 @@ inline void softmax_knots(const T* u, int64_t K, T min_size, T bound, T* p, T* k
 
 // Bin k of a value among K bins: the number of interior knots <= value, in [0, K-1]
 // whatever the comparisons (NaN knots count as not <=).
-template <typename T>
-inline int64_t bin_index(const T* knots, int64_t K, T value) {
+template <typename T> inline int64_t bin_index(const T* knots, int64_t K, T value) {
   int64_t k = 0;
   for (int64_t j = 0; j + 1 < K; ++j) k += value >= knots[j] ? 1 : 0;
   return k;
 }
 
-template <typename T>
-struct Params {
+template <typename T> struct Params {
   int64_t K;
   bool inverse;
   T bound, min_w, min_h, min_d, d_end;
@@ -141,17 +132,24 @@ struct Params {
 inline int64_t row_stride(const TensorView& t) { return t.shape[0] > 1 ? t.strides[0] : t.shape[1]; }
 
 template <typename T>
-Params<T> params_of(const RQSplineOptions& o, const TensorView& w, const TensorView& h,
-                    const TensorView& d) {
-  return {w.shape[1], o.inverse, T(o.tail_bound), T(o.min_bin_width), T(o.min_bin_height),
-          T(o.min_derivative), T(rqs::boundary_derivative(o.min_derivative)),
-          w.data_as<const T>(), row_stride(w), h.data_as<const T>(), row_stride(h),
-          d.data_as<const T>(), row_stride(d)};
+Params<T> params_of(const RQSplineOptions& o, const TensorView& w, const TensorView& h, const TensorView& d) {
+  return {w.shape[1],
+          o.inverse,
+          T(o.tail_bound),
+          T(o.min_bin_width),
+          T(o.min_bin_height),
+          T(o.min_derivative),
+          T(rqs::boundary_derivative(o.min_derivative)),
+          w.data_as<const T>(),
+          row_stride(w),
+          h.data_as<const T>(),
+          row_stride(h),
+          d.data_as<const T>(),
+          row_stride(d)};
 }
 
 // Per-thread scratch: softmax of widths and heights, and their interior knots.
-template <typename T>
-struct Scratch {
+template <typename T> struct Scratch {
   std::vector<T> buf;
   T *pw, *ph, *xk, *yk;
   explicit Scratch(int64_t K) : buf(static_cast<size_t>(4 * K)) {
@@ -163,8 +161,7 @@ struct Scratch {
 };
 
 // Finds the bin of element i (inside the bounds) and fills the scratch rows.
-template <typename T>
-inline rqs::Bin<T> locate(const Params<T>& P, int64_t i, T value, Scratch<T>& s, int64_t& k_out) {
+template <typename T> inline rqs::Bin<T> locate(const Params<T>& P, int64_t i, T value, Scratch<T>& s, int64_t& k_out) {
   const int64_t K = P.K;
   softmax_knots(P.widths + i * P.ws, K, P.min_w, P.bound, s.pw, s.xk);
   softmax_knots(P.heights + i * P.hs, K, P.min_h, P.bound, s.ph, s.yk);
@@ -293,8 +290,7 @@ inline void lanes_softplus(double* a) {
 }
 
 // Lane scratch of one thread: parameter rows transposed to [bin][lane] and their knots.
-template <typename T>
-struct LaneScratch {
+template <typename T> struct LaneScratch {
   std::vector<T> buf;
   T *u, *xk, *yk;
   explicit LaneScratch(int64_t K) : buf(static_cast<size_t>(3 * K * kLanes)) {
@@ -305,9 +301,8 @@ struct LaneScratch {
 };
 
 // Interior knots [K-1][lane] of the rows i0 .. i0+nl-1 of one parameter tensor.
-template <typename T>
-inline void lane_knots(const T* rows, int64_t stride, int64_t i0, int nl, int64_t K, T min_size, T bound,
-                       T* u, T* knots) {
+template <typename T> inline void lane_knots(const T* rows, int64_t stride, int64_t i0, int nl, int64_t K, T min_size,
+                                             T bound, T* u, T* knots) {
   // Transpose the rows to [bin][lane] (each row read contiguously); missing lanes get 0.
   for (int l = 0; l < nl; ++l) {
     const T* row = rows + (i0 + l) * stride;
@@ -318,9 +313,8 @@ inline void lane_knots(const T* rows, int64_t stride, int64_t i0, int nl, int64_
   T mx[kLanes], inv[kLanes];
   HEPGEN_LANES
   for (int l = 0; l < kLanes; ++l) mx[l] = u[l];
-  for (int64_t j = 1; j < K; ++j)
-    HEPGEN_LANES
-    for (int l = 0; l < kLanes; ++l) mx[l] = u[j * kLanes + l] > mx[l] ? u[j * kLanes + l] : mx[l];
+  for (int64_t j = 1; j < K; ++j) HEPGEN_LANES
+  for (int l = 0; l < kLanes; ++l) mx[l] = u[j * kLanes + l] > mx[l] ? u[j * kLanes + l] : mx[l];
   for (int64_t j = 0; j < K; ++j) {
     HEPGEN_LANES
     for (int l = 0; l < kLanes; ++l) u[j * kLanes + l] -= mx[l];
@@ -328,9 +322,8 @@ inline void lane_knots(const T* rows, int64_t stride, int64_t i0, int nl, int64_
   }
   HEPGEN_LANES
   for (int l = 0; l < kLanes; ++l) inv[l] = T(0);
-  for (int64_t j = 0; j < K; ++j)
-    HEPGEN_LANES
-    for (int l = 0; l < kLanes; ++l) inv[l] += u[j * kLanes + l];
+  for (int64_t j = 0; j < K; ++j) HEPGEN_LANES
+  for (int l = 0; l < kLanes; ++l) inv[l] += u[j * kLanes + l];
   HEPGEN_LANES
   for (int l = 0; l < kLanes; ++l) inv[l] = T(1) / inv[l];
   // Cumulated in double: a knot's rounding error is amplified by 1 / (bin width) in the
@@ -338,29 +331,26 @@ inline void lane_knots(const T* rows, int64_t stride, int64_t i0, int nl, int64_
   const T scale = T(1) - min_size * T(K);
   const double b = static_cast<double>(bound);
   double c[kLanes] = {};
-  for (int64_t j = 0; j + 1 < K; ++j)
-    HEPGEN_LANES
-    for (int l = 0; l < kLanes; ++l) {
-      c[l] += static_cast<double>(min_size + scale * (u[j * kLanes + l] * inv[l]));
-      knots[j * kLanes + l] = static_cast<T>(2.0 * b * c[l] - b);
-    }
+  for (int64_t j = 0; j + 1 < K; ++j) HEPGEN_LANES
+  for (int l = 0; l < kLanes; ++l) {
+    c[l] += static_cast<double>(min_size + scale * (u[j * kLanes + l] * inv[l]));
+    knots[j * kLanes + l] = static_cast<T>(2.0 * b * c[l] - b);
+  }
 }
 
 // The bin's two ends from interior knots [K-1][lane], for the bin index k of each lane.
-template <typename T>
-inline void lane_bin_ends(const T* knots, int64_t K, const int32_t* k, T bound, T* lo, T* hi) {
+template <typename T> inline void lane_bin_ends(const T* knots, int64_t K, const int32_t* k, T bound, T* lo, T* hi) {
   HEPGEN_LANES
   for (int l = 0; l < kLanes; ++l) {
     lo[l] = -bound;
     hi[l] = bound;
   }
-  for (int64_t j = 0; j + 1 < K; ++j)
-    HEPGEN_LANES
-    for (int l = 0; l < kLanes; ++l) {
-      const T knot = knots[j * kLanes + l];
-      lo[l] = k[l] == j + 1 ? knot : lo[l];
-      hi[l] = k[l] == j ? knot : hi[l];
-    }
+  for (int64_t j = 0; j + 1 < K; ++j) HEPGEN_LANES
+  for (int l = 0; l < kLanes; ++l) {
+    const T knot = knots[j * kLanes + l];
+    lo[l] = k[l] == j + 1 ? knot : lo[l];
+    hi[l] = k[l] == j ? knot : hi[l];
+  }
 }
 
 template <typename T>
@@ -380,9 +370,8 @@ void forward_lanes(const Params<T>& P, int64_t i0, int nl, const T* in, T* out, 
   // Bin: the number of interior knots <= the value, in [0, K-1] whatever the comparisons.
   const T* search = P.inverse ? s.yk : s.xk;
   int32_t k[kLanes] = {};
-  for (int64_t j = 0; j + 1 < K; ++j)
-    HEPGEN_LANES
-    for (int l = 0; l < kLanes; ++l) k[l] += z[l] >= search[j * kLanes + l] ? 1 : 0;
+  for (int64_t j = 0; j + 1 < K; ++j) HEPGEN_LANES
+  for (int l = 0; l < kLanes; ++l) k[l] += z[l] >= search[j * kLanes + l] ? 1 : 0;
   T x0[kLanes], x1[kLanes], y0[kLanes], y1[kLanes], d0[kLanes], d1[kLanes];
   lane_bin_ends(s.xk, K, k, B, x0, x1);
   lane_bin_ends(s.yk, K, k, B, y0, y1);
@@ -476,8 +465,8 @@ inline void lane_knots_vec(const float* rows, int64_t stride, int64_t i0, int nl
   }
 }
 
-inline void forward_lanes(const Params<float>& P, int64_t i0, int nl, const float* in, float* out,
-                          float* logdet, LaneScratch<float>& s) {
+inline void forward_lanes(const Params<float>& P, int64_t i0, int nl, const float* in, float* out, float* logdet,
+                          LaneScratch<float>& s) {
   const int64_t K = P.K;
   const float B = P.bound;
   lane_knots_vec(P.widths, P.ws, i0, nl, K, P.min_w, B, s.xk);
@@ -558,8 +547,7 @@ inline void forward_lanes(const Params<float>& P, int64_t i0, int nl, const floa
   }
 }
 
-template <typename T>
-void forward_kernel(int64_t n, const Params<T>& P, const T* in, T* out, T* logdet) {
+template <typename T> void forward_kernel(int64_t n, const Params<T>& P, const T* in, T* out, T* logdet) {
   const int64_t blocks = (n + kLanes - 1) / kLanes;
   HEPGEN_PARALLEL_REGION(n * P.K * 8) {
     LaneScratch<T> s(P.K);
@@ -586,9 +574,8 @@ inline void softmax_knots_backward(const T* p, int64_t K, int64_t k, T c, T g_le
   }
 }
 
-template <typename T>
-void backward_kernel(int64_t n, const Params<T>& P, const T* in, const T* g_out, const T* g_ld,
-                     T* g_in, T* g_w, T* g_h, T* g_d) {
+template <typename T> void backward_kernel(int64_t n, const Params<T>& P, const T* in, const T* g_out, const T* g_ld,
+                                           T* g_in, T* g_w, T* g_h, T* g_d) {
   const int64_t K = P.K;
   HEPGEN_PARALLEL_REGION(n * K * 16) {
     Scratch<T> s(K);
@@ -621,10 +608,9 @@ void backward_kernel(int64_t n, const Params<T>& P, const T* in, const T* g_out,
 }  // namespace
 
 Status rq_spline_forward(const RQSplineOptions& o, const TensorView& inputs, const TensorView& widths,
-                         const TensorView& heights, const TensorView& derivatives,
-                         const TensorView& outputs, const TensorView& logabsdet) {
-  HEPGEN_TRY(args::rq_spline_forward(args::cpu(), o, inputs, widths, heights, derivatives, outputs,
-                                     logabsdet));
+                         const TensorView& heights, const TensorView& derivatives, const TensorView& outputs,
+                         const TensorView& logabsdet) {
+  HEPGEN_TRY(args::rq_spline_forward(args::cpu(), o, inputs, widths, heights, derivatives, outputs, logabsdet));
   const int64_t n = inputs.shape[0];
   if (n == 0) return Status::ok;
   if (inputs.dtype == DType::f32)
@@ -637,25 +623,24 @@ Status rq_spline_forward(const RQSplineOptions& o, const TensorView& inputs, con
 }
 
 Status rq_spline_backward(const RQSplineOptions& o, const TensorView& inputs, const TensorView& widths,
-                          const TensorView& heights, const TensorView& derivatives,
-                          const TensorView& grad_outputs, const TensorView& grad_logabsdet,
-                          const TensorView& grad_inputs, const TensorView& grad_widths,
-                          const TensorView& grad_heights, const TensorView& grad_derivatives) {
+                          const TensorView& heights, const TensorView& derivatives, const TensorView& grad_outputs,
+                          const TensorView& grad_logabsdet, const TensorView& grad_inputs,
+                          const TensorView& grad_widths, const TensorView& grad_heights,
+                          const TensorView& grad_derivatives) {
   HEPGEN_TRY(args::rq_spline_backward(args::cpu(), o, inputs, widths, heights, derivatives, grad_outputs,
-                                      grad_logabsdet, grad_inputs, grad_widths, grad_heights,
-                                      grad_derivatives));
+                                      grad_logabsdet, grad_inputs, grad_widths, grad_heights, grad_derivatives));
   const int64_t n = inputs.shape[0];
   if (n == 0) return Status::ok;
   if (inputs.dtype == DType::f32)
     backward_kernel(n, params_of<float>(o, widths, heights, derivatives), inputs.data_as<const float>(),
                     grad_outputs.data_as<const float>(), grad_logabsdet.data_as<const float>(),
-                    grad_inputs.data_as<float>(), grad_widths.data_as<float>(),
-                    grad_heights.data_as<float>(), grad_derivatives.data_as<float>());
+                    grad_inputs.data_as<float>(), grad_widths.data_as<float>(), grad_heights.data_as<float>(),
+                    grad_derivatives.data_as<float>());
   else
     backward_kernel(n, params_of<double>(o, widths, heights, derivatives), inputs.data_as<const double>(),
                     grad_outputs.data_as<const double>(), grad_logabsdet.data_as<const double>(),
-                    grad_inputs.data_as<double>(), grad_widths.data_as<double>(),
-                    grad_heights.data_as<double>(), grad_derivatives.data_as<double>());
+                    grad_inputs.data_as<double>(), grad_widths.data_as<double>(), grad_heights.data_as<double>(),
+                    grad_derivatives.data_as<double>());
   return Status::ok;
 }
 

@@ -81,19 +81,16 @@
 namespace hepgen {
 namespace rqs {
 
-template <typename T>
-struct Bin {
+template <typename T> struct Bin {
   T x0, w, y0, h, d0, d1;
 };
 
-template <typename T>
-struct Eval {
+template <typename T> struct Eval {
   T out, logabsdet, t;
 };
 
 // The spline on x inside the bin.
-template <typename T>
-HEPGEN_HD Eval<T> forward(const Bin<T>& b, T x) {
+template <typename T> HEPGEN_HD Eval<T> forward(const Bin<T>& b, T x) {
   const T s = b.h / b.w;
   const T t = (x - b.x0) / b.w;
   const T q = t * (T(1) - t);
@@ -104,8 +101,7 @@ HEPGEN_HD Eval<T> forward(const Bin<T>& b, T x) {
 }
 
 // The inverse spline on y inside the bin.
-template <typename T>
-HEPGEN_HD Eval<T> inverse(const Bin<T>& b, T y) {
+template <typename T> HEPGEN_HD Eval<T> inverse(const Bin<T>& b, T y) {
   const T s = b.h / b.w;
   const T dy = y - b.y0;
   const T curv = b.d0 + b.d1 - T(2) * s;
@@ -121,15 +117,13 @@ HEPGEN_HD Eval<T> inverse(const Bin<T>& b, T y) {
   return {b.x0 + t * b.w, -std::log(s * s * m / (den * den)), t};
 }
 
-template <typename T>
-struct BinGrad {
+template <typename T> struct BinGrad {
   T input, x0, w, y0, h, d0, d1;
 };
 
 // Gradients of the bin's (output, logabsdet) given the incoming gradients g_out, g_ld, at the
 // position t in the bin found by forward() or inverse(). See the derivation above.
-template <typename T>
-HEPGEN_HD BinGrad<T> backward(const Bin<T>& b, T t, bool inverse, T g_out, T g_ld) {
+template <typename T> HEPGEN_HD BinGrad<T> backward(const Bin<T>& b, T t, bool inverse, T g_out, T g_ld) {
   const T s = b.h / b.w;
   const T q = t * (T(1) - t);
   const T curv = b.d0 + b.d1 - T(2) * s;

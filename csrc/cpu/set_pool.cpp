@@ -10,9 +10,8 @@
 namespace hepgen {
 namespace {
 
-template <typename T>
-void forward_kernel(const T* x, const int64_t xs[3], const T* mask, const int64_t ms[2],
-                    int64_t B, int64_t N, int64_t D, T sum_scale, T* out) {
+template <typename T> void forward_kernel(const T* x, const int64_t xs[3], const T* mask, const int64_t ms[2],
+                                          int64_t B, int64_t N, int64_t D, T sum_scale, T* out) {
   HEPGEN_PARALLEL_FOR(B * N * D)
   for (int64_t b = 0; b < B; ++b) {
     // Accumulate the masked total in the second half of the output row, then derive both.
@@ -39,9 +38,8 @@ void forward_kernel(const T* x, const int64_t xs[3], const T* mask, const int64_
   }
 }
 
-template <typename T>
-void backward_kernel(const T* grad_out, const T* mask, const int64_t ms[2], int64_t B,
-                     int64_t N, int64_t D, T sum_scale, T* grad_x) {
+template <typename T> void backward_kernel(const T* grad_out, const T* mask, const int64_t ms[2], int64_t B, int64_t N,
+                                           int64_t D, T sum_scale, T* grad_x) {
   HEPGEN_PARALLEL_REGION(B * N * D) {
     // Per set, grad_x[n] = mask[n] * coef with coef = g_mean / count + g_sum * scale.
     std::vector<T> coef(static_cast<std::size_t>(D));
@@ -64,8 +62,7 @@ void backward_kernel(const T* grad_out, const T* mask, const int64_t ms[2], int6
 
 }  // namespace
 
-Status set_pool_forward(const TensorView& x, const TensorView& mask, double sum_scale,
-                        const TensorView& out) {
+Status set_pool_forward(const TensorView& x, const TensorView& mask, double sum_scale, const TensorView& out) {
   HEPGEN_TRY(args::set_pool_forward(args::cpu(), x, mask, out));
   const int64_t B = x.shape[0], N = x.shape[1], D = x.shape[2];
   const int64_t xs[3] = {x.strides[0], x.strides[1], x.strides[2]};
@@ -75,8 +72,8 @@ Status set_pool_forward(const TensorView& x, const TensorView& mask, double sum_
     forward_kernel(x.data_as<const float>(), xs, mask.data_as<const float>(), ms, B, N, D,
                    static_cast<float>(sum_scale), out.data_as<float>());
   else
-    forward_kernel(x.data_as<const double>(), xs, mask.data_as<const double>(), ms, B, N, D,
-                   sum_scale, out.data_as<double>());
+    forward_kernel(x.data_as<const double>(), xs, mask.data_as<const double>(), ms, B, N, D, sum_scale,
+                   out.data_as<double>());
   return Status::ok;
 }
 
@@ -90,8 +87,8 @@ Status set_pool_backward(const TensorView& grad_out, const TensorView& mask, dou
     backward_kernel(grad_out.data_as<const float>(), mask.data_as<const float>(), ms, B, N, D,
                     static_cast<float>(sum_scale), grad_x.data_as<float>());
   else
-    backward_kernel(grad_out.data_as<const double>(), mask.data_as<const double>(), ms, B, N, D,
-                    sum_scale, grad_x.data_as<double>());
+    backward_kernel(grad_out.data_as<const double>(), mask.data_as<const double>(), ms, B, N, D, sum_scale,
+                    grad_x.data_as<double>());
   return Status::ok;
 }
 

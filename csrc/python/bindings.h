@@ -18,8 +18,7 @@ namespace py = pybind11;
 // Runs a core entry point without the GIL and turns a non-ok Status into a Python error
 // carrying the core's message: ValueError for a bad argument, TypeError for a dtype the
 // backend lacks, RuntimeError otherwise (CUDA errors, a backend not built).
-template <typename F>
-void run(const char* what, F&& call) {
+template <typename F> void run(const char* what, F&& call) {
   hepgen::Status status;
   {
     py::gil_scoped_release release;

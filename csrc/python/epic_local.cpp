@@ -1,6 +1,6 @@
 // hepgen._C bindings of the fused EPiC local update (see hepgen/epic_local.h).
-#include "bindings.h"
 #include "hepgen/epic_local.h"
+#include "bindings.h"
 
 namespace hepgen_python {
 
@@ -12,8 +12,8 @@ void bind_epic_local(py::module_& m) {
     run("epic_bias_act (cpu)", [&] { return hepgen::epic_bias_act(a.view(), b.view(), c.view(), slope); });
   });
   m.def("epic_residual_pool", [](H z2, H x, H bias2, H mask, H off, double slope, double scale, H y, H pooled) {
-    const TensorArg a(z2, "z2"), b(x, "x"), c(bias2, "bias2"), d(mask, "mask"), e(off, "offsets"),
-        f(y, "y", true), g(pooled, "pooled", true);
+    const TensorArg a(z2, "z2"), b(x, "x"), c(bias2, "bias2"), d(mask, "mask"), e(off, "offsets"), f(y, "y", true),
+        g(pooled, "pooled", true);
     run("epic_residual_pool (cpu)", [&] {
       return hepgen::epic_residual_pool(a.view(), b.view(), c.view(), d.view(), e.view(), slope, scale, f.view(),
                                         g.view());
@@ -35,16 +35,16 @@ void bind_epic_local(py::module_& m) {
     const TensorArg a(packed, "packed"), b(mask, "mask"), c(off, "offsets"), d(padded, "padded", true);
     run("epic_unpack (cpu)", [&] { return hepgen::epic_unpack(a.view(), b.view(), c.view(), d.view()); });
   });
-  m.def("cuda_epic_local_forward", [](H x, H mask, H w1t, H b1, H w2t, H b2, double slope, double scale, H y,
-                                      H pooled, std::uintptr_t stream) {
-    const TensorArg a(x, "x", false, stream), b(mask, "mask", false, stream), c(w1t, "w1t", false, stream),
-        d(b1, "bias1", false, stream), e(w2t, "w2t", false, stream), f(b2, "bias2", false, stream),
-        g(y, "y", true, stream), h(pooled, "pooled", true, stream);
-    run("epic_local_forward (cuda)", [&] {
-      return hepgen::cuda::epic_local_forward(a.view(), b.view(), c.view(), d.view(), e.view(), f.view(), slope,
-                                              scale, g.view(), h.view(), stream_ptr(stream));
-    });
-  });
+  m.def("cuda_epic_local_forward",
+        [](H x, H mask, H w1t, H b1, H w2t, H b2, double slope, double scale, H y, H pooled, std::uintptr_t stream) {
+          const TensorArg a(x, "x", false, stream), b(mask, "mask", false, stream), c(w1t, "w1t", false, stream),
+              d(b1, "bias1", false, stream), e(w2t, "w2t", false, stream), f(b2, "bias2", false, stream),
+              g(y, "y", true, stream), h(pooled, "pooled", true, stream);
+          run("epic_local_forward (cuda)", [&] {
+            return hepgen::cuda::epic_local_forward(a.view(), b.view(), c.view(), d.view(), e.view(), f.view(), slope,
+                                                    scale, g.view(), h.view(), stream_ptr(stream));
+          });
+        });
   m.def("cuda_epic_local_backward", [](H gy, H gp, H x, H y, H mask, H w1, H w1t, H b1, H w2, double slope,
                                        double scale, H dx, H dz1, H h, H dz2, H gb1, H gb2, std::uintptr_t stream) {
     const TensorArg a(gy, "grad_y", false, stream), b(gp, "grad_pooled", false, stream), c(x, "x", false, stream),

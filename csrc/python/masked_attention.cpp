@@ -1,6 +1,6 @@
 // hepgen._C bindings of masked_attention (see hepgen/masked_attention.h).
-#include "bindings.h"
 #include "hepgen/masked_attention.h"
+#include "bindings.h"
 
 namespace hepgen_python {
 
@@ -14,8 +14,8 @@ void bind_masked_attention(py::module_& m) {
     const OptionalTensorArg mk(mask, "key_padding_mask", stream);
     if (on_cuda)
       run("masked_attention_forward (cuda)", [&] {
-        return hepgen::cuda::masked_attention_forward(a.view(), b.view(), c.view(), mk.view(), causal, scale,
-                                                      o.view(), l.view(), stream_ptr(stream));
+        return hepgen::cuda::masked_attention_forward(a.view(), b.view(), c.view(), mk.view(), causal, scale, o.view(),
+                                                      l.view(), stream_ptr(stream));
       });
     else
       run("masked_attention_forward (cpu)", [&] {
@@ -38,8 +38,8 @@ void bind_masked_attention(py::module_& m) {
       });
     else
       run("masked_attention_backward (cpu)", [&] {
-        return hepgen::masked_attention_backward(a.view(), b.view(), c.view(), d.view(), mk.view(), e.view(),
-                                                 f.view(), causal, scale, o1.view(), o2.view(), o3.view());
+        return hepgen::masked_attention_backward(a.view(), b.view(), c.view(), d.view(), mk.view(), e.view(), f.view(),
+                                                 causal, scale, o1.view(), o2.view(), o3.view());
       });
   };
   // (q, k_new, v_new, k_cache, v_cache, lengths, scale, out[, stream])
@@ -49,8 +49,8 @@ void bind_masked_attention(py::module_& m) {
         o(out, "out", true, stream);
     if (on_cuda)
       run("masked_attention_decode (cuda)", [&] {
-        return hepgen::cuda::masked_attention_decode(a.view(), b.view(), c.view(), d.view(), e.view(), f.view(),
-                                                     scale, o.view(), stream_ptr(stream));
+        return hepgen::cuda::masked_attention_decode(a.view(), b.view(), c.view(), d.view(), e.view(), f.view(), scale,
+                                                     o.view(), stream_ptr(stream));
       });
     else
       run("masked_attention_decode (cpu)", [&] {
@@ -61,21 +61,25 @@ void bind_masked_attention(py::module_& m) {
   m.def("masked_attention_forward", [forward](H q, H k, H v, H mask, bool causal, double scale, H out, H lse) {
     forward(false, q, k, v, mask, causal, scale, out, lse, 0);
   });
-  m.def("cuda_masked_attention_forward", [forward](H q, H k, H v, H mask, bool causal, double scale, H out, H lse,
-                                                   U stream) { forward(true, q, k, v, mask, causal, scale, out, lse, stream); });
-  m.def("masked_attention_backward", [backward](H g, H q, H k, H v, H mask, H out, H lse, bool causal, double scale,
-                                                H gq, H gk, H gv) {
-    backward(false, g, q, k, v, mask, out, lse, causal, scale, gq, gk, gv, 0);
-  });
-  m.def("cuda_masked_attention_backward", [backward](H g, H q, H k, H v, H mask, H out, H lse, bool causal,
-                                                     double scale, H gq, H gk, H gv, U stream) {
-    backward(true, g, q, k, v, mask, out, lse, causal, scale, gq, gk, gv, stream);
-  });
+  m.def("cuda_masked_attention_forward",
+        [forward](H q, H k, H v, H mask, bool causal, double scale, H out, H lse, U stream) {
+          forward(true, q, k, v, mask, causal, scale, out, lse, stream);
+        });
+  m.def("masked_attention_backward",
+        [backward](H g, H q, H k, H v, H mask, H out, H lse, bool causal, double scale, H gq, H gk, H gv) {
+          backward(false, g, q, k, v, mask, out, lse, causal, scale, gq, gk, gv, 0);
+        });
+  m.def("cuda_masked_attention_backward",
+        [backward](H g, H q, H k, H v, H mask, H out, H lse, bool causal, double scale, H gq, H gk, H gv, U stream) {
+          backward(true, g, q, k, v, mask, out, lse, causal, scale, gq, gk, gv, stream);
+        });
   m.def("masked_attention_decode", [decode](H q, H kn, H vn, H kc, H vc, H lengths, double scale, H out) {
     decode(false, q, kn, vn, kc, vc, lengths, scale, out, 0);
   });
-  m.def("cuda_masked_attention_decode", [decode](H q, H kn, H vn, H kc, H vc, H lengths, double scale, H out,
-                                                 U stream) { decode(true, q, kn, vn, kc, vc, lengths, scale, out, stream); });
+  m.def("cuda_masked_attention_decode",
+        [decode](H q, H kn, H vn, H kc, H vc, H lengths, double scale, H out, U stream) {
+          decode(true, q, kn, vn, kc, vc, lengths, scale, out, stream);
+        });
 }
 
 }  // namespace hepgen_python

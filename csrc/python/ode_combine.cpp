@@ -14,8 +14,8 @@ void bind_ode_combine(py::module_& m) {
                        H mask, H out, std::uintptr_t stream) {
     const std::size_t n = ks.size();
     if (n != coeffs.size())
-      throw py::value_error("ode_combine: coeffs must have one entry per term in ks (" + std::to_string(n) +
-                            "), got " + std::to_string(coeffs.size()));
+      throw py::value_error("ode_combine: coeffs must have one entry per term in ks (" + std::to_string(n) + "), got " +
+                            std::to_string(coeffs.size()));
     if (n > static_cast<std::size_t>(hepgen::kOdeMaxTerms))
       throw py::value_error("ode_combine: ks may hold at most " + std::to_string(hepgen::kOdeMaxTerms) +
                             " terms, got " + std::to_string(n));

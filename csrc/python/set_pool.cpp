@@ -1,6 +1,6 @@
 // hepgen._C bindings of set_pool (see hepgen/set_pool.h). Tensors are any DLPack objects.
-#include "bindings.h"
 #include "hepgen/set_pool.h"
+#include "bindings.h"
 
 namespace hepgen_python {
 

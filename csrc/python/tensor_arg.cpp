@@ -81,8 +81,8 @@ TensorArg::TensorArg(py::handle obj, const char* name, bool writable, std::uintp
     refuse(name, std::string("expected a tensor (an object with __dlpack__ or a DLPack capsule), got ") +
                      std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
   // DLPack's stream convention: 1 is the legacy default stream (our 0); None on the CPU.
-  py::object capsule = cuda_stream != 0 ? obj.attr("__dlpack__")(py::arg("stream") = cuda_stream)
-                                        : obj.attr("__dlpack__")();
+  py::object capsule =
+      cuda_stream != 0 ? obj.attr("__dlpack__")(py::arg("stream") = cuda_stream) : obj.attr("__dlpack__")();
   from_capsule(capsule, name, writable);
 }
 

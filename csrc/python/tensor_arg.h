@@ -46,8 +46,8 @@ class TensorArg {
   void release();
 
   hepgen::TensorView view_{};
-  DLManagedTensor* managed_ = nullptr;                      // owned, from an unversioned capsule
-  DLManagedTensorVersioned* managed_versioned_ = nullptr;   // owned, from a versioned one
+  DLManagedTensor* managed_ = nullptr;                     // owned, from an unversioned capsule
+  DLManagedTensorVersioned* managed_versioned_ = nullptr;  // owned, from a versioned one
 };
 
 // None -> no view (nullptr), else a TensorArg.

@@ -53,11 +53,11 @@ int main() {
   const hepgen::BuildInfo info = hepgen::build_info();
   // A CUDA entry point must answer (not_built, or a real status) without crashing.
   const hepgen::Device gpu{hepgen::DeviceKind::cuda, 0};
-  hepgen::Status cs = hepgen::cuda::set_pool_forward(TensorView::dense(nullptr, hepgen::DType::f64, {0, N, D}, gpu),
-                                                     TensorView::dense(nullptr, hepgen::DType::f64, {0, N}, gpu),
-                                                     scale, TensorView::dense(nullptr, hepgen::DType::f64, {0, 2 * D}, gpu),
-                                                     nullptr);
-  std::printf("hepgen %s: max error %.3g, cuda built %d, cuda call status '%s'\n", info.version,
-              worst, int(info.cuda), hepgen::status_string(cs));
+  hepgen::Status cs =
+      hepgen::cuda::set_pool_forward(TensorView::dense(nullptr, hepgen::DType::f64, {0, N, D}, gpu),
+                                     TensorView::dense(nullptr, hepgen::DType::f64, {0, N}, gpu), scale,
+                                     TensorView::dense(nullptr, hepgen::DType::f64, {0, 2 * D}, gpu), nullptr);
+  std::printf("hepgen %s: max error %.3g, cuda built %d, cuda call status '%s'\n", info.version, worst, int(info.cuda),
+              hepgen::status_string(cs));
   return worst < 1e-12 ? 0 : 1;
 }

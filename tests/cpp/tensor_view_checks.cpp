@@ -46,11 +46,11 @@ int main() {
   expect("wrong rank", hepgen::set_pool_forward(TensorView::dense(x.data(), {B, N * D}), mv, 0.01, ov),
          Status::invalid_argument, "x must have rank 3");
   expect("mismatched shapes (mask [1, 1])",
-         hepgen::set_pool_forward(xv, TensorView::dense(small.data(), {1, 1}), 0.01, ov),
-         Status::invalid_argument, "mask must have shape [4, 512]");
+         hepgen::set_pool_forward(xv, TensorView::dense(small.data(), {1, 1}), 0.01, ov), Status::invalid_argument,
+         "mask must have shape [4, 512]");
   expect("wrong dtype (float32 mask, float64 x)",
-         hepgen::set_pool_forward(xv, TensorView::dense(maskf.data(), {B, N}), 0.01, ov),
-         Status::invalid_argument, "mask must have the dtype of x");
+         hepgen::set_pool_forward(xv, TensorView::dense(maskf.data(), {B, N}), 0.01, ov), Status::invalid_argument,
+         "mask must have the dtype of x");
   expect("half type on the CPU",
          hepgen::set_pool_forward(TensorView::dense(x.data(), DType::f16, {B, N, D}), mv, 0.01, ov),
          Status::unsupported_dtype, "x: this backend has no float16 kernel");
@@ -65,8 +65,8 @@ int main() {
                                   TensorView::dense(static_cast<double*>(nullptr), {0, 2 * D})),
          Status::ok, "");
   expect("overlapping output (out inside x)",
-         hepgen::set_pool_forward(xv, mv, 0.01, TensorView::dense(x.data() + 5, {B, 2 * D})),
-         Status::invalid_argument, "out is written by this kernel and shares memory with x");
+         hepgen::set_pool_forward(xv, mv, 0.01, TensorView::dense(x.data() + 5, {B, 2 * D})), Status::invalid_argument,
+         "out is written by this kernel and shares memory with x");
   expect("non-contiguous output",
          hepgen::set_pool_forward(xv, mv, 0.01, TensorView::strided(wide.data(), {B, 2 * D}, {4 * D, 1})),
          Status::invalid_argument, "out must be contiguous");
@@ -91,26 +91,22 @@ int main() {
   const TensorView qv = TensorView::dense(q.data(), {B, H, 1, Dh});
   const TensorView lv = TensorView::dense(lengths.data(), {B});
   expect("decode: valid call",
-         hepgen::masked_attention_decode(qv, TensorView::dense(kn.data(), {B, H, 1, Dh}),
-                                         TensorView::dense(vn.data(), {B, H, 1, Dh}),
-                                         TensorView::dense(kc.data(), {B, H, L, Dh}),
-                                         TensorView::dense(vc.data(), {B, H, L, Dh}), lv, 0.5,
-                                         TensorView::dense(dout.data(), {B, H, 1, Dh})),
+         hepgen::masked_attention_decode(
+             qv, TensorView::dense(kn.data(), {B, H, 1, Dh}), TensorView::dense(vn.data(), {B, H, 1, Dh}),
+             TensorView::dense(kc.data(), {B, H, L, Dh}), TensorView::dense(vc.data(), {B, H, L, Dh}), lv, 0.5,
+             TensorView::dense(dout.data(), {B, H, 1, Dh})),
          Status::ok, "");
   expect("decode: expanded k_cache",
-         hepgen::masked_attention_decode(qv, TensorView::dense(kn.data(), {B, H, 1, Dh}),
-                                         TensorView::dense(vn.data(), {B, H, 1, Dh}),
-                                         TensorView::strided(kc.data(), {B, H, L, Dh}, {0, L * Dh, Dh, 1}),
-                                         TensorView::dense(vc.data(), {B, H, L, Dh}), lv, 0.5,
-                                         TensorView::dense(dout.data(), {B, H, 1, Dh})),
+         hepgen::masked_attention_decode(
+             qv, TensorView::dense(kn.data(), {B, H, 1, Dh}), TensorView::dense(vn.data(), {B, H, 1, Dh}),
+             TensorView::strided(kc.data(), {B, H, L, Dh}, {0, L * Dh, Dh, 1}),
+             TensorView::dense(vc.data(), {B, H, L, Dh}), lv, 0.5, TensorView::dense(dout.data(), {B, H, 1, Dh})),
          Status::invalid_argument, "k_cache is written by this kernel but its elements overlap");
   expect("decode: float lengths",
-         hepgen::masked_attention_decode(qv, TensorView::dense(kn.data(), {B, H, 1, Dh}),
-                                         TensorView::dense(vn.data(), {B, H, 1, Dh}),
-                                         TensorView::dense(kc.data(), {B, H, L, Dh}),
-                                         TensorView::dense(vc.data(), {B, H, L, Dh}),
-                                         TensorView::dense(q.data(), {B}), 0.5,
-                                         TensorView::dense(dout.data(), {B, H, 1, Dh})),
+         hepgen::masked_attention_decode(
+             qv, TensorView::dense(kn.data(), {B, H, 1, Dh}), TensorView::dense(vn.data(), {B, H, 1, Dh}),
+             TensorView::dense(kc.data(), {B, H, L, Dh}), TensorView::dense(vc.data(), {B, H, L, Dh}),
+             TensorView::dense(q.data(), {B}), 0.5, TensorView::dense(dout.data(), {B, H, 1, Dh})),
          Status::invalid_argument, "lengths must have dtype int64");
 
   // EPiC packed passes: offsets that disagree with the mask would walk past the packed rows.
@@ -142,10 +138,10 @@ int main() {
                                    TensorView::dense(o1.data(), {n}), TensorView::dense(o2.data(), {n})),
          Status::invalid_argument, "derivatives must have shape [6, 3]");
   expect("rq_spline: widths with a non-unit inner stride",
-         hepgen::rq_spline_forward(opt, TensorView::dense(in.data(), {n / 2}),
-                                   TensorView::strided(w.data(), {n / 2, K / 2}, {K, 2}),
-                                   TensorView::dense(hgt.data(), {n / 2, K / 2}), TensorView::dense(der.data(), {n / 2, K / 2 - 1}),
-                                   TensorView::dense(o1.data(), {n / 2}), TensorView::dense(o2.data(), {n / 2})),
+         hepgen::rq_spline_forward(
+             opt, TensorView::dense(in.data(), {n / 2}), TensorView::strided(w.data(), {n / 2, K / 2}, {K, 2}),
+             TensorView::dense(hgt.data(), {n / 2, K / 2}), TensorView::dense(der.data(), {n / 2, K / 2 - 1}),
+             TensorView::dense(o1.data(), {n / 2}), TensorView::dense(o2.data(), {n / 2})),
          Status::invalid_argument, "widths must have unit stride in its last dimension");
   expect("rq_spline: outputs and logabsdet alias",
          hepgen::rq_spline_forward(opt, TensorView::dense(in.data(), {n}), TensorView::dense(w.data(), {n, K}),

@@ -16,7 +16,6 @@ HEPGEN_API Status from_dlpack(const DLTensor& t, const char* name, TensorView* o
 
 // The same for a versioned managed tensor; refuses a major version other than
 // DLPACK_MAJOR_VERSION, and a read-only tensor when `writable`.
-HEPGEN_API Status from_dlpack(const DLManagedTensorVersioned& t, const char* name, bool writable,
-                              TensorView* out);
+HEPGEN_API Status from_dlpack(const DLManagedTensorVersioned& t, const char* name, bool writable, TensorView* out);
 
 }  // namespace hepgen

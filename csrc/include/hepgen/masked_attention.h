@@ -29,48 +29,41 @@ namespace hepgen {
 // q, k, v [B, H, L, Dh] any strides; key_padding_mask [B, L] bool/uint8 any strides, or
 // nullptr; out [B, H, L, Dh] dense; lse [B, H, L] dense (float, double for f64).
 // CPU (OpenMP over batch x heads). dtypes: f32, f64.
-HEPGEN_API Status masked_attention_forward(const TensorView& q, const TensorView& k,
-                                           const TensorView& v, const TensorView* key_padding_mask,
-                                           bool causal, double scale, const TensorView& out,
-                                           const TensorView& lse);
+HEPGEN_API Status masked_attention_forward(const TensorView& q, const TensorView& k, const TensorView& v,
+                                           const TensorView* key_padding_mask, bool causal, double scale,
+                                           const TensorView& out, const TensorView& lse);
 
 // grad_out, out dense [B, H, L, Dh], lse dense; gradients dense [B, H, L, Dh].
-HEPGEN_API Status masked_attention_backward(const TensorView& grad_out, const TensorView& q,
-                                            const TensorView& k, const TensorView& v,
-                                            const TensorView* key_padding_mask,
-                                            const TensorView& out, const TensorView& lse,
-                                            bool causal, double scale, const TensorView& grad_q,
-                                            const TensorView& grad_k, const TensorView& grad_v);
+HEPGEN_API Status masked_attention_backward(const TensorView& grad_out, const TensorView& q, const TensorView& k,
+                                            const TensorView& v, const TensorView* key_padding_mask,
+                                            const TensorView& out, const TensorView& lse, bool causal, double scale,
+                                            const TensorView& grad_q, const TensorView& grad_k,
+                                            const TensorView& grad_v);
 
 // q, k_new, v_new [B, H, 1, Dh] any strides; k_cache, v_cache [B, H, Lmax, Dh] any strides
 // that do not overlap (written in place); lengths [B] int64 dense; out [B, H, 1, Dh] dense.
-HEPGEN_API Status masked_attention_decode(const TensorView& q, const TensorView& k_new,
-                                          const TensorView& v_new, const TensorView& k_cache,
-                                          const TensorView& v_cache, const TensorView& lengths,
-                                          double scale, const TensorView& out);
+HEPGEN_API Status masked_attention_decode(const TensorView& q, const TensorView& k_new, const TensorView& v_new,
+                                          const TensorView& k_cache, const TensorView& v_cache,
+                                          const TensorView& lengths, double scale, const TensorView& out);
 
 namespace cuda {
 
 // CUDA, asynchronous on `stream` (a cudaStream_t); views on the current device. dtypes: f32,
 // f64, f16, bf16 (half types accumulate in float). head_dim <= 128. Status::not_built
 // without CUDA.
-HEPGEN_API Status masked_attention_forward(const TensorView& q, const TensorView& k,
-                                           const TensorView& v, const TensorView* key_padding_mask,
-                                           bool causal, double scale, const TensorView& out,
-                                           const TensorView& lse, void* stream);
+HEPGEN_API Status masked_attention_forward(const TensorView& q, const TensorView& k, const TensorView& v,
+                                           const TensorView* key_padding_mask, bool causal, double scale,
+                                           const TensorView& out, const TensorView& lse, void* stream);
 
-HEPGEN_API Status masked_attention_backward(const TensorView& grad_out, const TensorView& q,
-                                            const TensorView& k, const TensorView& v,
-                                            const TensorView* key_padding_mask,
-                                            const TensorView& out, const TensorView& lse,
-                                            bool causal, double scale, const TensorView& grad_q,
-                                            const TensorView& grad_k, const TensorView& grad_v,
-                                            void* stream);
+HEPGEN_API Status masked_attention_backward(const TensorView& grad_out, const TensorView& q, const TensorView& k,
+                                            const TensorView& v, const TensorView* key_padding_mask,
+                                            const TensorView& out, const TensorView& lse, bool causal, double scale,
+                                            const TensorView& grad_q, const TensorView& grad_k,
+                                            const TensorView& grad_v, void* stream);
 
-HEPGEN_API Status masked_attention_decode(const TensorView& q, const TensorView& k_new,
-                                          const TensorView& v_new, const TensorView& k_cache,
-                                          const TensorView& v_cache, const TensorView& lengths,
-                                          double scale, const TensorView& out, void* stream);
+HEPGEN_API Status masked_attention_decode(const TensorView& q, const TensorView& k_new, const TensorView& v_new,
+                                          const TensorView& k_cache, const TensorView& v_cache,
+                                          const TensorView& lengths, double scale, const TensorView& out, void* stream);
 
 }  // namespace cuda
 }  // namespace hepgen

@@ -20,15 +20,14 @@ constexpr int kOdeMaxTerms = 16;
 // features); h [S] dense; mask [S, R] dense or nullptr; all one dtype. n_terms in
 // [0, kOdeMaxTerms]; k and coeffs hold n_terms entries.
 // CPU (OpenMP). dtypes: f32, f64.
-HEPGEN_API Status ode_combine(const TensorView& y, double y_coeff, const TensorView* k,
-                              const double* coeffs, int n_terms, const TensorView& h,
-                              const TensorView* mask, const TensorView& out);
+HEPGEN_API Status ode_combine(const TensorView& y, double y_coeff, const TensorView* k, const double* coeffs,
+                              int n_terms, const TensorView& h, const TensorView* mask, const TensorView& out);
 
 namespace cuda {
 // CUDA, asynchronous on `stream`; views on the current device (the k array itself and coeffs
 // are host memory, passed by value to the kernel). dtypes: f32, f64, f16, bf16.
-HEPGEN_API Status ode_combine(const TensorView& y, double y_coeff, const TensorView* k,
-                              const double* coeffs, int n_terms, const TensorView& h,
-                              const TensorView* mask, const TensorView& out, void* stream);
+HEPGEN_API Status ode_combine(const TensorView& y, double y_coeff, const TensorView* k, const double* coeffs,
+                              int n_terms, const TensorView& h, const TensorView* mask, const TensorView& out,
+                              void* stream);
 }  // namespace cuda
 }  // namespace hepgen

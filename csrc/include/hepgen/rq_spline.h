@@ -28,45 +28,39 @@ namespace hepgen {
 // K, the number of bins, is widths.shape[1].
 struct RQSplineOptions {
   bool inverse = false;
-  double tail_bound = 1.0;      // B > 0
-  double min_bin_width = 1e-3;  // in [0, 1/K]
-  double min_bin_height = 1e-3; // in [0, 1/K]
-  double min_derivative = 1e-3; // in [0, 1)
+  double tail_bound = 1.0;       // B > 0
+  double min_bin_width = 1e-3;   // in [0, 1/K]
+  double min_bin_height = 1e-3;  // in [0, 1/K]
+  double min_derivative = 1e-3;  // in [0, 1)
 };
 
 // inputs [n] dense; widths, heights [n, K] and derivatives [n, K - 1] with unit stride in a
 // row (any row stride); outputs, logabsdet [n] dense. CPU (OpenMP). dtypes: f32, f64.
-HEPGEN_API Status rq_spline_forward(const RQSplineOptions& options, const TensorView& inputs,
-                                    const TensorView& widths, const TensorView& heights,
-                                    const TensorView& derivatives, const TensorView& outputs,
+HEPGEN_API Status rq_spline_forward(const RQSplineOptions& options, const TensorView& inputs, const TensorView& widths,
+                                    const TensorView& heights, const TensorView& derivatives, const TensorView& outputs,
                                     const TensorView& logabsdet);
 
 // grad_outputs, grad_logabsdet [n] dense; the gradients are dense, shaped as their inputs.
-HEPGEN_API Status rq_spline_backward(const RQSplineOptions& options, const TensorView& inputs,
-                                     const TensorView& widths, const TensorView& heights,
-                                     const TensorView& derivatives, const TensorView& grad_outputs,
-                                     const TensorView& grad_logabsdet,
+HEPGEN_API Status rq_spline_backward(const RQSplineOptions& options, const TensorView& inputs, const TensorView& widths,
+                                     const TensorView& heights, const TensorView& derivatives,
+                                     const TensorView& grad_outputs, const TensorView& grad_logabsdet,
                                      const TensorView& grad_inputs, const TensorView& grad_widths,
-                                     const TensorView& grad_heights,
-                                     const TensorView& grad_derivatives);
+                                     const TensorView& grad_heights, const TensorView& grad_derivatives);
 
 namespace cuda {
 
 // CUDA, asynchronous on `stream` (a cudaStream_t; nullptr = legacy default stream); views on
 // the current device. dtypes: f32, f64, f16, bf16 (half types computed in f32).
 // Status::not_built in a library built without CUDA.
-HEPGEN_API Status rq_spline_forward(const RQSplineOptions& options, const TensorView& inputs,
-                                    const TensorView& widths, const TensorView& heights,
-                                    const TensorView& derivatives, const TensorView& outputs,
+HEPGEN_API Status rq_spline_forward(const RQSplineOptions& options, const TensorView& inputs, const TensorView& widths,
+                                    const TensorView& heights, const TensorView& derivatives, const TensorView& outputs,
                                     const TensorView& logabsdet, void* stream);
 
-HEPGEN_API Status rq_spline_backward(const RQSplineOptions& options, const TensorView& inputs,
-                                     const TensorView& widths, const TensorView& heights,
-                                     const TensorView& derivatives, const TensorView& grad_outputs,
-                                     const TensorView& grad_logabsdet,
+HEPGEN_API Status rq_spline_backward(const RQSplineOptions& options, const TensorView& inputs, const TensorView& widths,
+                                     const TensorView& heights, const TensorView& derivatives,
+                                     const TensorView& grad_outputs, const TensorView& grad_logabsdet,
                                      const TensorView& grad_inputs, const TensorView& grad_widths,
-                                     const TensorView& grad_heights,
-                                     const TensorView& grad_derivatives, void* stream);
+                                     const TensorView& grad_heights, const TensorView& grad_derivatives, void* stream);
 
 }  // namespace cuda
 }  // namespace hepgen

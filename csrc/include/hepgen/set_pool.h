@@ -22,19 +22,19 @@ HEPGEN_API Status set_pool_forward(const TensorView& x, const TensorView& mask, 
                                    const TensorView& out);
 
 // grad_out [B, 2D] dense; mask [B, N] any strides; grad_x [B, N, D] dense.
-HEPGEN_API Status set_pool_backward(const TensorView& grad_out, const TensorView& mask,
-                                    double sum_scale, const TensorView& grad_x);
+HEPGEN_API Status set_pool_backward(const TensorView& grad_out, const TensorView& mask, double sum_scale,
+                                    const TensorView& grad_x);
 
 namespace cuda {
 
 // CUDA, asynchronous on `stream` (a cudaStream_t; nullptr = legacy default stream); views on
 // the current CUDA device. dtypes: f32, f64, f16, bf16 (accumulated in f32 for the half
 // types). Returns Status::not_built in a library built without CUDA.
-HEPGEN_API Status set_pool_forward(const TensorView& x, const TensorView& mask, double sum_scale,
-                                   const TensorView& out, void* stream);
+HEPGEN_API Status set_pool_forward(const TensorView& x, const TensorView& mask, double sum_scale, const TensorView& out,
+                                   void* stream);
 
-HEPGEN_API Status set_pool_backward(const TensorView& grad_out, const TensorView& mask,
-                                    double sum_scale, const TensorView& grad_x, void* stream);
+HEPGEN_API Status set_pool_backward(const TensorView& grad_out, const TensorView& mask, double sum_scale,
+                                    const TensorView& grad_x, void* stream);
 
 }  // namespace cuda
 }  // namespace hepgen

@@ -30,11 +30,21 @@ struct Device {
 };
 
 template <typename T> struct dtype_of;
-template <> struct dtype_of<float> { static constexpr DType value = DType::f32; };
-template <> struct dtype_of<double> { static constexpr DType value = DType::f64; };
-template <> struct dtype_of<uint8_t> { static constexpr DType value = DType::u8; };
-template <> struct dtype_of<bool> { static constexpr DType value = DType::boolean; };
-template <> struct dtype_of<int64_t> { static constexpr DType value = DType::i64; };
+template <> struct dtype_of<float> {
+  static constexpr DType value = DType::f32;
+};
+template <> struct dtype_of<double> {
+  static constexpr DType value = DType::f64;
+};
+template <> struct dtype_of<uint8_t> {
+  static constexpr DType value = DType::u8;
+};
+template <> struct dtype_of<bool> {
+  static constexpr DType value = DType::boolean;
+};
+template <> struct dtype_of<int64_t> {
+  static constexpr DType value = DType::i64;
+};
 
 HEPGEN_API int dtype_size(DType dtype);  // bytes per element; 0 for an unknown code
 HEPGEN_API const char* dtype_name(DType dtype);
@@ -76,8 +86,7 @@ struct TensorView {
   template <typename T> T* data_as() const { return static_cast<T*>(data); }
 
   // A row-major dense view. More than kMaxRank sizes give a view that every check refuses.
-  static TensorView dense(const void* data, DType dtype, std::initializer_list<int64_t> shape,
-                          Device device = {}) {
+  static TensorView dense(const void* data, DType dtype, std::initializer_list<int64_t> shape, Device device = {}) {
     TensorView t = shaped(data, dtype, shape, device);
     int64_t step = 1;
     for (int d = (t.rank < kMaxRank ? t.rank : kMaxRank) - 1; d >= 0; --d) {
@@ -100,15 +109,13 @@ struct TensorView {
       if (d < kMaxRank) t.strides[d++] = s;
     return t;
   }
-  template <typename T>
-  static TensorView strided(const T* data, std::initializer_list<int64_t> shape,
-                            std::initializer_list<int64_t> strides, Device device = {}) {
+  template <typename T> static TensorView strided(const T* data, std::initializer_list<int64_t> shape,
+                                                  std::initializer_list<int64_t> strides, Device device = {}) {
     return strided(data, dtype_of<T>::value, shape, strides, device);
   }
 
  private:
-  static TensorView shaped(const void* data, DType dtype, std::initializer_list<int64_t> shape,
-                           Device device) {
+  static TensorView shaped(const void* data, DType dtype, std::initializer_list<int64_t> shape, Device device) {
     TensorView t;
     t.data = const_cast<void*>(data);  // one pointer type for inputs and outputs, as in DLPack
     t.dtype = dtype;
@@ -133,11 +140,10 @@ HEPGEN_API Status check_same_dtype(const char* name, const TensorView& t, const 
 // f32/f64, plus f16/bf16 when half_types: Status::unsupported_dtype for another float type.
 HEPGEN_API Status check_float_dtype(const char* name, const TensorView& t, bool half_types);
 // On this device (index < 0: any index of the kind).
-HEPGEN_API Status check_device(const char* name, const TensorView& t, DeviceKind kind,
-                               int32_t index = -1);
+HEPGEN_API Status check_device(const char* name, const TensorView& t, DeviceKind kind, int32_t index = -1);
 // sizes == expected (the rank was checked by check_view); `what` says where they come from.
-HEPGEN_API Status check_shape(const char* name, const TensorView& t,
-                              std::initializer_list<int64_t> expected, const char* what);
+HEPGEN_API Status check_shape(const char* name, const TensorView& t, std::initializer_list<int64_t> expected,
+                              const char* what);
 HEPGEN_API Status check_contiguous(const char* name, const TensorView& t);
 // Unit stride in the last dimension (where it has more than one element).
 HEPGEN_API Status check_unit_inner_stride(const char* name, const TensorView& t);
@@ -145,8 +151,8 @@ HEPGEN_API Status check_unit_inner_stride(const char* name, const TensorView& t)
 // stride-0 view is refused).
 HEPGEN_API Status check_no_self_overlap(const char* name, const TensorView& t);
 // The memory an output spans does not intersect the memory an input spans.
-HEPGEN_API Status check_no_overlap(const char* out_name, const TensorView& out,
-                                   const char* in_name, const TensorView& in);
+HEPGEN_API Status check_no_overlap(const char* out_name, const TensorView& out, const char* in_name,
+                                   const TensorView& in);
 
 // Message of the last non-ok Status returned on this thread by any entry point ("" if none).
 HEPGEN_API const char* last_error();
@@ -162,8 +168,8 @@ HEPGEN_API Status fail(Status status, const char* format, ...)
 }  // namespace hepgen
 
 // Returns from the enclosing function with the status of a failed check.
-#define HEPGEN_TRY(expr)                                       \
-  do {                                                         \
-    const ::hepgen::Status hepgen_try_status_ = (expr);        \
+#define HEPGEN_TRY(expr)                                                       \
+  do {                                                                         \
+    const ::hepgen::Status hepgen_try_status_ = (expr);                        \
     if (hepgen_try_status_ != ::hepgen::Status::ok) return hepgen_try_status_; \
   } while (0)
