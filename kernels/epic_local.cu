@@ -4,8 +4,8 @@
 // weights so that a warp's loads are consecutive. Pooling accumulates in registers of the
 // thread that owns the feature: no atomics, deterministic. Padded particles are skipped.
 //
-// UNVERIFIED ON HARDWARE: written and compiled without a GPU; the tests in
-// tests/ops/test_epic_local.py run it against the float64 reference where CUDA exists.
+// Tested on an NVIDIA H100 (2026-11-23, docs/gpu.md) against the float64 reference by the op's
+// tests (tests/ops/conformance); the TensorView entry point (2026-12) has not run on a GPU yet.
 #include "cuda_check.cuh"
 #include "cuda_types.cuh"
 #include "hepgen/epic_local.h"

@@ -1,8 +1,8 @@
 // Fused ODE stage/update combination on CUDA (see hepgen/ode_combine.h): a grid-stride
 // loop over the state; the term pointers and coefficients travel by value in the launch.
 //
-// UNVERIFIED ON HARDWARE: compiled without a GPU; tests/ops/test_ode_combine.py runs it
-// against the reference where CUDA exists.
+// Tested on an NVIDIA H100 (2026-11-23, docs/gpu.md) against the reference by the op's tests
+// (tests/ops/conformance); the TensorView entry point (2026-12) has not run on a GPU yet.
 #include "cuda_check.cuh"
 #include "cuda_types.cuh"
 #include "hepgen/ode_combine.h"

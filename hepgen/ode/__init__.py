@@ -8,7 +8,7 @@
 - :func:`dopri5`: adaptive Dormand–Prince with per-sample step control;
 - :func:`euler_maruyama_step`, :func:`euler_maruyama`, :func:`ddim_step`: stochastic and
   diffusion updates;
-- :class:`FixedGridSampler`: a sampling loop, optionally replayed as a CUDA graph (unverified).
+- :class:`FixedGridSampler`: a sampling loop, optionally replayed as a CUDA graph.
 
 Method names: torchdiffeq's mean torchdiffeq's methods in ``odeint`` ("rk4" is Kutta's 3/8
 rule); "rk4_classic" is the classic RK4 everywhere. In the batched integrators "rk4" is still
