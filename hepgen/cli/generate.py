@@ -83,15 +83,6 @@ def run_calo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model_name(model_arg: str | None, pretrained: str) -> str:
-    """What the file's 'model' attribute records: the checkpoint path (a shipped model's file)."""
-    from hepgen.models import list_pretrained
-
-    shipped = list_pretrained()
-    name = pretrained if model_arg in (None, "pretrained") else str(model_arg)
-    return str(shipped[name][0]) if name in shipped else name
-
-
 def _stream(writer, chunks, quiet: bool, total: int, unit: str, on_chunk=None, totals=None) -> Path:
     """Append each chunk to ``writer`` as it comes (``on_chunk(chunk)`` first, if given),
     with one progress bar, then set the attributes ``totals()`` returns (if given); returns
@@ -115,7 +106,8 @@ def _sample_calo(args: argparse.Namespace) -> Path:
     from hepgen.data.layouts import calochallenge
 
     model = hepgen.models.load(args.model or "pretrained-calo", args.device, kind="showers")
-    model_name = _model_name(args.model, "pretrained-calo")
+    # The file records the checkpoint file (the shipped one's without --model), as before.
+    model_name = str(args.model or hepgen.models.list_pretrained()["pretrained-calo"][0])
     if args.energy is None and len(model.allowed_energies()) == 0:
         lo, hi = (10 ** model.preprocessing.log_e_range.cpu().double()).tolist()
         raise ValueError(f"{model_name}: trained on {lo:.4g}-{hi:.4g} MeV, which holds none of "
@@ -179,7 +171,7 @@ def _sample_jets(args: argparse.Namespace):
     chunks = model.sample_chunks(args.n, seed=args.seed, chunk_size=args.batch_size, **settings)
     attrs = {
         "generator": f"hepgen {cfg.model}",
-        "model": _model_name(args.model, "pretrained-jets"),
+        "model": str(args.model),
         "method": settings["method"],
         "steps": settings["steps"],
         "nfe": nfe(settings["method"], settings["steps"]) or -1,
