@@ -67,13 +67,13 @@ def test_checkpoints_are_validated(tmp_path):
     result = train_events(z_sample(200), EventModelConfig(model="ddpm", **TINY), epochs=1, batch_size=100)
     path = result.model.save(tmp_path / "m.pt")
     payload = torch.load(path, weights_only=True)
-    for change, message in [({"format": "hepgen.caloman"}, "expected 'hepgen.events'"),
+    for change, message in [({"format": "hepgen.caloman", "version": 2}, "generates showers, expected events"),
                             ({"version": 99}, "version 99"),
                             ({"config": {**payload["config"], "hidden": 64}}, "damaged"),
                             ({"preprocessing": {}}, "damaged")]:
         torch.save({**payload, **change}, tmp_path / "bad.pt")
         with pytest.raises(ValueError, match=message):
-            hepgen.models.load(tmp_path / "bad.pt")
+            hepgen.models.load(tmp_path / "bad.pt", kind="events")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="not a readable"):
         hepgen.models.load(tmp_path / "junk.pt")
