@@ -22,7 +22,8 @@ def test_pretrained_model_is_small_and_loads():
 
 def test_pretrained_jets_have_a_top_mass_peak():
     torch.set_num_threads(1)
-    jets = hepgen.models.load("pretrained-jets").sample(300, steps=5, method="rk4", generator=torch.Generator().manual_seed(0))
+    model = hepgen.models.load("pretrained-jets")
+    jets = model.sample(300, steps=5, method="rk4", generator=torch.Generator().manual_seed(0))
     mass = relative_mass(jets.particles) * jets.jets[:, 0]
     assert 800 < np.median(jets.jets[:, 0]) < 1200  # the training range of jet pT
     # A QCD-like or broken model puts the median far below (light jets: tens of GeV).

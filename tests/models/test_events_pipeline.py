@@ -107,8 +107,9 @@ def test_cli_train_generate_compare(tmp_path, capsys):
     with h5py.File(bgen) as f:
         assert f.attrs["ensemble"] == 3
     out = tmp_path / "cmp"
-    assert main(["compare", "events", "--truth", str(truth), "--generated", str(gen), str(bgen), "--labels", "INN,B-DDPM",
-                 "-o", str(out), "--observables", "m_mumu,pt_mu1,eta_j1,dr_j1j2,pt_j3", "--quiet"]) == 0
+    assert main(["compare", "events", "--truth", str(truth), "--generated", str(gen), str(bgen),
+                 "--labels", "INN,B-DDPM", "-o", str(out), "--observables", "m_mumu,pt_mu1,eta_j1,dr_j1j2,pt_j3",
+                 "--quiet"]) == 0
     result = json.loads((out / "precision.json").read_text())
     assert set(result) == {"INN", "B-DDPM"} and len(result["B-DDPM"]["m_mumu"]["w1_members"]) == 3
     assert result["INN"]["run"]["epochs"] == 1 and result["INN"]["run"]["seconds_per_1e5"] > 0
@@ -131,8 +132,8 @@ def test_cli_train_generate_compare(tmp_path, capsys):
     assert "exists" in capsys.readouterr().err
     assert main(["train", "events", "--model", "cfm", *common, "--option", "oops", "-o", str(tmp_path / "y.pt")]) == 1
     assert "KEY=VALUE" in capsys.readouterr().err
-    assert main(["compare", "events", "--truth", str(truth), "--generated", str(gen), "-o", str(out), "--observables", "mass",
-                 "--force"]) == 1
+    assert main(["compare", "events", "--truth", str(truth), "--generated", str(gen), "-o", str(out),
+                 "--observables", "mass", "--force"]) == 1
     assert "--observables: unknown" in capsys.readouterr().err
 
 
