@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 import torch
 
-from hepgen.bench.calo import build_model, decoder_flops, measured_flops, nflows_twin
+from hepgen.bench.calo import build_model, decoder_flops, generate, measured_flops, nflows_twin
 
 
 def _time(fn, min_s: float, max_runs: int):
@@ -62,11 +62,10 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     for batch in args.batches:
         energies = 2.0 ** rng.integers(8, 23, size=batch)
-        out = np.empty((batch, model.config.n_voxels), np.float32)
         best = {}
         for _ in range(args.rounds):  # interleaved: hepgen, nflows, hepgen, nflows
             for name, m in (("hepgen", model), ("nflows", twin)):
-                w, c = _time(lambda: m.sample(energies, batch_size=batch, out=out), args.min_time, 500)
+                w, c = _time(lambda: generate(m, energies, batch), args.min_time, 500)
                 old = best.get(name, (np.inf, np.inf))
                 best[name] = (min(old[0], w), min(old[1], c))
         (hw, hc), (nw, nc) = best["hepgen"], best["nflows"]

@@ -16,7 +16,8 @@ for label, mix, n in (("mix", MIX, 20000), ("3jets", (0, 0, 1.0), 5000)):
     t = {True: [], False: []}
     for rep in range(int(sys.argv[1]) if len(sys.argv) > 1 else 3):
         for uc in (True, False):
-            t0 = time.perf_counter(); m.sample(nj, torch.Generator().manual_seed(1), batch_size=10000, use_cache=uc)
+            t0 = time.perf_counter()
+            m.sample_vectors(nj, torch.Generator().manual_seed(1), batch_size=10000, use_cache=uc)
             t[uc].append(time.perf_counter() - t0)
             print(label, uc, t[uc][-1], os.getloadavg()[0], flush=True)
     res[label] = {"n": n, "cache_s": t[True], "recompute_s": t[False],

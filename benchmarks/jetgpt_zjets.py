@@ -210,7 +210,7 @@ def main():
     # Generation: as many events as held out, with the KV cache.
     g = torch.Generator().manual_seed(args.seed + 1)
     n_gen = prep.draw_multiplicities(len(xt), np.random.default_rng(args.seed + 1))
-    y = model.sample(n_gen, g)
+    y = model.sample_vectors(n_gen, g)
     gen, changed = sort_by_pt(prep.decode(y, n_gen, np.random.default_rng(args.seed + 2)))
     result["reordered_fraction"] = float(changed.mean())
     truth_obs, gen_obs, train_obs = observables(test), observables(gen), observables(subset(train_s, np.arange(len(test))))
@@ -232,7 +232,7 @@ def main():
     if config.bayesian and args.ensemble > 1:
         members = []
         for k in weight_draws(model, args.ensemble, seed=args.seed):
-            yk = model.sample(n_gen, torch.Generator().manual_seed(100 + k))
+            yk = model.sample_vectors(n_gen, torch.Generator().manual_seed(100 + k))
             members.append(observables(sort_by_pt(prep.decode(yk, n_gen, np.random.default_rng(k)))[0]))
         bands = {"JetGPT": members}
         result["ensemble_w1_m_mumu"] = [float(wasserstein_distance(m["m_mumu"], truth_obs["m_mumu"])) for m in members]
@@ -244,7 +244,7 @@ def main():
     timings = {}
     for use_cache in (True, False):
         t0 = time.perf_counter()
-        model.sample(n_time, torch.Generator().manual_seed(3), use_cache=use_cache)
+        model.sample_vectors(n_time, torch.Generator().manual_seed(3), use_cache=use_cache)
         timings["kv_cache" if use_cache else "recompute_prefix"] = time.perf_counter() - t0
         log(f"sampling {args.timing_events} events, use_cache={use_cache}: {timings['kv_cache' if use_cache else 'recompute_prefix']:.1f} s")
     result["sampling_seconds_per_1e5"] = {k: v * 1e5 / args.timing_events for k, v in timings.items()}

@@ -24,7 +24,7 @@ JOBS=${JOBS:-1}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$OUT"
 
-# Held-out truth: the events after the first N_TRAIN (those are the training set, --max-events).
+# Held-out truth: the events after the first N_TRAIN (those are the training set, --max-samples).
 "$PY" - "$DATA" "$OUT/truth.h5" "$N_TRAIN" <<'PYEOF'
 import sys
 from hepgen.data.events import EventSample, read_events, write_events
@@ -35,7 +35,7 @@ write_events(sys.argv[2], EventSample(s.muons[n:], s.jets[n:], s.n_jets[n:], s.a
 print(f"truth: {len(s) - n} held-out events")
 PYEOF
 
-common=(--data "$DATA" --max-events "$N_TRAIN" --batch-size 512 --force --quiet)
+common=(--data "$DATA" --max-samples "$N_TRAIN" --batch-size 512 --force --quiet)
 declare -A SIZE=(
   [inn]="--hidden 64 --layers 6 --epochs $EPOCHS_INN"
   [cfm]="--hidden 128 --layers 4 --epochs $EPOCHS"
@@ -62,5 +62,5 @@ for model in inn cfm ddpm; do
 done
 wait
 IFS=, ; label_list="${labels[*]}" ; unset IFS
-"$PY" -m hepgen compare events --truth "$OUT/truth.h5" "${files[@]}" --labels "$label_list" \
+"$PY" -m hepgen compare events --truth "$OUT/truth.h5" --generated "${files[@]}" --labels "$label_list" \
   -o "$OUT/compare" --quiet

@@ -72,13 +72,14 @@ def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5,
         n_jets = _jet_counts(n_events, mix)
 
         def sample(use_cache, n_jets=n_jets):
-            return model.sample(n_jets, torch.Generator().manual_seed(1), batch_size=batch, use_cache=use_cache)
+            return model.sample_vectors(n_jets, torch.Generator().manual_seed(1), batch_size=batch,
+                                        use_cache=use_cache)
 
         # The two must give the same events before their times mean anything (on a subset:
         # re-running the prefix for all of them is what the timing is for).
         check = n_jets[:500]
-        a = model.sample(check, torch.Generator().manual_seed(1), batch_size=batch, use_cache=True)
-        b = model.sample(check, torch.Generator().manual_seed(1), batch_size=batch, use_cache=False)
+        a = model.sample_vectors(check, torch.Generator().manual_seed(1), batch_size=batch, use_cache=True)
+        b = model.sample_vectors(check, torch.Generator().manual_seed(1), batch_size=batch, use_cache=False)
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
         # Each call is seconds to minutes long: no warm-up beyond the check above, one run
         # (quick) or two (the median of two is their mean).

@@ -71,15 +71,25 @@ class Elapsed:
     cpu_seconds: float
 
 
-def timed(fn: Callable[[], T]) -> tuple[T, Elapsed]:
-    """``fn()``'s result and the time of that one call, for a command that reports how long
-    its work took (``hepgen generate events`` records it in the file; warm up before).
+class Stopwatch:
+    """Wall-clock and CPU time since it was made, for work that is not one call (a streamed
+    run: ``hepgen generate events`` records its sampling time in the file; warm up before).
 
     CPU time is ``time.process_time``; a GPU's share shows in the wall-clock time only, and
-    only if ``fn`` waits for its results (returns them on the CPU)."""
-    start, start_cpu = time.perf_counter(), time.process_time()
+    only if the work waits for its results (returns them on the CPU)."""
+
+    def __init__(self):
+        self._start, self._start_cpu = time.perf_counter(), time.process_time()
+
+    def elapsed(self) -> Elapsed:
+        return Elapsed(time.perf_counter() - self._start, time.process_time() - self._start_cpu)
+
+
+def timed(fn: Callable[[], T]) -> tuple[T, Elapsed]:
+    """``fn()``'s result and the time of that one call (see :class:`Stopwatch`)."""
+    watch = Stopwatch()
     result = fn()
-    return result, Elapsed(time.perf_counter() - start, time.process_time() - start_cpu)
+    return result, watch.elapsed()
 
 
 @contextlib.contextmanager

@@ -75,12 +75,13 @@ def _compare_events(args: argparse.Namespace, files: dict[str, str], names) -> t
     import json
 
     from hepgen.data import read_events
-    from hepgen.models.events.files import read_generated, run_info
-    from hepgen.models.events.plots import write_plots
-    from hepgen.models.events.precision import precision, precision_table
+    from hepgen.metrics.events_plots import write_plots
+    from hepgen.metrics.events_precision import precision, precision_table
+    from hepgen.models.events.files import run_info
 
     truth = read_events(args.truth)
-    generated = {label: read_generated(path) for label, path in files.items()}
+    samples = {label: read_events(path) for label, path in files.items()}
+    generated = {label: (sample, sample.members) for label, sample in samples.items()}
     out = Path(args.output)
     written = write_plots(truth, generated, out, names=names, progress=progress.over(args.quiet, "plot"))
     results = {label: precision(truth, sample, members) for label, (sample, members) in generated.items()}

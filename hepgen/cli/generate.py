@@ -1,7 +1,11 @@
 """``hepgen generate calo|jets|events``: sample a trained generator into a data file.
 
 Per kind: ``_add_KIND`` defines the options, ``run_KIND`` checks what argparse cannot,
-calls ``_sample_KIND`` (the one function that calls the library) and reports.
+calls ``_sample_KIND`` (the one function that calls the library) and reports. Every kind
+goes the same way: ``hepgen.models.load`` gives the model, ``model.sample_chunks(n,
+seed=...)`` yields chunks of ``--batch-size`` samples, and :func:`_stream` appends them to
+the layout's writer (``hepgen.data.layouts``) as they come, so no run holds all its samples
+in memory.
 """
 
 from __future__ import annotations
@@ -30,7 +34,11 @@ def _common(p: argparse.ArgumentParser, *, what: str, batch: int, file_help: str
     options.count(p, what)
     options.output(p, kind="file", metavar="FILE", help=file_help)
     options.batch_size(p, default=batch, help=f"{what} per chunk")
-    options.seed(p)
+    options.seed(
+        p,
+        help="random seed: chunk k (samples k*N .. k*N+N-1, N = --batch-size) is generated from its own "
+        "stream seeded from (seed, k), so a run is the same however its chunks are split (e.g. over processes)",
+    )
     options.device(p)
     options.threads(p)
     options.quiet(p)
@@ -46,8 +54,9 @@ def _add_calo(kinds) -> None:
         run=run_calo,
         help="showers from a CaloMan checkpoint",
         description="Sample showers from a CaloMan checkpoint (default: the shipped "
-        "pretrained model) into a CaloChallenge-layout HDF5 file (MeV). The "
-        "file appears only when complete.",
+        "pretrained model) into a CaloChallenge-layout HDF5 file (MeV), streamed in "
+        "chunks of --batch-size showers (FILE.partial renamed when done; Ctrl-C keeps "
+        "the finished chunks, marked complete=False; any other error leaves no file).",
     )
     p.add_argument(
         "--model",
@@ -74,47 +83,42 @@ def run_calo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stream(writer, chunks, quiet: bool, total: int, unit: str, on_chunk=None, totals=None) -> Path:
+    """Append each chunk to ``writer`` as it comes (``on_chunk(chunk)`` first, if given),
+    with one progress bar, then set the attributes ``totals()`` returns (if given); returns
+    the finished file. The writer keeps Ctrl-C's finished chunks (complete=False) and
+    removes its partial file on any other error."""
+    with writer, progress.bar(quiet, total=total, unit=unit) as bar:
+        for chunk in chunks:
+            if on_chunk is not None:
+                on_chunk(chunk)
+            writer.append(chunk)
+            bar.update(len(chunk))
+        if totals is not None:
+            writer.set_attrs(totals())
+    return writer.path
+
+
 def _sample_calo(args: argparse.Namespace) -> Path:
     import numpy as np
-    import torch
 
-    from hepgen.data import DATASET1_ENERGIES_MEV, ShowerSample, write_showers
-    from hepgen.models.caloman import load_checkpoint
-    from hepgen.models.caloman.pretrained import PRETRAINED_PATH, load_pretrained
+    import hepgen.models
+    from hepgen.data.layouts import calochallenge
 
-    if args.model is None:
-        model, _ = load_pretrained(args.device)
-        model_name = str(PRETRAINED_PATH)
-    else:
-        model, _ = load_checkpoint(args.model, args.device)
-        model_name = str(args.model)
-    rng = np.random.default_rng(args.seed)
-    if args.energy is not None:
-        energies = np.full(args.n, args.energy)
-    else:
-        lo, hi = (10 ** model.preprocessing.log_e_range.cpu().numpy()).tolist()
-        allowed = [e for e in DATASET1_ENERGIES_MEV if lo * (1 - 1e-6) <= e <= hi * (1 + 1e-6)]
-        if not allowed:
-            raise ValueError(
-                f"{model_name}: trained on {lo:.4g}-{hi:.4g} MeV, which holds none of "
-                "dataset 1's energies; use --energy"
-            )
-        energies = rng.choice(np.asarray(allowed), size=args.n)
-    torch.manual_seed(args.seed)
-    showers = np.empty((args.n, model.config.n_voxels), dtype=np.float32)
-    with progress.bar(args.quiet, total=args.n, unit="shower") as bar:
-        # One call per chunk, in order: the same random numbers as one call for all of them.
-        for start in range(0, args.n, args.batch_size):
-            stop = min(start + args.batch_size, args.n)
-            model.sample(energies[start:stop], batch_size=args.batch_size, out=showers[start:stop])
-            bar.update(stop - start)
-    sample = ShowerSample(energies[:, None].astype(np.float32), showers)
-    return write_showers(
-        args.output,
-        sample,
-        attrs={"generator": "hepgen CaloMan", "model": model_name, "seed": args.seed},
-        force=args.force,
-    )
+    model = hepgen.models.load(args.model or "pretrained-calo", args.device, kind="showers")
+    # The file records the checkpoint file (the shipped one's without --model), as before.
+    model_name = str(args.model or hepgen.models.list_pretrained()["pretrained-calo"][0])
+    if args.energy is None and len(model.allowed_energies()) == 0:
+        lo, hi = (10 ** model.preprocessing.log_e_range.cpu().double()).tolist()
+        raise ValueError(f"{model_name}: trained on {lo:.4g}-{hi:.4g} MeV, which holds none of "
+                         "dataset 1's energies; use --energy")
+    # Without --energy the model draws each shower's energy from dataset 1's (its default condition).
+    condition = None if args.energy is None else np.full(args.n, args.energy)
+    # Checked here, before the output file is opened; generated lazily.
+    chunks = model.sample_chunks(args.n, condition=condition, seed=args.seed, chunk_size=args.batch_size)
+    attrs = {"generator": "hepgen CaloMan", "model": model_name, "seed": args.seed, "seeding": "per-chunk"}
+    writer = calochallenge.writer(args.output, model.config.n_voxels, attrs, force=args.force)
+    return _stream(writer, chunks, args.quiet, args.n, "shower")
 
 
 # --------------------------------------------------------------------------- jets
@@ -155,34 +159,28 @@ def run_jets(args: argparse.Namespace) -> int:
 
 
 def _sample_jets(args: argparse.Namespace):
-    import torch
-
-    from hepgen.data.jet_chunks import write_jet_chunks
-    from hepgen.models.epic import load
+    import hepgen.models
+    from hepgen.data.layouts import jetnet
     from hepgen.models.epic.dynamics import nfe
-    from hepgen.models.epic.model import DEFAULT_METHOD, DEFAULT_STEPS
 
-    model = load(args.model, args.device)
+    model = hepgen.models.load(args.model, args.device, kind="jets")
     cfg = model.config
-    method = DEFAULT_METHOD[cfg.model] if args.method is None else args.method
-    steps = DEFAULT_STEPS[cfg.model] if args.steps is None else args.steps
+    settings = model.sampler_settings(method=args.method, steps=args.steps)
+    # sample_chunks checks n, the settings and the chunk size before the output file is
+    # opened; a refused request leaves no file.
+    chunks = model.sample_chunks(args.n, seed=args.seed, chunk_size=args.batch_size, **settings)
     attrs = {
         "generator": f"hepgen {cfg.model}",
         "model": str(args.model),
-        "method": method,
-        "steps": steps,
-        "nfe": nfe(method, steps) or -1,
+        "method": settings["method"],
+        "steps": settings["steps"],
+        "nfe": nfe(settings["method"], settings["steps"]) or -1,
         "seed": args.seed,
+        "seeding": "per-chunk",
     }
-    generator = torch.Generator().manual_seed(args.seed)
-    with progress.bar(args.quiet, total=args.n, unit="jet") as bar:
-        # sample_chunks checks n, steps, method and the batch size before the first chunk;
-        # a refused request leaves no file (write_jet_chunks removes its partial file).
-        chunks = model.sample_chunks(
-            args.n, steps, method, args.batch_size, generator, args.device, progress=bar.update
-        )
-        write_jet_chunks(args.output, chunks, cfg.particles, attrs, force=args.force)
-    return cfg.model, method, steps
+    writer = jetnet.writer(args.output, cfg.particles, attrs, force=args.force)
+    _stream(writer, chunks, args.quiet, args.n, "jet")
+    return cfg.model, settings["method"], settings["steps"]
 
 
 # --------------------------------------------------------------------------- events
@@ -195,8 +193,9 @@ def _add_events(kinds) -> None:
         run=run_events,
         help="Z+jets events from an event-generator checkpoint",
         description="Sample events from a checkpoint of `hepgen train events` into an event "
-        "file readable by hepgen.data.read_events (GeV; plus a 'member' dataset: "
-        "the ensemble member of each event). The file appears only when complete. "
+        "file readable by hepgen.data.read_events (GeV; for a Bayesian model also a 'member' "
+        "dataset: the ensemble member of each event), streamed in chunks of --batch-size events "
+        "(FILE.partial renamed when done; Ctrl-C keeps the finished chunks, marked complete=False). "
         "With --truth and --plots, also writes truth-vs-model histograms.",
     )
     p.add_argument("--model", required=True, metavar="CKPT", help="checkpoint from `hepgen train events`")
@@ -219,7 +218,7 @@ def _add_events(kinds) -> None:
 
 def observables(text: str | None) -> tuple[str, ...]:
     """``--observables NAME,...`` of the event plots, checked against the plotted ones."""
-    from hepgen.models.events.observables import PLOTTED
+    from hepgen.metrics.events_observables import PLOTTED
 
     if text is None:
         return PLOTTED
@@ -236,7 +235,7 @@ def run_events(args: argparse.Namespace) -> int:
     names = observables(args.observables)
     if args.truth is not None and not Path(args.truth).is_file():
         raise FileNotFoundError(f"--truth {args.truth}: no such file")
-    path, n_events, took, clipped, sample, members = _sample_events(args)
+    path, n_events, took, clipped = _sample_events(args)
     print(
         f"wrote {path} ({n_events} events, {args.ensemble} member(s), {took.seconds:.2f} s wall, "
         f"{took.cpu_seconds:.2f} s CPU; {1e5 * took.seconds / n_events:.1f} s wall per 1e5 events)"
@@ -251,57 +250,62 @@ def run_events(args: argparse.Namespace) -> int:
         )
     if args.plots:
         from hepgen.data import read_events
-        from hepgen.models.events.plots import write_plots
+        from hepgen.metrics.events_plots import write_plots
 
+        # Read back from the file: the samples were streamed to it, not kept in memory.
+        generated = read_events(path)
         written = write_plots(
-            read_events(args.truth), {Path(args.model).stem: (sample, members)}, args.plots, names=names
+            read_events(args.truth), {Path(args.model).stem: (generated, generated.members)}, args.plots, names=names
         )
         print(f"wrote {len(written)} plots to {args.plots}")
     return 0
 
 
 def _sample_events(args: argparse.Namespace):
-    import numpy as np
-    import torch
+    import itertools
 
-    from hepgen.bench.timing import timed
-    from hepgen.models.events.checkpoint import load_checkpoint
-    from hepgen.models.events.files import write_generated
-    from hepgen.models.events.generate import generate_events
+    import hepgen.models
+    from hepgen.bench.timing import Stopwatch
+    from hepgen.data.layouts import zjets
     from hepgen.nn.bayesian import is_bayesian
 
-    model, preprocessing, _ = load_checkpoint(args.model, args.device)
-    if args.ensemble > 1 and not is_bayesian(model):
+    model = hepgen.models.load(args.model, args.device, kind="events")
+    bayesian = is_bayesian(model)
+    if args.ensemble > 1 and not bayesian:
         raise ValueError(f"--ensemble {args.ensemble}: {args.model} is not a Bayesian model (train with --bayesian)")
+    # A Bayesian model: member k is the k-th weight draw from weight_seed (one network of the
+    # ensemble; --ensemble 1 is one draw, not the mean weights), its noise from seed + k, so
+    # the members are independent samples and each is split-invariant like any run.
+    members = range(args.ensemble) if bayesian else [None]
+
+    def run(member):
+        settings = {} if member is None else {"member": member, "weight_seed": args.seed}
+        return model.sample_chunks(args.n, seed=args.seed + (member or 0), chunk_size=args.batch_size,
+                                   **model.sampler_settings(**settings))
 
     # Warm-up outside the timing: the first call pays one-off costs (kernel loading, allocator).
-    with torch.no_grad():
-        model.sample(preprocessing.draw_multiplicities(64, np.random.default_rng(0)))
-    torch.manual_seed(args.seed)
-    (sample, members), took = timed(
-        lambda: generate_events(
-            model,
-            preprocessing,
-            args.n,
-            ensemble=args.ensemble,
-            batch_size=args.batch_size,
-            seed=args.seed,
-            progress=progress.over(args.quiet, "chunk"),
-        )
-    )
-    clipped = int(sample.attrs.get("clipped_pt", 0))
-    path = write_generated(
-        args.output,
-        sample,
-        members,
-        attrs={
-            "generator": f"hepgen {model.config.model}{' bayesian' if is_bayesian(model) else ''}",
-            "model": str(args.model),
-            "seed": args.seed,
-            "sampling_seconds": took.seconds,
-            "sampling_cpu_seconds": took.cpu_seconds,
-            "clipped_pt": clipped,
-        },
-        force=args.force,
-    )
-    return path, len(sample), took, clipped, sample, members
+    model.sample(64, seed=0, **model.sampler_settings(**({"member": 0} if bayesian else {})))
+    runs = [run(member) for member in members]  # every argument checked before the file is opened
+    attrs = {
+        "generator": f"hepgen {model.config.model}{' bayesian' if bayesian else ''}",
+        "model": str(args.model),
+        "seed": args.seed,
+        "seeding": "per-chunk",
+    }
+    if bayesian:
+        attrs["ensemble"] = args.ensemble
+    writer = zjets.writer(args.output, members=bayesian, attrs=attrs, force=args.force)
+    record = {"clipped_pt": 0}
+
+    def count_clipped(chunk):
+        record["clipped_pt"] += int(chunk.attrs.get("clipped_pt", 0))
+
+    def totals():
+        took = record["took"] = watch.elapsed()
+        return {"sampling_seconds": took.seconds, "sampling_cpu_seconds": took.cpu_seconds,
+                "clipped_pt": record["clipped_pt"]}
+
+    watch = Stopwatch()  # sampling and writing (the chunks are generated as they are written)
+    path = _stream(writer, itertools.chain(*runs), args.quiet, args.n * len(members), "event",
+                   on_chunk=count_clipped, totals=totals)
+    return path, args.n * len(members), record["took"], record["clipped_pt"]

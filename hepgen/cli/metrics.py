@@ -198,14 +198,14 @@ def run_samplers(args: argparse.Namespace) -> int:
 
 
 def _sampler_study(args: argparse.Namespace, samplers):
+    import hepgen.models
     from hepgen.data import read_jets
     from hepgen.metrics.jets import jet_metrics, require_jetnet
     from hepgen.metrics.samplers import run_study
     from hepgen.metrics.samplers_report import write_sampler_report
-    from hepgen.models.epic import load
 
     require_jetnet()
-    model = load(args.model)
+    model = hepgen.models.load(args.model, kind="jets")
     for s in samplers:
         if s.method not in model.methods():
             raise ValueError(f"--samplers: {s.method} is not a method of this model ({', '.join(model.methods())})")

@@ -7,7 +7,6 @@ calls ``_fit_KIND`` (the one function that calls the library) and reports.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from hepgen.cli import options, progress
@@ -104,7 +103,7 @@ def run_calo(args: argparse.Namespace) -> int:
 
 def _fit_calo(args: argparse.Namespace):
     from hepgen.data import CaloGeometry, read_showers
-    from hepgen.models.caloman import CaloManConfig, save_checkpoint, train_caloman
+    from hepgen.models.caloman import CaloManConfig, train_caloman
 
     sample = read_showers(args.data)
     n_voxels = sample.showers.shape[1]
@@ -130,7 +129,9 @@ def _fit_calo(args: argparse.Namespace):
         device=args.device,
         progress=progress.over(args.quiet, "epoch"),
     )
+    # The trainer's provenance (created, command, n_train, seed) and the run's settings.
     extra = {
+        **result.model.provenance,
         "data": str(args.data),
         "n_train": int(len(showers)),
         "epochs": args.epochs,
@@ -140,7 +141,7 @@ def _fit_calo(args: argparse.Namespace):
         "seed": args.seed,
         "final_losses": {k: float(v[-1]) for k, v in result.history.items()},
     }
-    path = save_checkpoint(result.model, args.output, extra, force=args.force)
+    path = result.model.save(args.output, force=args.force, provenance=extra)
     return path, len(showers), result.history
 
 
@@ -215,8 +216,14 @@ def run_jets(args: argparse.Namespace) -> int:
 
 
 def _fit_jets(args: argparse.Namespace):
+    import hepgen.models
     from hepgen.data import read_jets
-    from hepgen.models.epic import EPiCConfig, TrainSettings, load_checkpoint, save_checkpoint, train_epic
+    from hepgen.models.epic import (
+        EPiCConfig,
+        TrainSettings,
+        read_train_state,
+        train_epic,
+    )
 
     out = Path(args.output)
     sample = read_jets(args.data)
@@ -231,7 +238,8 @@ def _fit_jets(args: argparse.Namespace):
     settings = TrainSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.learning_rate, seed=args.seed)
     model, resume = None, None
     if args.resume:
-        model, _, resume = load_checkpoint(out, args.device, with_train_state=True)
+        model = hepgen.models.load(out, args.device, kind="jets")
+        resume = read_train_state(out)
         if resume is None:
             raise ValueError(f"--resume: {out} holds no training state (written with --slim?)")
         config = model.config
@@ -248,8 +256,10 @@ def _fit_jets(args: argparse.Namespace):
             latent=args.latent,
             layers=args.layers,
         )
-    # The checkpoint's record keeps the key names of earlier releases ("lr", "max_jets").
+    # The checkpoint's record keeps the key names of earlier releases ("lr", "max_jets");
+    # "created" and "command" come from hepgen.models.provenance.
     extra = {
+        **hepgen.models.provenance(),
         "data": str(args.data),
         "n_train": int(len(particles)),
         "seed": args.seed,
@@ -260,12 +270,10 @@ def _fit_jets(args: argparse.Namespace):
             "max_jets": args.max_samples,
         },
     }
-    if sys.argv and Path(sys.argv[0]).name in ("hepgen", "__main__.py"):  # run from the shell
-        extra["command"] = "hepgen " + " ".join(sys.argv[1:])
 
     def on_epoch(state):
         extra.update(epochs=state.epoch, losses=[float(v) for v in state.history])
-        save_checkpoint(state.sampling_model(), out, extra, train_state=state.state_dict(), force=True)
+        state.sampling_model().save(out, force=True, provenance=extra, train_state=state.state_dict())
 
     bars = progress.over(args.quiet, "epoch")
     state = train_epic(
@@ -280,7 +288,7 @@ def _fit_jets(args: argparse.Namespace):
         model=model,
     )
     if args.slim:
-        save_checkpoint(state.sampling_model(), out, extra, force=True)
+        state.sampling_model().save(out, force=True, provenance=extra)
     return config, len(particles), P, state
 
 
@@ -375,7 +383,6 @@ def run_events(args: argparse.Namespace) -> int:
 def _fit_events(args: argparse.Namespace):
     from hepgen.data import EventSample, read_events
     from hepgen.models.events import EventModelConfig, build_model
-    from hepgen.models.events.checkpoint import save_checkpoint
     from hepgen.models.events.train import train_events
 
     config = EventModelConfig(
@@ -406,6 +413,7 @@ def _fit_events(args: argparse.Namespace):
     )
     final = {k: float(v[-1]) for k, v in result.history.items() if v}
     extra = {
+        **result.model.provenance,
         "data": str(args.data),
         "n_train": result.n_train,
         "epochs": args.epochs,
@@ -415,5 +423,5 @@ def _fit_events(args: argparse.Namespace):
         "final": final,
         "history": {k: [float(x) for x in v] for k, v in result.history.items()},
     }
-    path = save_checkpoint(result.model, result.preprocessing, args.output, extra, force=args.force)
+    path = result.model.save(args.output, force=args.force, provenance=extra)
     return path, config, result, final

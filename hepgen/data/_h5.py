@@ -101,6 +101,12 @@ class ChunkedWriter:
         # Only now do these rows count as finished.
         self.n_written = start + n
 
+    def set_attrs(self, attrs: Mapping[str, Any]) -> None:
+        """Set file attributes now (e.g. a run's totals, known only after its last chunk,
+        before the context manager finishes the file)."""
+        _set_attrs(self._file.attrs, attrs)
+        self._file.flush()
+
     def finish(self, attrs: Mapping[str, Any] | None = None) -> Path | None:
         """Truncate to the finished rows, set ``attrs``, rename into place; None if empty."""
         if self.n_written == 0:

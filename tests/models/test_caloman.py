@@ -179,6 +179,23 @@ def test_sampling_is_chunked_and_checked(trained):
         CaloMan(CaloManConfig(**SMALL)).sample([4096.0])
 
 
+def test_sample_showers_is_the_sampling_pass_without_bookkeeping(trained):
+    model = trained.model.eval()
+    energies = np.array([1024.0, 4096.0, 8192.0])
+    fast = model.sample_showers(energies, torch.Generator().manual_seed(5))
+    assert torch.is_tensor(fast) and fast.shape == (3, 368)
+    full = model.sample(condition=energies, generator=torch.Generator().manual_seed(5))
+    np.testing.assert_array_equal(fast.float().numpy(), full.showers)
+    with pytest.raises(ValueError, match="training range"):
+        model.sample_showers([1e7])
+    model.train()
+    try:
+        with pytest.raises(RuntimeError, match="eval mode"):
+            model.sample_showers(energies)
+    finally:
+        model.eval()
+
+
 def test_train_rejects_bad_input(showers):
     with pytest.raises(ValueError, match="showers must be"):
         train_caloman(showers.showers[:, :10], showers.incident_energies, CaloManConfig(**SMALL), epochs=1)

@@ -34,12 +34,17 @@ def test_train_then_generate(checkpoint, tmp_path, capsys):
     # dataset 1 energies within the training range 1-8 GeV
     assert set(np.unique(sample.incident_energies)) <= {1024.0, 2048.0, 4096.0, 8192.0}
     assert sample.attrs["generator"] == "hepgen CaloMan"
-    # Generated chunk by chunk (for the progress bar): the same showers as one call.
-    from hepgen.models.caloman import load_checkpoint
+    # Streamed in chunks of --batch-size, chunk k seeded from (--seed, k): the same showers
+    # as one library call, and as the chunks made one by one in any order (another process).
+    import hepgen.models
 
-    model, _ = load_checkpoint(checkpoint)
-    torch.manual_seed(0)
-    assert np.array_equal(model.sample(sample.incident_energies, batch_size=10), sample.showers)
+    model = hepgen.models.load(checkpoint)
+    whole = model.sample(25, seed=0, batch_size=10)
+    assert np.array_equal(whole.showers, sample.showers)
+    assert np.array_equal(whole.incident_energies, sample.incident_energies)
+    parts = dict(zip([2, 0, 1], model.sample_chunks(25, seed=0, chunk_size=10, chunks=[2, 0, 1])))
+    assert np.array_equal(np.concatenate([parts[k].showers for k in range(3)]), sample.showers)
+    assert sample.attrs["seed"] == 0 and sample.attrs["seeding"] == "per-chunk"
     assert main(["generate", "calo", "--model", str(checkpoint), "-n", "5", "-o", str(out),
                  "--energy", "2048"]) == 1
     assert "exists" in capsys.readouterr().err

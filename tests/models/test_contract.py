@@ -171,7 +171,7 @@ def test_sampler_settings_are_parameters():
     with pytest.raises(ValueError, match="rtol must be a positive number"):
         jets.sample(2, method="dopri5", rtol=0)
     cfm = toy("events-cfm")
-    assert cfm.sampler_settings()["vectors"] == {"method": "midpoint", "steps": 3}
+    assert cfm.sampler_settings() == {"member": None, "weight_seed": 0, "method": "midpoint", "steps": 3}
     calls = []
     hook = cfm.net.register_forward_hook(lambda *_: calls.append(1))
     cfm.sample(4, seed=0, steps=1)
@@ -180,10 +180,19 @@ def test_sampler_settings_are_parameters():
     hook.remove()
     assert (one, len(calls) - one) == (2, 2)  # midpoint: 2 evaluations per step; euler: 1
     ddpm = toy("events-ddpm")
-    assert ddpm.sampler_settings()["vectors"] == {"sampler": "ddim", "steps": 3}
+    assert ddpm.sampler_settings() == {"member": None, "weight_seed": 0, "sampler": "ddim", "steps": 3}
     with pytest.raises(ValueError, match="steps must be an int in 1..20"):
         ddpm.sample(2, steps=21)
-    assert toy("events-jetgpt").sampler_settings()["vectors"] == {"use_cache": True}
+    assert toy("events-jetgpt").sampler_settings() == {"member": None, "weight_seed": 0, "use_cache": True}
+
+
+def test_sampler_settings_pass_back_unchanged(case):
+    # A caller validates once (model.sampler_settings(method=..., steps=...)) and passes the
+    # result to sample / sample_chunks: the same settings, the same samples.
+    _, model = case
+    settings = model.sampler_settings()
+    assert model.sampler_settings(**settings) == settings
+    assert_same(model.sample(3, seed=1, **settings), model.sample(3, seed=1))
 
 
 def test_dopri5_tolerances_reach_the_solver_without_patching():

@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 import torch
+from jet_toys import toy_jets
 
+import hepgen.models
 from hepgen.cli import main
 from hepgen.data import JetSample, read_jets, write_jets
-from hepgen.models.epic import load_checkpoint
-from jet_toys import toy_jets
+from hepgen.models.epic import read_train_state
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def test_resume_continues_the_run(data_file, tmp_path):
     base = ["train", "jets", "--model", "epic-jedi", "--data", str(data_file), "-o", str(path), *TINY]
     assert main(base + ["--epochs", "1"]) == 0
     assert main(base + ["--epochs", "2", "--resume"]) == 0
-    _, extra, state = load_checkpoint(path, with_train_state=True)
+    extra, state = hepgen.models.load(path).provenance, read_train_state(path)
     assert extra["epochs"] == 2 and len(extra["losses"]) == 2 and state["epoch"] == 2
     out = tmp_path / "gen.h5"
     assert main(["generate", "jets", "--model", str(path), "-n", "6", "--method", "ddim", "--steps", "3",
@@ -81,7 +82,8 @@ def test_old_spellings_train_the_same_model(data_file, tmp_path, capsys):
     assert main(common + ["-o", str(old), "--lr", "3e-3", "--max-jets", "80"]) == 0
     err = capsys.readouterr().err
     assert "--lr is deprecated" in err and "use --learning-rate" in err and "use --max-samples" in err
-    (a, extra_a), (b, extra_b) = load_checkpoint(new)[:2], load_checkpoint(old)[:2]
+    a, b = hepgen.models.load(new), hepgen.models.load(old)
+    extra_a, extra_b = a.provenance, b.provenance
     assert extra_a["n_train"] == extra_b["n_train"] == 80 and extra_a["settings"] == extra_b["settings"]
     for (name, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(p, q), name

@@ -8,20 +8,22 @@ model at rk4 × 5 steps gave median 142 GeV and 44% in the window on 10 000 jets
 import numpy as np
 import torch
 
+import hepgen.models
 from hepgen.cli import main
 from hepgen.data import read_jets
-from hepgen.models.epic import PRETRAINED, load, relative_mass
+from hepgen.models.epic import PRETRAINED, relative_mass
 
 
 def test_pretrained_model_is_small_and_loads():
     assert PRETRAINED.is_file() and PRETRAINED.stat().st_size < 3 * 2**20
-    model = load("pretrained")
+    model = hepgen.models.load("pretrained-jets")
     assert model.config.model == "epic-fm" and model.config.particles == 30 and model.config.conditional
 
 
 def test_pretrained_jets_have_a_top_mass_peak():
     torch.set_num_threads(1)
-    jets = load().sample(300, steps=5, method="rk4", generator=torch.Generator().manual_seed(0))
+    model = hepgen.models.load("pretrained-jets")
+    jets = model.sample(300, steps=5, method="rk4", generator=torch.Generator().manual_seed(0))
     mass = relative_mass(jets.particles) * jets.jets[:, 0]
     assert 800 < np.median(jets.jets[:, 0]) < 1200  # the training range of jet pT
     # A QCD-like or broken model puts the median far below (light jets: tens of GeV).

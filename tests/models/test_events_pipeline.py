@@ -9,13 +9,11 @@ import pytest
 import torch
 from events_toys import Z_MASS, z_file, z_sample
 
+import hepgen.models
 from hepgen.cli import main
-from hepgen.data.events import read_events
+from hepgen.data.events import EventSample, read_events
+from hepgen.metrics.events_precision import precision
 from hepgen.models.events import EventModelConfig, EventPreprocessing
-from hepgen.models.events.checkpoint import load_checkpoint, save_checkpoint
-from hepgen.models.events.files import read_generated
-from hepgen.models.events.generate import generate_events
-from hepgen.models.events.precision import precision
 from hepgen.models.events.train import train_events
 
 TINY = dict(hidden=32, layers=2, timesteps=50, ode_steps=4)
@@ -45,35 +43,40 @@ def test_train_save_load_generate_an_ensemble(tmp_path):
     result = train_events(sample, EventModelConfig(model="cfm", bayesian=True, **TINY), epochs=2,
                           batch_size=256, seed=0)
     assert len(result.history["loss"]) == 2 and result.history["kl"][0] > 0
-    path = save_checkpoint(result.model, result.preprocessing, tmp_path / "m.pt", {"note": 1})
+    path = result.model.save(tmp_path / "m.pt", provenance={"note": 1})
     with pytest.raises(FileExistsError):
-        save_checkpoint(result.model, result.preprocessing, path)
-    model, prep, extra = load_checkpoint(path)
-    assert extra == {"note": 1} and model.config == result.model.config
-    events, members = generate_events(model, prep, 300, ensemble=3, batch_size=200, seed=5)
+        result.model.save(path)
+    model = hepgen.models.load(path)
+    assert model.provenance["note"] == 1 and model.config == result.model.config
+
+    def ensemble(seed):  # member k: the k-th weight draw; its own noise stream (seed + k)
+        return EventSample.concatenate([model.sample(300, seed=seed + k, batch_size=200, member=k, weight_seed=seed)
+                                        for k in range(3)])
+
+    events = ensemble(5)
+    members = events.members
     assert len(events) == 900 and np.bincount(members).tolist() == [300, 300, 300]
     assert set(np.unique(events.n_jets)) <= {1, 2, 3}
     assert np.all(events.jets[:, :, 0][np.arange(3)[None] < events.n_jets[:, None]] > 20 - 0.01)
-    again, _ = generate_events(model, prep, 300, ensemble=3, batch_size=200, seed=5)
-    assert np.array_equal(events.muons, again.muons)  # the seed fixes draws and noise
+    assert np.array_equal(events.muons, ensemble(5).muons)  # the seed fixes draws and noise
     # Members differ: different weight draws.
     assert not np.allclose(events.muons[members == 0], events.muons[members == 1])
 
 
 def test_checkpoints_are_validated(tmp_path):
     result = train_events(z_sample(200), EventModelConfig(model="ddpm", **TINY), epochs=1, batch_size=100)
-    path = save_checkpoint(result.model, result.preprocessing, tmp_path / "m.pt")
+    path = result.model.save(tmp_path / "m.pt")
     payload = torch.load(path, weights_only=True)
-    for change, message in [({"format": "hepgen.caloman"}, "expected 'hepgen.events'"),
+    for change, message in [({"format": "hepgen.caloman", "version": 2}, "generates showers, expected events"),
                             ({"version": 99}, "version 99"),
                             ({"config": {**payload["config"], "hidden": 64}}, "damaged"),
                             ({"preprocessing": {}}, "damaged")]:
         torch.save({**payload, **change}, tmp_path / "bad.pt")
         with pytest.raises(ValueError, match=message):
-            load_checkpoint(tmp_path / "bad.pt")
+            hepgen.models.load(tmp_path / "bad.pt", kind="events")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="not a readable"):
-        load_checkpoint(tmp_path / "junk.pt")
+        hepgen.models.load(tmp_path / "junk.pt")
 
 
 def test_precision_sees_a_shifted_z_peak():
@@ -98,19 +101,28 @@ def test_cli_train_generate_compare(tmp_path, capsys):
                  "--truth", str(truth), "--plots", str(tmp_path / "p"), "--observables", "m_mumu", "--quiet"]) == 0
     assert (tmp_path / "p" / "m_mumu.png").is_file()
     assert len(read_events(gen)) == 300  # readable by hepgen.data
-    sample, members = read_generated(bgen)
+    sample = read_events(bgen)
+    members = sample.members
     assert len(sample) == 600 and np.bincount(members).tolist() == [200] * 3
     with h5py.File(bgen) as f:
         assert f.attrs["ensemble"] == 3
     out = tmp_path / "cmp"
-    assert main(["compare", "events", "--truth", str(truth), str(gen), str(bgen), "--labels", "INN,B-DDPM",
-                 "-o", str(out), "--observables", "m_mumu,pt_mu1,eta_j1,dr_j1j2,pt_j3", "--quiet"]) == 0
+    assert main(["compare", "events", "--truth", str(truth), "--generated", str(gen), str(bgen),
+                 "--labels", "INN,B-DDPM", "-o", str(out), "--observables", "m_mumu,pt_mu1,eta_j1,dr_j1j2,pt_j3",
+                 "--quiet"]) == 0
     result = json.loads((out / "precision.json").read_text())
     assert set(result) == {"INN", "B-DDPM"} and len(result["B-DDPM"]["m_mumu"]["w1_members"]) == 3
     assert result["INN"]["run"]["epochs"] == 1 and result["INN"]["run"]["seconds_per_1e5"] > 0
     for name in ("m_mumu", "pt_mu1", "eta_j1", "dr_j1j2", "pt_j3"):
         assert (out / f"{name}.png").stat().st_size > 10_000
     assert "B-DDPM" in (out / "precision.md").read_text()
+    # The older spelling, files as positional arguments, still works for one release.
+    capsys.readouterr()
+    old = tmp_path / "cmp_old"
+    assert main(["compare", "events", "--truth", str(truth), str(gen), "-o", str(old), "--observables", "m_mumu",
+                 "--quiet"]) == 0
+    assert "positional arguments is deprecated" in capsys.readouterr().err
+    assert json.loads((old / "precision.json").read_text())["inn"]["m_mumu"] == result["INN"]["m_mumu"]
     # Errors: one line naming the problem, nothing written.
     capsys.readouterr()
     assert main(["generate", "events", "--model", str(ckpt), "-n", "10", "--ensemble", "2",
@@ -120,8 +132,8 @@ def test_cli_train_generate_compare(tmp_path, capsys):
     assert "exists" in capsys.readouterr().err
     assert main(["train", "events", "--model", "cfm", *common, "--option", "oops", "-o", str(tmp_path / "y.pt")]) == 1
     assert "KEY=VALUE" in capsys.readouterr().err
-    assert main(["compare", "events", "--truth", str(truth), str(gen), "-o", str(out), "--observables", "mass",
-                 "--force"]) == 1
+    assert main(["compare", "events", "--truth", str(truth), "--generated", str(gen), "-o", str(out),
+                 "--observables", "mass", "--force"]) == 1
     assert "--observables: unknown" in capsys.readouterr().err
 
 

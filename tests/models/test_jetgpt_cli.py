@@ -4,17 +4,17 @@
 import numpy as np
 import pytest
 import torch
+from events_toys import (
+    z_file,  # tests/models is on sys.path (pytest rootdir-relative import)
+)
 
+import hepgen.models
 from hepgen.cli import main
 from hepgen.data.events import read_events
 from hepgen.models.events import EventModelConfig, build_model
-from hepgen.models.events.checkpoint import load_checkpoint
-from hepgen.models.events.files import read_generated
 from hepgen.models.events.jetgpt import JetGPT
 from hepgen.models.events.vectors import component_mask
 from hepgen.nn.bayesian import bayesian_layers, kl_divergence
-
-from events_toys import z_file  # tests/models is on sys.path (pytest rootdir-relative import)
 
 
 @pytest.mark.parametrize("bayesian", [False, True])
@@ -29,10 +29,10 @@ def test_contract_loss_gradients_and_padded_samples(bayesian):
     (loss + kl_divergence(net)).backward()
     assert all(p.grad is not None for p in net.parameters())
     assert bool(bayesian_layers(net)) == bayesian
-    sample = net.eval().sample(n_jets, generator=torch.Generator().manual_seed(1))
+    sample = net.eval().sample_vectors(n_jets, generator=torch.Generator().manual_seed(1))
     assert sample.shape == (5, 17) and torch.isfinite(sample).all()
     assert torch.all(sample[component_mask(n_jets) == 0] == 0)
-    assert torch.equal(sample, net.sample(n_jets, generator=torch.Generator().manual_seed(1)))
+    assert torch.equal(sample, net.sample_vectors(n_jets, generator=torch.Generator().manual_seed(1)))
 
 
 def test_cli_train_and_generate_jetgpt(tmp_path, capsys):
@@ -43,7 +43,7 @@ def test_cli_train_and_generate_jetgpt(tmp_path, capsys):
     ckpt, bckpt = tmp_path / "gpt.pt", tmp_path / "bgpt.pt"
     assert main(["train", "events", "--model", "jetgpt", *common, "-o", str(ckpt)]) == 0
     assert main(["train", "events", "--model", "jetgpt", "--bayesian", *common, "-o", str(bckpt)]) == 0
-    model, prep, _ = load_checkpoint(ckpt)
+    model = hepgen.models.load(ckpt)
     assert isinstance(model, JetGPT) and model.options.components == 3 and not bayesian_layers(model)
     gen, bgen = tmp_path / "gpt.h5", tmp_path / "bgpt.h5"
     assert main(["generate", "events", "--model", str(ckpt), "-n", "150", "-o", str(gen), "--quiet"]) == 0
@@ -53,7 +53,8 @@ def test_cli_train_and_generate_jetgpt(tmp_path, capsys):
     assert len(events) == 150 and set(np.unique(events.n_jets)) <= {1, 2, 3}
     real = np.arange(3)[None] < events.n_jets[:, None]
     assert np.all(events.jets[:, :, 0][real] > 20 - 0.01) and np.all(events.jets[~real] == 0)
-    sample, members = read_generated(bgen)
+    sample = read_events(bgen)
+    members = sample.members
     assert len(sample) == 200 and np.bincount(members).tolist() == [100, 100]
     assert not np.allclose(sample.muons[members == 0], sample.muons[members == 1])
     # A bad JetGPT option is one line naming it, before any data is read; nothing written.

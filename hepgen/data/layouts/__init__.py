@@ -37,6 +37,10 @@ class SampleWriter:
     def append(self, sample) -> None:
         self._writer.append(self._to_arrays(sample))
 
+    def set_attrs(self, attrs: Mapping[str, Any]) -> None:
+        """Set file attributes now (e.g. totals known after the last chunk)."""
+        self._writer.set_attrs(attrs)
+
     def finish(self, attrs: Mapping[str, Any] | None = None):
         return self._writer.finish(attrs)
 

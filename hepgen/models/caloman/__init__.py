@@ -1,9 +1,14 @@
 """CaloMan (Cresswell, Ross et al. 2022): calorimeter showers from density estimation on a
 learned manifold — a VAE, a conditional spline flow on its latent, an energy-per-layer flow.
 
-    from hepgen.models.caloman import train_caloman, save_checkpoint, load_checkpoint
+    import hepgen.models
+    from hepgen.models.caloman import train_caloman
     result = train_caloman(sample.showers, sample.incident_energies, epochs=50)
-    showers = result.model.sample(energies_mev)          # numpy [N, n_voxels], MeV
+    result.model.save("calo.pt")
+    model = hepgen.models.load("calo.pt")                # or "pretrained-calo"
+    showers = model.sample(condition=energies_mev, seed=0)   # a ShowerSample (MeV)
+
+``save_checkpoint``, ``load_checkpoint`` and ``load_pretrained`` are the older spellings.
 """
 
 from hepgen.models.caloman.checkpoint import FORMAT, VERSION, load_checkpoint, save_checkpoint

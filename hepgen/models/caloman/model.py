@@ -121,6 +121,18 @@ class CaloMan(Generator):
         z = u * self.latent_std + self.latent_mean
         return p.voxels_inverse(self.vae.decode(z), layers)
 
+    @torch.no_grad()
+    def sample_showers(self, energies, generator: torch.Generator | None = None) -> torch.Tensor:
+        """[N, n_voxels] showers (MeV, float64) on the model's device for incident energies
+        [N] or [N, 1] (MeV, checked as ``condition`` is), in one pass: no chunking, no sample
+        object, no mode switch. The low-overhead call for latency-bound callers (a shower per
+        call inside a detector simulation; ``hepgen bench calo``'s batch-1 latency), where
+        ``sample(condition=...)``'s bookkeeping costs about as much as the flows. Call it on
+        a model in eval mode, as :func:`hepgen.models.load` returns it."""
+        if self.training:
+            raise RuntimeError("sample_showers needs the model in eval mode (model.eval())")
+        return self.sample_chunk(self.check_energies(energies).to(self.latent_mean.device), generator)
+
     # --- the generator contract (hepgen.models.base) ----------------------------------------
     def allowed_energies(self) -> np.ndarray:
         """The dataset-1 energies (MeV) inside the training range: the default condition."""

@@ -99,8 +99,10 @@ class EventGenerator(Generator):
                 raise ValueError(f"member must be a non-negative int, got {member!r}")
             if not isinstance(weight_seed, (int, np.integer)) or isinstance(weight_seed, bool) or weight_seed < 0:
                 raise ValueError(f"weight_seed must be a non-negative int, got {weight_seed!r}")
+        # Flat, so that the result passed back in (sample(n, **model.sampler_settings(...)))
+        # is the same settings.
         return {"member": None if member is None else int(member), "weight_seed": int(weight_seed),
-                "vectors": self.vector_settings(**settings)}
+                **self.vector_settings(**settings)}
 
     def check_condition(self, n, condition):
         fractions = self._fitted().fractions
@@ -139,7 +141,8 @@ class EventGenerator(Generator):
         seed = torch.randint(0, 2**62, (1,), generator=generator).item()
         rng = np.random.default_rng(seed)
         n_jets = preprocessing.draw_multiplicities(n, rng) if condition is None else condition
-        x = torch.cat([self.sample_vectors(n_jets[i:i + batch_size], generator, **settings["vectors"]).cpu()
+        vectors = {k: v for k, v in settings.items() if k not in ("member", "weight_seed")}
+        x = torch.cat([self.sample_vectors(n_jets[i:i + batch_size], generator, **vectors).cpu()
                        for i in range(0, n, batch_size)])
         sample = preprocessing.decode(x, n_jets, rng)
         if settings["member"] is not None:

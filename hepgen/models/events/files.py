@@ -47,10 +47,10 @@ def run_info(path: str | os.PathLike) -> dict:
         info["cpu_seconds_per_1e5"] = 1e5 * float(attrs["sampling_cpu_seconds"]) / n
     checkpoint = attrs.get("model")
     if checkpoint and Path(checkpoint).is_file():
-        import torch
+        from hepgen.models.checkpoint import Checkpoint
 
         try:
-            extra = torch.load(checkpoint, map_location="cpu", weights_only=True).get("extra", {})
+            extra = Checkpoint.read(checkpoint).provenance
         except Exception:  # an unreadable checkpoint only costs the table its training columns
             extra = {}
         if "train_seconds" in extra:
