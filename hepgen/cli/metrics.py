@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 
 from hepgen.cli import options, progress
 
@@ -13,7 +14,7 @@ def register(subparsers) -> None:
     parser = options.command(
         subparsers,
         "metrics",
-        help="the field's generative-model metrics (jets: W1M, W1P, W1EFP, FPD, KPD via jetnet)",
+        help="the field's generative-model metrics (jets: W1M, W1P, W1EFP, FPD, KPD as jetnet defines them)",
         description="The metrics the papers quote, computed by the field's own libraries.",
     )
     sub = parser.add_subparsers(dest="metrics_kind", metavar="KIND", required=True)
@@ -52,9 +53,9 @@ def _add_jets(sub) -> None:
     p.add_argument(
         "--efp-jobs",
         type=options.non_negative_int,
-        default=1,
+        default=None,
         metavar="N",
-        help="processes for energyflow's EFPs (0: one per CPU)",
+        help="deprecated and ignored: the EFPs are computed in this process (numpy), not in energyflow's pool",
     )
     options.seed(p, help="resampling seed")
     options.quiet(p)
@@ -69,10 +70,12 @@ def run_jets(args: argparse.Namespace) -> int:
 
 def _jet_metrics(args: argparse.Namespace):
     from hepgen.data import read_jets
-    from hepgen.metrics.jets import jet_metrics, require_jetnet
+    from hepgen.metrics.jets import jet_metrics, require_eval_extra
     from hepgen.metrics.jets_report import write_jet_report
 
-    require_jetnet()  # before the (slow) reads
+    require_eval_extra()  # before the (slow) reads
+    if args.efp_jobs is not None:
+        print("hepgen metrics jets: --efp-jobs is deprecated and ignored (the EFPs no longer run in a process pool)", file=sys.stderr)
     generated, truth = read_jets(args.generated), read_jets(args.truth)
     n = args.max_samples
     generated = (generated.particles[:n], generated.jets[:n])
@@ -84,7 +87,6 @@ def _jet_metrics(args: argparse.Namespace):
         batches=args.batches,
         efp=not args.no_efp,
         fpd_kpd=not args.no_fpd_kpd,
-        efp_jobs=args.efp_jobs or None,
         seed=args.seed,
         progress=progress.enabled(args.quiet),
     )
@@ -200,11 +202,11 @@ def run_samplers(args: argparse.Namespace) -> int:
 def _sampler_study(args: argparse.Namespace, samplers):
     import hepgen.models
     from hepgen.data import read_jets
-    from hepgen.metrics.jets import jet_metrics, require_jetnet
+    from hepgen.metrics.jets import jet_metrics, require_eval_extra
     from hepgen.metrics.samplers import run_study
     from hepgen.metrics.samplers_report import write_sampler_report
 
-    require_jetnet()
+    require_eval_extra()
     model = hepgen.models.load(args.model, kind="jets")
     for s in samplers:
         if s.method not in model.methods():

@@ -73,11 +73,6 @@ def require_eval_extra() -> None:
         raise ImportError(f"{EXTRA_HINT} ({type(err).__name__}: {err})") from err
 
 
-# The names the CLI modules call before reading their inputs (jets_cli.py and samplers_cli.py:
-# _import_jetnet; the hepgen/cli/ package: require_jetnet). Both check what the metrics need
-# now; the callers should move to require_eval_extra.
-_import_jetnet = require_eval_extra
-require_jetnet = require_eval_extra
 
 
 @dataclass

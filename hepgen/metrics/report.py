@@ -38,7 +38,7 @@ def check_output(out_dir, overwrite: bool = False) -> Path:
     if out_dir.exists() and not out_dir.is_dir():
         raise FileExistsError(f"{out_dir} exists and is not a directory")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-        raise FileExistsError(f"{out_dir} exists and is not empty; pass --overwrite to replace it")
+        raise FileExistsError(f"{out_dir} exists and is not empty; pass --force to replace it")
     if not out_dir.parent.is_dir():
         raise FileNotFoundError(f"{out_dir}: directory {out_dir.parent} does not exist")
     return out_dir

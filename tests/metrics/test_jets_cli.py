@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-pytest.importorskip("jetnet", reason="the jet metrics need the eval extra (jetnet, energyflow)")
+pytest.importorskip("scipy", reason="the jet metrics need the eval extra (scipy)")
 
 from hepgen.cli import main  # noqa: E402
 from toys import top_jets, write_jets  # noqa: E402

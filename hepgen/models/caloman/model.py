@@ -65,12 +65,6 @@ class CaloMan(Generator):
         self.register_buffer("latent_std", torch.ones(config.latent))
 
     # --- pieces used in training ----------------------------------------------------------
-    @torch.no_grad()
-    def encode_latent(self, x: torch.Tensor) -> torch.Tensor:
-        """Standardised encoder means of preprocessed voxels: the latent flow's data."""
-        mean, _ = self.vae.encode(x)
-        return (mean - self.latent_mean) / self.latent_std
-
     def latent_log_prob(self, u: torch.Tensor, condition: torch.Tensor, layer_values: torch.Tensor) -> torch.Tensor:
         """log p(u | E_inc, layer energies): ``condition`` [B, 1], ``layer_values`` [B, n_layers] (standardised)."""
         return self.latent_flow.log_prob(u, torch.cat([condition, layer_values], dim=1))

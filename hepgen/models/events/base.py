@@ -77,9 +77,6 @@ class EventGenerator(Generator):
             raise TypeError(f"{type(self).__name__}.sample takes no sampler setting {sorted(settings)}")
         return {}
 
-    def _device(self) -> torch.device:
-        return next(self.parameters()).device
-
     # ---- the contract (hepgen.models.base) ------------------------------------------------
     def _fitted(self) -> EventPreprocessing:
         if self.preprocessing is None:
