@@ -42,19 +42,34 @@ def main(quick: bool) -> None:
         grad = torch.randn(q.shape)
         ours = lambda a, b, c: ops.masked_attention(a, b, c, mask)  # noqa: E731
         sdpa = lambda a, b, c: F.scaled_dot_product_attention(a, b, c, attn_mask=am)  # noqa: E731
-        for name, pair in {"forward": (lambda: ours(q, k, v), lambda: sdpa(q, k, v)),
-                           "forward+backward": (lambda: attention._forward_backward(ours, q, k, v, grad),
-                                                lambda: attention._forward_backward(sdpa, q, k, v, grad))}.items():
+        for name, pair in {
+            "forward": (lambda: ours(q, k, v), lambda: sdpa(q, k, v)),
+            "forward+backward": (
+                lambda: attention._forward_backward(ours, q, k, v, grad),
+                lambda: attention._forward_backward(sdpa, q, k, v, grad),
+            ),
+        }.items():
             t_ours, t_base = interleaved_min_cpu_ms(pair)
-            print(f"| {case.label} | {name} | {t_ours:.4g} | torch SDPA | {t_base:.4g} | {t_base / t_ours:.2f}x |", flush=True)
+            print(
+                f"| {case.label} | {name} | {t_ours:.4g} | torch SDPA | {t_base:.4g} | {t_base / t_ours:.2f}x |",
+                flush=True,
+            )
     for case in attention.QUICK_DECODE_CASES if quick else attention.DECODE_CASES:
         q, k, v, _ = attention.make_inputs(case, "cpu")
         cache = KVCache(case.batch, case.heads, case.length, case.head_dim)
         recompute = lambda a, b, c: F.scaled_dot_product_attention(a, b, c, is_causal=True)  # noqa: E731
-        t_ours, t_base = interleaved_min_cpu_ms((lambda: attention._sampling_loop_cached(cache, q, k, v),
-                                                 lambda: attention._sampling_loop_recompute(recompute, q, k, v)), reps=5)
-        print(f"| {case.label} | {case.length}-token sampling loop | {t_ours:.4g} (KV cache) | SDPA over the prefix, "
-              f"every token | {t_base:.4g} | {t_base / t_ours:.2f}x |", flush=True)
+        t_ours, t_base = interleaved_min_cpu_ms(
+            (
+                lambda: attention._sampling_loop_cached(cache, q, k, v),
+                lambda: attention._sampling_loop_recompute(recompute, q, k, v),
+            ),
+            reps=5,
+        )
+        print(
+            f"| {case.label} | {case.length}-token sampling loop | {t_ours:.4g} (KV cache) | SDPA over the prefix, "
+            f"every token | {t_base:.4g} | {t_base / t_ours:.2f}x |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

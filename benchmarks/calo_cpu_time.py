@@ -46,8 +46,10 @@ def main(argv=None) -> int:
     twin = nflows_twin(model)
     threads = torch.get_num_threads()
     flops = measured_flops(model)
-    print(f"threads {threads}; matmul FLOPs per shower {flops / 1e6:.3f} M (decoder "
-          f"{decoder_flops(model.config) / 1e6:.3f} M)")
+    print(
+        f"threads {threads}; matmul FLOPs per shower {flops / 1e6:.3f} M (decoder "
+        f"{decoder_flops(model.config) / 1e6:.3f} M)"
+    )
     a, b = torch.randn(10_000, 512), torch.randn(512, 512)
     wall, cpu = _time(lambda: torch.mm(a, b), 1.0, 200)
     gemm = 2 * 10_000 * 512 * 512
@@ -69,11 +71,16 @@ def main(argv=None) -> int:
                 old = best.get(name, (np.inf, np.inf))
                 best[name] = (min(old[0], w), min(old[1], c))
         (hw, hc), (nw, nc) = best["hepgen"], best["nflows"]
-        print(f"| {batch} | {hw / batch * 1e3:.4g} | {hc / batch * 1e3:.4g} | {nw / batch * 1e3:.4g} | "
-              f"{nc / batch * 1e3:.4g} | {nw / hw:.2f}x | {nc / hc:.2f}x |", flush=True)
+        print(
+            f"| {batch} | {hw / batch * 1e3:.4g} | {hc / batch * 1e3:.4g} | {nw / batch * 1e3:.4g} | "
+            f"{nc / batch * 1e3:.4g} | {nw / hw:.2f}x | {nc / hc:.2f}x |",
+            flush=True,
+        )
         if batch >= 10_000:
-            print(f"|   | achieved {flops * batch / hw / 1e9:.1f} GFLOP/s wall, {flops * batch / hc / 1e9:.1f} CPU; "
-                  f"matmul bound {flops / (gemm / cpu) * 1e3:.4g} ms/shower CPU |  |  |  |  |  |")
+            print(
+                f"|   | achieved {flops * batch / hw / 1e9:.1f} GFLOP/s wall, {flops * batch / hc / 1e9:.1f} CPU; "
+                f"matmul bound {flops / (gemm / cpu) * 1e3:.4g} ms/shower CPU |  |  |  |  |  |"
+            )
     return 0
 
 

@@ -35,9 +35,11 @@ def table(truth_path, generated_path) -> str:
     if not energies:
         raise ValueError("the two files share no incident energy")
     ids = geometry.layer_ids
-    head = ("| E_inc (MeV) | n truth / gen | E_tot/E_inc truth | E_tot/E_inc gen | layer shares truth | "
-            "layer shares gen | layer 0 empty t / g | sep E_tot/E_inc | sep layer energies "
-            f"({', '.join(map(str, ids))}) | sep width x layer 1, 2 |")
+    head = (
+        "| E_inc (MeV) | n truth / gen | E_tot/E_inc truth | E_tot/E_inc gen | layer shares truth | "
+        "layer shares gen | layer 0 empty t / g | sep E_tot/E_inc | sep layer energies "
+        f"({', '.join(map(str, ids))}) | sep width x layer 1, 2 |"
+    )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for e in energies:
         t, g = truth.showers[et == e].astype(np.float64), gen.showers[eg == e].astype(np.float64)
@@ -47,10 +49,11 @@ def table(truth_path, generated_path) -> str:
         seps = [_separation(lt[:, k], lg[:, k], log=True) for k in range(len(ids))]
         lines.append(
             f"| {e:.0f} | {len(t)} / {len(g)} | {rt.mean():.3f} ± {rt.std():.3f} | {rg.mean():.3f} ± {rg.std():.3f} | "
-            f"{' '.join(f'{v:.3f}' for v in lt.sum(0) / lt.sum())} | {' '.join(f'{v:.3f}' for v in lg.sum(0) / lg.sum())} | "
+            f"{' '.join(f'{v:.3f}' for v in lt.sum(0) / lt.sum())} | {' '.join(f'{v:.3f}' for v in lg.sum(0) / lg.sum())} | "  # noqa: E501 (a table row / log line reads better whole)
             f"{(lt[:, 0] <= 0).mean():.2f} / {(lg[:, 0] <= 0).mean():.2f} | {_separation(rt, rg):.3f} | "
             f"{' '.join(f'{v:.3f}' for v in seps)} | "
-            f"{_separation(wt[:, 1], wg[:, 1]):.3f} {_separation(wt[:, 2], wg[:, 2]):.3f} |")
+            f"{_separation(wt[:, 1], wg[:, 1]):.3f} {_separation(wt[:, 2], wg[:, 2]):.3f} |"
+        )
     return "\n".join(lines)
 
 

@@ -39,14 +39,26 @@ def observables(s: EventSample) -> dict[str, np.ndarray]:
     two = s.n_jets >= 2
     deta = s.jets[two, 0, 1] - s.jets[two, 1, 1]
     dphi = wrap_phi(s.jets[two, 0, 2] - s.jets[two, 1, 2])
-    return {"m_mumu": s.dimuon_mass(), "dR_jj": np.sqrt(deta**2 + dphi**2),
-            "mu1_pt": s.muons[:, 0, 0], "j1_pt": s.jets[:, 0, 0]}
+    return {
+        "m_mumu": s.dimuon_mass(),
+        "dR_jj": np.sqrt(deta**2 + dphi**2),
+        "mu1_pt": s.muons[:, 0, 0],
+        "j1_pt": s.jets[:, 0, 0],
+    }
 
 
-BINS = {"m_mumu": np.linspace(70, 110, 41), "dR_jj": np.linspace(0, 7, 36),
-        "mu1_pt": np.linspace(20, 200, 37), "j1_pt": np.linspace(20, 300, 29)}
-LABELS = {"m_mumu": r"$m_{\mu\mu}$ [GeV]", "dR_jj": r"$\Delta R_{j_1 j_2}$", "mu1_pt": r"$p_{T,\mu_1}$ [GeV]",
-          "j1_pt": r"$p_{T,j_1}$ [GeV]"}
+BINS = {
+    "m_mumu": np.linspace(70, 110, 41),
+    "dR_jj": np.linspace(0, 7, 36),
+    "mu1_pt": np.linspace(20, 200, 37),
+    "j1_pt": np.linspace(20, 300, 29),
+}
+LABELS = {
+    "m_mumu": r"$m_{\mu\mu}$ [GeV]",
+    "dR_jj": r"$\Delta R_{j_1 j_2}$",
+    "mu1_pt": r"$p_{T,\mu_1}$ [GeV]",
+    "j1_pt": r"$p_{T,j_1}$ [GeV]",
+}
 
 
 def chi2_per_bin(a, b, bins):
@@ -108,15 +120,16 @@ def train(config, x, n, minutes, batch_size, lr, seed, log, bucket=True):
             opt.step()
             tot += loss.item() * len(idx)
         epoch += 1
-        history.append({"epoch": epoch, "nll": tot / len(x), "kl": kls / len(x),
-                        "seconds": time.perf_counter() - t0})
+        history.append({"epoch": epoch, "nll": tot / len(x), "kl": kls / len(x), "seconds": time.perf_counter() - t0})
         log(f"epoch {epoch}: nll {tot / len(x):.4f} kl {kls / len(x):.4f} ({time.perf_counter() - t0:.0f} s)")
     return model.eval(), history, time.perf_counter() - t0
 
 
 @torch.no_grad()
 def mean_nll(model, x, n, batch=4096):
-    return float(sum(-model.log_prob(x[i:i + batch], n[i:i + batch]).sum() for i in range(0, len(x), batch)) / len(x))
+    return float(
+        sum(-model.log_prob(x[i : i + batch], n[i : i + batch]).sum() for i in range(0, len(x), batch)) / len(x)
+    )
 
 
 def plot(truth, gens, path, bands=None):
@@ -126,8 +139,9 @@ def plot(truth, gens, path, bands=None):
     import matplotlib.pyplot as plt
 
     keys = list(BINS)
-    fig, axes = plt.subplots(2, len(keys), figsize=(4.2 * len(keys), 4.8), gridspec_kw={"height_ratios": [3, 1]},
-                             sharex="col")
+    fig, axes = plt.subplots(
+        2, len(keys), figsize=(4.2 * len(keys), 4.8), gridspec_kw={"height_ratios": [3, 1]}, sharex="col"
+    )
     for j, key in enumerate(keys):
         bins = BINS[key]
         centers = 0.5 * (bins[1:] + bins[:-1])
@@ -171,8 +185,12 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--bayesian", action="store_true")
     ap.add_argument("--ensemble", type=int, default=5)
-    ap.add_argument("--timing-events", type=int, default=20_000,
-                    help="events timed per sampling mode (reported scaled to 10^5; default 2x10^4)")
+    ap.add_argument(
+        "--timing-events",
+        type=int,
+        default=20_000,
+        help="events timed per sampling mode (reported scaled to 10^5; default 2x10^4)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-bucket", action="store_true", help="mix jet counts in a batch (padding masked)")
     args = ap.parse_args()
@@ -193,19 +211,41 @@ def main():
     prep = EventPreprocessing.fit(train_s)
     x, n = prep.encode(train_s)
     xt, nt = prep.encode(test)
-    log(f"{args.data}: {len(sample)} events, train {len(x)}, held out {len(xt)}; fractions {prep.fractions.round(4).tolist()}")
-    config = EventModelConfig(model="jetgpt", hidden=args.hidden, layers=args.layers, bayesian=args.bayesian,
-                              options={"heads": args.heads, "components": args.components})
-    model, history, seconds = train(config, x, n, args.minutes, args.batch_size, args.lr, args.seed, log,
-                                    bucket=not args.no_bucket)
-    result = {"data": str(args.data), "n_train": len(x), "n_test": len(xt), "config": config.to_dict(),
-              "threads": torch.get_num_threads(), "bucketed_batches": not args.no_bucket, "load_avg_start": os.getloadavg(), "train_seconds": seconds,
-              "epochs": len(history), "final_train_nll": history[-1]["nll"], "final_kl": history[-1]["kl"],
-              "test_nll": mean_nll(model, xt, nt), "history": history,
-              "parameters": sum(p.numel() for p in model.parameters())}
-    log(f"trained {seconds:.0f} s, {len(history)} epochs; train NLL {history[-1]['nll']:.4f}, held-out NLL {result['test_nll']:.4f}")
-    torch.save({"config": config.to_dict(), "state_dict": model.state_dict(), "preprocessing": prep.state()},
-               out / "model.pt")
+    log(
+        f"{args.data}: {len(sample)} events, train {len(x)}, held out {len(xt)}; fractions {prep.fractions.round(4).tolist()}"  # noqa: E501 (a table row / log line reads better whole)
+    )
+    config = EventModelConfig(
+        model="jetgpt",
+        hidden=args.hidden,
+        layers=args.layers,
+        bayesian=args.bayesian,
+        options={"heads": args.heads, "components": args.components},
+    )
+    model, history, seconds = train(
+        config, x, n, args.minutes, args.batch_size, args.lr, args.seed, log, bucket=not args.no_bucket
+    )
+    result = {
+        "data": str(args.data),
+        "n_train": len(x),
+        "n_test": len(xt),
+        "config": config.to_dict(),
+        "threads": torch.get_num_threads(),
+        "bucketed_batches": not args.no_bucket,
+        "load_avg_start": os.getloadavg(),
+        "train_seconds": seconds,
+        "epochs": len(history),
+        "final_train_nll": history[-1]["nll"],
+        "final_kl": history[-1]["kl"],
+        "test_nll": mean_nll(model, xt, nt),
+        "history": history,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    log(
+        f"trained {seconds:.0f} s, {len(history)} epochs; train NLL {history[-1]['nll']:.4f}, held-out NLL {result['test_nll']:.4f}"  # noqa: E501 (a table row / log line reads better whole)
+    )
+    torch.save(
+        {"config": config.to_dict(), "state_dict": model.state_dict(), "preprocessing": prep.state()}, out / "model.pt"
+    )
 
     # Generation: as many events as held out, with the KV cache.
     g = torch.Generator().manual_seed(args.seed + 1)
@@ -213,7 +253,11 @@ def main():
     y = model.sample_vectors(n_gen, g)
     gen, changed = sort_by_pt(prep.decode(y, n_gen, np.random.default_rng(args.seed + 2)))
     result["reordered_fraction"] = float(changed.mean())
-    truth_obs, gen_obs, train_obs = observables(test), observables(gen), observables(subset(train_s, np.arange(len(test))))
+    truth_obs, gen_obs, train_obs = (
+        observables(test),
+        observables(gen),
+        observables(subset(train_s, np.arange(len(test)))),
+    )
     agreement = {}
     for key in ("m_mumu", "dR_jj"):
         agreement[key] = {
@@ -246,7 +290,9 @@ def main():
         t0 = time.perf_counter()
         model.sample_vectors(n_time, torch.Generator().manual_seed(3), use_cache=use_cache)
         timings["kv_cache" if use_cache else "recompute_prefix"] = time.perf_counter() - t0
-        log(f"sampling {args.timing_events} events, use_cache={use_cache}: {timings['kv_cache' if use_cache else 'recompute_prefix']:.1f} s")
+        log(
+            f"sampling {args.timing_events} events, use_cache={use_cache}: {timings['kv_cache' if use_cache else 'recompute_prefix']:.1f} s"  # noqa: E501 (a table row / log line reads better whole)
+        )
     result["sampling_seconds_per_1e5"] = {k: v * 1e5 / args.timing_events for k, v in timings.items()}
     result["kv_cache_speedup"] = timings["recompute_prefix"] / timings["kv_cache"]
     result["load_avg_end"] = os.getloadavg()

@@ -26,15 +26,25 @@ TOP_WINDOW = (140.0, 200.0)  # GeV, around m_t = 173 GeV
 def summary(sample) -> dict:
     m = relative_mass(sample.particles) * sample.jets[:, 0]
     real = sample.mask
-    return {"mass": m, "eta_rel": sample.particles[..., 0][real], "phi_rel": sample.particles[..., 1][real],
-            "pt_rel": sample.particles[..., 2][real], "n": sample.mask.sum(1)}
+    return {
+        "mass": m,
+        "eta_rel": sample.particles[..., 0][real],
+        "phi_rel": sample.particles[..., 1][real],
+        "pt_rel": sample.particles[..., 2][real],
+        "n": sample.mask.sum(1),
+    }
 
 
 def compare(truth: dict, gen: dict) -> dict:
     m = gen["mass"]
-    out = {"jets": int(len(m)), "mass_median": float(np.median(m)), "mass_mean": float(m.mean()),
-           "mass_std": float(m.std()), "top_window_fraction": float(np.mean((m > TOP_WINDOW[0]) & (m < TOP_WINDOW[1]))),
-           "w1_mass": float(wasserstein_distance(truth["mass"], m))}
+    out = {
+        "jets": int(len(m)),
+        "mass_median": float(np.median(m)),
+        "mass_mean": float(m.mean()),
+        "mass_std": float(m.std()),
+        "top_window_fraction": float(np.mean((m > TOP_WINDOW[0]) & (m < TOP_WINDOW[1]))),
+        "w1_mass": float(wasserstein_distance(truth["mass"], m)),
+    }
     for k in ("eta_rel", "phi_rel", "pt_rel", "n"):
         out[f"w1_{k}"] = float(wasserstein_distance(truth[k], gen[k]))
     out["pt_rel_negative_fraction"] = float(np.mean(gen["pt_rel"] < 0))
@@ -58,8 +68,19 @@ def main() -> None:
     for path in args.generated:
         gens[path] = summary(read_jets(path))
         results[path] = compare(truth, gens[path])
-    keys = ["jets", "mass_median", "mass_mean", "mass_std", "top_window_fraction", "w1_mass", "w1_eta_rel",
-            "w1_phi_rel", "w1_pt_rel", "w1_n", "pt_rel_negative_fraction"]
+    keys = [
+        "jets",
+        "mass_median",
+        "mass_mean",
+        "mass_std",
+        "top_window_fraction",
+        "w1_mass",
+        "w1_eta_rel",
+        "w1_phi_rel",
+        "w1_pt_rel",
+        "w1_n",
+        "pt_rel_negative_fraction",
+    ]
     print("| sample | " + " | ".join(keys) + " |")
     print("|---" * (len(keys) + 1) + "|")
     for name, r in results.items():
@@ -74,13 +95,22 @@ def main() -> None:
         import matplotlib.pyplot as plt
 
         fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
-        specs = [("mass", np.linspace(0, 300, 61), "jet mass of the constituents [GeV]"),
-                 ("eta_rel", np.linspace(-0.8, 0.8, 65), r"$\eta^{rel}$"),
-                 ("phi_rel", np.linspace(-0.8, 0.8, 65), r"$\phi^{rel}$"),
-                 ("pt_rel", np.logspace(-4, 0, 65), r"$p_T^{rel}$")]
+        specs = [
+            ("mass", np.linspace(0, 300, 61), "jet mass of the constituents [GeV]"),
+            ("eta_rel", np.linspace(-0.8, 0.8, 65), r"$\eta^{rel}$"),
+            ("phi_rel", np.linspace(-0.8, 0.8, 65), r"$\phi^{rel}$"),
+            ("pt_rel", np.logspace(-4, 0, 65), r"$p_T^{rel}$"),
+        ]
         for ax, (key, bins, label) in zip(axes, specs):
-            ax.hist(truth[key], bins=bins, density=True, histtype="stepfilled", alpha=0.3, color="k",
-                    label="Pythia (held out)")
+            ax.hist(
+                truth[key],
+                bins=bins,
+                density=True,
+                histtype="stepfilled",
+                alpha=0.3,
+                color="k",
+                label="Pythia (held out)",
+            )
             for path, g in gens.items():
                 ax.hist(g[key], bins=bins, density=True, histtype="step", lw=1.5, label=path.split("/")[-1])
             ax.set_xlabel(label)

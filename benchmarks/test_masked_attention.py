@@ -61,5 +61,6 @@ def test_sampling_loop(benchmark, device, case, impl):
         fn = lambda: attention._sampling_loop_cached(cache, q, k, v)  # noqa: E731
     else:
         fn = lambda: attention._sampling_loop_recompute(  # noqa: E731
-            lambda a, b, c: F.scaled_dot_product_attention(a, b, c, is_causal=True), q, k, v)
+            lambda a, b, c: F.scaled_dot_product_attention(a, b, c, is_causal=True), q, k, v
+        )
     benchmark(lambda: (fn(), _sync(device)))

@@ -26,7 +26,11 @@ def _sync(device):
 @pytest.mark.parametrize("impl", ["hepgen", "plain_pytorch"])
 def test_pool_forward(benchmark, device, case, impl):
     x, mask = pooling.make_inputs(case, device)
-    fn = (lambda: ops.set_pool(x, mask, pooling.SUM_SCALE)) if impl == "hepgen" else (lambda: pooling.plain_pytorch_pool(x, mask))
+    fn = (
+        (lambda: ops.set_pool(x, mask, pooling.SUM_SCALE))
+        if impl == "hepgen"
+        else (lambda: pooling.plain_pytorch_pool(x, mask))
+    )
     benchmark(lambda: (fn(), _sync(device)))
 
 

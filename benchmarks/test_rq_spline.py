@@ -35,5 +35,7 @@ def test_rq_spline(benchmark, device, case, direction, impl):
     fn = make(direction == "inverse")
     if direction == "forward+backward":
         fn = spline._with_backward(fn)
-    benchmark.extra_info.update(elements=case.elements, bytes_per_element=spline.bytes_per_element(case.bins, direction))
+    benchmark.extra_info.update(
+        elements=case.elements, bytes_per_element=spline.bytes_per_element(case.bins, direction)
+    )
     benchmark(lambda: (fn(*args), _sync(device)))

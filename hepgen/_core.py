@@ -12,7 +12,7 @@ import os
 from types import ModuleType
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load() -> tuple[ModuleType | None, str]:
     try:
         from hepgen import _C
@@ -37,7 +37,7 @@ def why_not_compiled() -> str:
     return _load()[1]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def build_info() -> dict:
     """What the compiled core contains (empty dict when it is not built)."""
     module = compiled_or_none()

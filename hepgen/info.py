@@ -30,8 +30,9 @@ def collect() -> dict:
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
             p = torch.cuda.get_device_properties(i)
-            gpus.append({"name": p.name, "capability": f"{p.major}.{p.minor}",
-                         "memory_gib": round(p.total_memory / 2**30, 1)})
+            gpus.append(
+                {"name": p.name, "capability": f"{p.major}.{p.minor}", "memory_gib": round(p.total_memory / 2**30, 1)}
+            )
     module = _core.compiled_or_none()
     info = {
         "hepgen": hepgen.__version__,
@@ -60,8 +61,9 @@ def collect() -> dict:
             dev.type: {
                 "available": table.available(dev, torch.float32),
                 "chosen": table.choose(dev, torch.float32),
-                "unavailable": {b: table.why_not(b, dev, torch.float32)
-                                for b in table.impls if table.why_not(b, dev, torch.float32)},
+                "unavailable": {
+                    b: table.why_not(b, dev, torch.float32) for b in table.impls if table.why_not(b, dev, torch.float32)
+                },
             }
             for dev in devices
         }
@@ -82,12 +84,20 @@ def format_text(info: dict) -> str:
         lines += [
             f"  module:   {core['path']}",
             f"  compiler: {core['compiler']}",
-            f"  OpenMP:   " + (f"yes, {core['openmp_threads']} threads" if core["openmp"] else "no (single-threaded CPU kernels)"),
-            f"  CUDA:     " + (f"kernels compiled for sm_{', sm_'.join(core['cuda_archs'])}" if core["cuda"] else "not compiled (CPU-only build)"),
+            "  OpenMP:   "
+            + (f"yes, {core['openmp_threads']} threads" if core["openmp"] else "no (single-threaded CPU kernels)"),
+            "  CUDA:     "
+            + (
+                f"kernels compiled for sm_{', sm_'.join(core['cuda_archs'])}"
+                if core["cuda"]
+                else "not compiled (CPU-only build)"
+            ),
         ]
     if info["gpus"]:
         for i, gpu in enumerate(info["gpus"]):
-            lines.append(f"  GPU {i}:    {gpu['name']} (compute capability {gpu['capability']}, {gpu['memory_gib']} GiB)")
+            lines.append(
+                f"  GPU {i}:    {gpu['name']} (compute capability {gpu['capability']}, {gpu['memory_gib']} GiB)"
+            )
     else:
         lines.append("  GPU:      none visible to torch")
     lines += ["", "ops (float32; * = chosen by default)"]

@@ -21,8 +21,12 @@ HEPGEN_DEPRECATIONS_ARE_ERRORS = "error:.*is deprecated and will be removed in t
 
 def _runs_entry_points(path) -> bool:
     name = path.name
-    return ("cli" in name or "bench" in name or path.parent.name == "bench"
-            or name in ("test_events_pipeline.py", "test_no_internal_deprecations.py"))
+    return (
+        "cli" in name
+        or "bench" in name
+        or path.parent.name == "bench"
+        or name in ("test_events_pipeline.py", "test_no_internal_deprecations.py")
+    )
 
 
 def pytest_collection_modifyitems(config, items):

@@ -29,8 +29,14 @@ def backend_params(device: str, dtype: torch.dtype = torch.float32, op: str | No
     return params
 
 
-def assert_close_to_reference(out: torch.Tensor, ref_same_dtype: torch.Tensor, ref64: torch.Tensor,
-                              factor: float = 4.0, floor: float | None = None, what: str = "output") -> None:
+def assert_close_to_reference(
+    out: torch.Tensor,
+    ref_same_dtype: torch.Tensor,
+    ref64: torch.Tensor,
+    factor: float = 4.0,
+    floor: float | None = None,
+    what: str = "output",
+) -> None:
     assert out.shape == ref64.shape, f"{what}: shape {tuple(out.shape)} != {tuple(ref64.shape)}"
     assert out.dtype == ref_same_dtype.dtype, f"{what}: dtype {out.dtype} != {ref_same_dtype.dtype}"
     if out.numel() == 0:

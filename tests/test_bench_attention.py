@@ -6,7 +6,9 @@ from hepgen.cli import main
 
 
 def test_bench_prints_and_records_the_attention_table(tmp_path, capsys):
-    assert main(["bench", "attention", "--quick", "--device", "cpu", "--min-time", "0.01", "--save", str(tmp_path)]) == 0
+    assert (
+        main(["bench", "attention", "--quick", "--device", "cpu", "--min-time", "0.01", "--save", str(tmp_path)]) == 0
+    )
     out = capsys.readouterr().out
     assert "torch SDPA" in out and "sampling loop" in out
     (record_path,) = tmp_path.glob("*_attention.json")

@@ -10,14 +10,20 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("cmake") is None or not os.path.isfile(os.path.join(REPO, "CMakeLists.txt")),
-                       reason="needs cmake and the source tree"),
+    pytest.mark.skipif(
+        shutil.which("cmake") is None or not os.path.isfile(os.path.join(REPO, "CMakeLists.txt")),
+        reason="needs cmake and the source tree",
+    ),
 ]
 
 
 def _configure(build, *defines, env=None):
-    return subprocess.run(["cmake", "-S", REPO, "-B", str(build), "-DHEPGEN_PYTHON=OFF", *defines],
-                          capture_output=True, text=True, env=env)
+    return subprocess.run(
+        ["cmake", "-S", REPO, "-B", str(build), "-DHEPGEN_PYTHON=OFF", *defines],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
 
 
 def test_cuda_off_builds_cpu_core_usable_from_cpp(tmp_path):
@@ -26,8 +32,18 @@ def test_cuda_off_builds_cpu_core_usable_from_cpp(tmp_path):
     subprocess.run(["cmake", "--build", str(build), "-j2"], check=True, capture_output=True)
     subprocess.run(["cmake", "--install", str(build), "--prefix", str(prefix)], check=True, capture_output=True)
     consumer = tmp_path / "consumer"
-    subprocess.run(["cmake", "-S", os.path.join(REPO, "tests", "cpp"), "-B", str(consumer),
-                    f"-Dhepgen_DIR={prefix / 'lib' / 'cmake' / 'hepgen'}"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "cmake",
+            "-S",
+            os.path.join(REPO, "tests", "cpp"),
+            "-B",
+            str(consumer),
+            f"-Dhepgen_DIR={prefix / 'lib' / 'cmake' / 'hepgen'}",
+        ],
+        check=True,
+        capture_output=True,
+    )
     subprocess.run(["cmake", "--build", str(consumer)], check=True, capture_output=True)
     result = subprocess.run([str(consumer / "set_pool_consumer")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout

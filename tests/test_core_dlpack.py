@@ -90,8 +90,11 @@ def _rss_mib():
 @pytest.mark.parametrize("via", ["tensor", "capsule", "old torch"])
 def test_no_leak_over_many_calls(via):
     x, mask, out = _inputs(B=1, N=4, D=3)
-    wrap = {"tensor": lambda t: t, "capsule": to_dlpack,
-            "old torch": lambda t: t.as_subclass(_TensorWithoutExchangeApi)}[via]
+    wrap = {
+        "tensor": lambda t: t,
+        "capsule": to_dlpack,
+        "old torch": lambda t: t.as_subclass(_TensorWithoutExchangeApi),
+    }[via]
     for _ in range(2000):  # warm up allocator pools
         C.set_pool_forward(wrap(x), wrap(mask), 0.01, wrap(out))
     gc.collect()

@@ -8,15 +8,20 @@ import pytest
 
 import hepgen
 
-pytestmark = pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("c++") is None,
-                                reason="needs cmake and a C++ compiler")
+pytestmark = pytest.mark.skipif(
+    shutil.which("cmake") is None or shutil.which("c++") is None, reason="needs cmake and a C++ compiler"
+)
 
 
 def test_cpp_program_links_core_through_find_package(tmp_path):
     source = os.path.join(os.path.dirname(__file__), "cpp")
     build = tmp_path / "build"
-    subprocess.run(["cmake", "-S", source, "-B", str(build), f"-Dhepgen_DIR={hepgen.cmake_dir()}",
-                    "-DCMAKE_BUILD_TYPE=Release"], check=True, capture_output=True, text=True)
+    subprocess.run(
+        ["cmake", "-S", source, "-B", str(build), f"-Dhepgen_DIR={hepgen.cmake_dir()}", "-DCMAKE_BUILD_TYPE=Release"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     subprocess.run(["cmake", "--build", str(build)], check=True, capture_output=True, text=True)
     result = subprocess.run([str(build / "set_pool_consumer")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -23,14 +23,22 @@ from hepgen.models import list_pretrained
 def hepgen(*argv: str) -> subprocess.CompletedProcess:
     """``python -W error::DeprecationWarning -m hepgen ARGV``: any DeprecationWarning fails it."""
     env = {**os.environ, "HEPGEN_PROGRESS": "0", "PYTHONPATH": os.pathsep.join(sys.path)}
-    return subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-m", "hepgen", *argv],
-                          capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-W", "error::DeprecationWarning", "-m", "hepgen", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
 
 
-@pytest.mark.parametrize("argv", [
-    ("generate", "calo", "-n", "30", "--batch-size", "16"),
-    ("generate", "jets", "-n", "12", "--batch-size", "8", "--steps", "2"),
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("generate", "calo", "-n", "30", "--batch-size", "16"),
+        ("generate", "jets", "-n", "12", "--batch-size", "8", "--steps", "2"),
+    ],
+)
 def test_generate_with_the_shipped_models(argv, tmp_path):
     out = tmp_path / "out.h5"
     done = hepgen(*argv, "-o", str(out))

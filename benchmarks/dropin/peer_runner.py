@@ -93,8 +93,12 @@ def install_nflows(checkout: Path) -> list[str]:
     for module in (splines, rational_quadratic, autoregressive):
         module.unconstrained_rational_quadratic_spline = unconstrained_rational_quadratic_spline
     sys.path.insert(0, str(checkout))  # `tests.transforms...`; nflows itself is already imported
-    return ["tests.transforms.splines.rational_quadratic_test", "tests.transforms.coupling_test",
-            "tests.transforms.nonlinearities_test", "tests.transforms.autoregressive_test"]
+    return [
+        "tests.transforms.splines.rational_quadratic_test",
+        "tests.transforms.coupling_test",
+        "tests.transforms.nonlinearities_test",
+        "tests.transforms.autoregressive_test",
+    ]
 
 
 PEERS = {"torchdiffeq": install_torchdiffeq, "nflows": install_nflows}
@@ -118,8 +122,9 @@ class Recorder(unittest.TestResult):
         message = None
         if err is not None:
             message = "".join(traceback.format_exception_only(err[0], err[1])).strip().splitlines()[0][:300]
-        self.units.append({"test": test_id, "params": params, "ours": ours, "peer": peer,
-                           "error": message, "skipped": skipped})
+        self.units.append(
+            {"test": test_id, "params": params, "ours": ours, "peer": peer, "error": message, "skipped": skipped}
+        )
 
     def addSubTest(self, test, subtest, err):
         self._had_subtests = True
@@ -202,8 +207,10 @@ def main(argv=None) -> int:
         counts[outcome] += 1
         if outcome != "passed":
             reasons[outcome][reason] += 1
-    print(f"{args.peer}: {counts['passed']} passed, {counts['failed']} failed, {counts['excluded']} excluded "
-          f"(units: subtests, or tests without subtests)")
+    print(
+        f"{args.peer}: {counts['passed']} passed, {counts['failed']} failed, {counts['excluded']} excluded "
+        f"(units: subtests, or tests without subtests)"
+    )
     for outcome in ("failed", "excluded"):
         for reason, n in reasons[outcome].most_common():
             print(f"  {outcome} x{n}: {reason}")

@@ -30,13 +30,14 @@ def cases(B, H, L, D):
     mask = torch.rand(B, L, device="cuda", generator=g) < 0.8
     mask[:, 0] = True
     w = torch.randn(B, H, L, D, device="cuda", generator=g)
-    causal_and_pad = (mask[:, None, None, :] & torch.ones(L, L, dtype=torch.bool, device="cuda").tril())
+    causal_and_pad = mask[:, None, None, :] & torch.ones(L, L, dtype=torch.bool, device="cuda").tril()
 
     def sdpa_f():
         return F.scaled_dot_product_attention(q, k, v, attn_mask=causal_and_pad)
 
     def ours_f():
         return ops.masked_attention(q, k, v, mask, causal=True)
+
     return q, k, v, w, sdpa_f, ours_f
 
 
@@ -44,6 +45,7 @@ def fwd_bwd(f, q, k, v, w):
     def run():
         out = f()
         torch.autograd.grad(out, (q, k, v), w)
+
     return run
 
 
@@ -74,8 +76,11 @@ for B, H, L, D in SHAPES:
     kernels._blocks = default_blocks
     with ops.use_backend("triton"), torch.no_grad():
         t_def = timed(ours_f)
-    print(f"B={B} H={H} L={L} D={D}: sdpa fwd {t_sdpa:.4f} ms fwd+bwd {t_sdpa_b:.4f} ms; "
-          f"triton default blocks {default_blocks(L, D)} fwd {t_def:.4f} ms", flush=True)
+    print(
+        f"B={B} H={H} L={L} D={D}: sdpa fwd {t_sdpa:.4f} ms fwd+bwd {t_sdpa_b:.4f} ms; "
+        f"triton default blocks {default_blocks(L, D)} fwd {t_def:.4f} ms",
+        flush=True,
+    )
 
 print("| case | backend | (BM, BN, warps) | fwd ms | fwd+bwd ms | SDPA fwd | SDPA fwd+bwd | fwd x | fwd+bwd x |")
 print("|---|---|---|---|---|---|---|---|---|")
@@ -86,9 +91,13 @@ for case in dict.fromkeys(r[0] for r in rows):
     cud = [r for r in mine if r[1] == "cuda"]
     picks = [("best fwd", best_f), ("best fwd+bwd", best_b)] + [("", r) for r in cud]
     for label, r in picks:
-        print(f"| {case} | {r[1]} {label} | {r[2]} | {r[3]:.4f} | {r[4]:.4f} | {r[5]:.4f} | {r[6]:.4f} | "
-              f"{r[5] / r[3]:.2f} | {r[6] / r[4]:.2f} |")
-import json, os  # noqa: E401,E402
+        print(
+            f"| {case} | {r[1]} {label} | {r[2]} | {r[3]:.4f} | {r[4]:.4f} | {r[5]:.4f} | {r[6]:.4f} | "
+            f"{r[5] / r[3]:.2f} | {r[6] / r[4]:.2f} |"
+        )
+import json  # noqa: E402
+import os  # noqa: E402 (after the thread setting / the sweep, on purpose)
+
 out = os.environ.get("OUT")
 if out:
     with open(os.path.join(out, "res", "attention_backends.json"), "w") as f:

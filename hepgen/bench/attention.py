@@ -78,7 +78,7 @@ def _forward_backward(attend, q, k, v, grad):
 def _sampling_loop_cached(cache: KVCache, q, k, v):
     cache.reset()
     for i in range(q.shape[2]):
-        cache.step(q[:, :, i:i + 1], k[:, :, i:i + 1], v[:, :, i:i + 1])
+        cache.step(q[:, :, i : i + 1], k[:, :, i : i + 1], v[:, :, i : i + 1])
 
 
 def _sampling_loop_recompute(attend, q, k, v):
@@ -86,8 +86,9 @@ def _sampling_loop_recompute(attend, q, k, v):
         attend(q[:, :, :i], k[:, :, :i], v[:, :, :i])[:, :, -1:]
 
 
-def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5,
-        progress: CaseProgress | None = None) -> list[Row]:
+def run(
+    device: str = "cpu", quick: bool = False, min_time_s: float = 0.5, progress: CaseProgress | None = None
+) -> list[Row]:
     rows = []
     backend = ops.registered_ops()["masked_attention"].choose(torch.device(device), torch.float32)
     ours = f"hepgen ({backend})"
@@ -109,15 +110,29 @@ def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5,
         grad = torch.randn(q.shape, device=device)
         pairs = {
             "forward": (lambda: hepgen_attend(q, k, v), lambda: sdpa_attend(q, k, v)),
-            "forward+backward": (lambda: _forward_backward(hepgen_attend, q, k, v, grad),
-                                 lambda: _forward_backward(sdpa_attend, q, k, v, grad)),
+            "forward+backward": (
+                lambda: _forward_backward(hepgen_attend, q, k, v, grad),
+                lambda: _forward_backward(sdpa_attend, q, k, v, grad),
+            ),
         }
         for direction, (fn_ours, fn_base) in pairs.items():
             counter.start(f"{case.label} {direction}")
             t_ours = time_call(fn_ours, device, min_time_s=min_time_s)
             t_base = time_call(fn_base, device, min_time_s=min_time_s)
-            rows.append(Row("attention", case.label, direction, device, ours, t_ours.median_ms,
-                            "torch SDPA", t_base.median_ms, _peak_mib(t_ours), _peak_mib(t_base)))
+            rows.append(
+                Row(
+                    "attention",
+                    case.label,
+                    direction,
+                    device,
+                    ours,
+                    t_ours.median_ms,
+                    "torch SDPA",
+                    t_base.median_ms,
+                    _peak_mib(t_ours),
+                    _peak_mib(t_base),
+                )
+            )
 
     for case in decode_cases:
         counter.start(f"{case.label} {case.length}-token decode")
@@ -125,16 +140,30 @@ def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5,
         cache = KVCache(case.batch, case.heads, case.length, case.head_dim, device=device)
         loop = f"{case.length}-token sampling loop"
         cache.reset()
-        steps = [cache.step(q[:, :, i:i + 1], k[:, :, i:i + 1], v[:, :, i:i + 1]) for i in range(case.length)]
+        steps = [cache.step(q[:, :, i : i + 1], k[:, :, i : i + 1], v[:, :, i : i + 1]) for i in range(case.length)]
         full = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         torch.testing.assert_close(torch.cat(steps, dim=2), full, rtol=1e-4, atol=1e-5)
         t_ours = time_call(lambda: _sampling_loop_cached(cache, q, k, v), device, min_time_s=min_time_s)
         baselines = {
-            "SDPA over the prefix, every token": lambda a, b, c: F.scaled_dot_product_attention(a, b, c, is_causal=True),
+            "SDPA over the prefix, every token": lambda a, b, c: F.scaled_dot_product_attention(
+                a, b, c, is_causal=True
+            ),
             "hepgen over the prefix, every token": lambda a, b, c: ops.masked_attention(a, b, c, causal=True),
         }
         for name, attend in baselines.items():
             t_base = time_call(lambda: _sampling_loop_recompute(attend, q, k, v), device, min_time_s=min_time_s)
-            rows.append(Row("attention", case.label, loop, device, f"{ours} KV-cache decode", t_ours.median_ms,
-                            name, t_base.median_ms, _peak_mib(t_ours), _peak_mib(t_base)))
+            rows.append(
+                Row(
+                    "attention",
+                    case.label,
+                    loop,
+                    device,
+                    f"{ours} KV-cache decode",
+                    t_ours.median_ms,
+                    name,
+                    t_base.median_ms,
+                    _peak_mib(t_ours),
+                    _peak_mib(t_base),
+                )
+            )
     return rows

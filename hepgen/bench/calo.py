@@ -52,28 +52,46 @@ def nflows_twin(model):
     from nflows.distributions import StandardNormal
     from nflows.flows import Flow
     from nflows.nn.nets import ResidualNet
-    from nflows.transforms import (CompositeTransform, LULinear, PiecewiseRationalQuadraticCouplingTransform,
-                                   RandomPermutation)
+    from nflows.transforms import (
+        CompositeTransform,
+        LULinear,
+        PiecewiseRationalQuadraticCouplingTransform,
+        RandomPermutation,
+    )
     from nflows.utils import torchutils
 
     def nsf(features, context, layers, hidden, blocks, bins, tail_bound):
         ts = []
         for i in range(layers):
             mask = torchutils.create_alternating_binary_mask(features, even=i % 2 == 0)
-            ts += [PiecewiseRationalQuadraticCouplingTransform(
-                       mask, lambda n_in, n_out: ResidualNet(n_in, n_out, hidden, context_features=context,
-                                                             num_blocks=blocks),
-                       num_bins=bins, tails="linear", tail_bound=tail_bound),
-                   RandomPermutation(features), LULinear(features, identity_init=True)]
+            ts += [
+                PiecewiseRationalQuadraticCouplingTransform(
+                    mask,
+                    lambda n_in, n_out: ResidualNet(n_in, n_out, hidden, context_features=context, num_blocks=blocks),
+                    num_bins=bins,
+                    tails="linear",
+                    tail_bound=tail_bound,
+                ),
+                RandomPermutation(features),
+                LULinear(features, identity_init=True),
+            ]
         return Flow(CompositeTransform(ts), StandardNormal([features]))
 
     c = model.config
     twin = copy.deepcopy(model)
     # The latent flow's context: the scaled log E_inc and the 5 standardised layer values.
-    twin.latent_flow = nsf(c.latent, 1 + len(c.layer_sizes), c.flow_layers, c.flow_hidden, c.flow_blocks,
-                           c.flow_bins, c.flow_tail_bound)
-    twin.layer_flow = nsf(len(c.layer_sizes), 1, c.layer_flow_layers, c.layer_flow_hidden, c.layer_flow_blocks,
-                          c.flow_bins, c.layer_flow_tail_bound)
+    twin.latent_flow = nsf(
+        c.latent, 1 + len(c.layer_sizes), c.flow_layers, c.flow_hidden, c.flow_blocks, c.flow_bins, c.flow_tail_bound
+    )
+    twin.layer_flow = nsf(
+        len(c.layer_sizes),
+        1,
+        c.layer_flow_layers,
+        c.layer_flow_hidden,
+        c.layer_flow_blocks,
+        c.flow_bins,
+        c.layer_flow_tail_bound,
+    )
     return twin.to(model.latent_mean.device).eval()
 
 
@@ -101,15 +119,19 @@ def generate(model, energies: np.ndarray, batch: int) -> np.ndarray:
     return model.sample(condition=energies, batch_size=batch).showers
 
 
-def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5,
-        progress: CaseProgress | None = None) -> list[Row]:
+def run(
+    device: str = "cpu", quick: bool = False, min_time_s: float = 0.5, progress: CaseProgress | None = None
+) -> list[Row]:
     model = build_model(device)
     have_nflows = importlib.util.find_spec("nflows") is not None
     peer = nflows_twin(model) if have_nflows else None
     peer_label = "nflows flows" if have_nflows else "nflows (not installed)"
     flops = measured_flops(model)
-    print(f"CaloMan (latent 35, hidden 512x3) matmul FLOPs per shower: {flops / 1e6:.3g} M, of which the "
-          f"decoder {decoder_flops(model.config) / 1e6:.3g} M", flush=True)
+    print(
+        f"CaloMan (latent 35, hidden 512x3) matmul FLOPs per shower: {flops / 1e6:.3g} M, of which the "
+        f"decoder {decoder_flops(model.config) / 1e6:.3g} M",
+        flush=True,
+    )
     rng = np.random.default_rng(0)
     cases = QUICK if quick else [(b, n) for n in SHOWERS for b in BATCHES if b <= n]
     rows = []
@@ -127,14 +149,29 @@ def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5,
         if peer is not None:
             with warnings.catch_warnings():  # nflows' LU inverse calls a deprecated torch function
                 warnings.simplefilter("ignore", UserWarning)
-                t_peer = time_call(lambda: generate(peer, energies, batch), device,
-                                   min_time_s=min_time_s, max_runs=200, **reps)
+                t_peer = time_call(
+                    lambda: generate(peer, energies, batch), device, min_time_s=min_time_s, max_runs=200, **reps
+                )
             peer_ms, peer_mib = t_peer.median_ms, _mib(t_peer.peak_bytes)
         else:
             peer_ms, peer_mib = math.nan, None
         case = "latency (batch 1)" if n == 1 else f"batch={batch} showers={n}"
-        rows.append(Row("calo", case, "generate", device, "hepgen CaloMan", t.median_ms, peer_label, peer_ms,
-                        _mib(t.peak_bytes), peer_mib, elements=n, flops_per_element=flops))
+        rows.append(
+            Row(
+                "calo",
+                case,
+                "generate",
+                device,
+                "hepgen CaloMan",
+                t.median_ms,
+                peer_label,
+                peer_ms,
+                _mib(t.peak_bytes),
+                peer_mib,
+                elements=n,
+                flops_per_element=flops,
+            )
+        )
     return rows
 
 

@@ -54,8 +54,7 @@ def setup(device: str, quick: bool) -> Setup:
 
 def make_network(device: str, seed: int = 0, weight_norm: bool = True) -> EPiCNet:
     torch.manual_seed(seed)
-    return EPiCNet(features=3, hidden=128, latent=10, layers=6, time_dim=32,
-                   weight_norm=weight_norm).to(device).eval()
+    return EPiCNet(features=3, hidden=128, latent=10, layers=6, time_dim=32, weight_norm=weight_norm).to(device).eval()
 
 
 def plain_midpoint(net: EPiCNet, y: torch.Tensor, mask: torch.Tensor, steps: int) -> torch.Tensor:
@@ -97,6 +96,7 @@ def graph_generator(net: EPiCNet, y0: torch.Tensor, mask: torch.Tensor, steps: i
     def run():
         with torch.no_grad():
             return sampler(y0)
+
     return run
 
 
@@ -104,6 +104,7 @@ def _generator(fn, net, y0, mask, steps):
     def run():
         with torch.no_grad(), parametrize.cached():
             return fn(net, y0, mask, steps)
+
     return run
 
 
@@ -125,9 +126,15 @@ def _interleaved_medians(fn_a, fn_b, device: str, runs: int) -> tuple[float, flo
     return statistics.median(a), statistics.median(b)
 
 
-def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5, baseline=None,
-        baseline_name: str = "published EPiC, plain PyTorch", suite: str = "epic",
-        progress: CaseProgress | None = None) -> list[Row]:
+def run(
+    device: str = "cpu",
+    quick: bool = False,
+    min_time_s: float = 0.5,
+    baseline=None,
+    baseline_name: str = "published EPiC, plain PyTorch",
+    suite: str = "epic",
+    progress: CaseProgress | None = None,
+) -> list[Row]:
     """Rows of ms per jet; min_time_s is not used (each case runs whole generations).
 
     ``baseline(net, y0, mask, steps)`` generates the baseline's jets (default: the plain
@@ -136,8 +143,13 @@ def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5, basel
     cfg = setup(device, quick)
     net = make_network(device)
     table = registered_ops()
-    ours_name = "hepgen (" + ", ".join(sorted({table[op].choose(torch.device(device), torch.float32)
-                                               for op in ("epic_local", "ode_combine")})) + ")"
+    ours_name = (
+        "hepgen ("
+        + ", ".join(
+            sorted({table[op].choose(torch.device(device), torch.float32) for op in ("epic_local", "ode_combine")})
+        )
+        + ")"
+    )
     rows = []
     counter = CaseCounter(progress, len(MULTIPLICITIES))
     for n in MULTIPLICITIES:
@@ -148,23 +160,52 @@ def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5, basel
         ours = _generator(hepgen_generate, net, y0, mask, cfg.steps)
         base = _generator(baseline, net, y0, mask, cfg.steps)
         # Same answer first (float32, 2 steps), then time.
-        torch.testing.assert_close(_generator(hepgen_generate, net, y0, mask, 2)(),
-                                   _generator(baseline, net, y0, mask, 2)(), rtol=1e-3, atol=1e-3)
+        torch.testing.assert_close(
+            _generator(hepgen_generate, net, y0, mask, 2)(),
+            _generator(baseline, net, y0, mask, 2)(),
+            rtol=1e-3,
+            atol=1e-3,
+        )
         t_ours, t_base = _interleaved_medians(ours, base, device, cfg.runs)
         mem_ours = peak_memory(_generator(hepgen_generate, net, y0, mask, 2), device)
         mem_base = peak_memory(_generator(baseline, net, y0, mask, 2), device)
-        rows.append(Row(suite, f"N={n} B={cfg.batch} NFE={2 * cfg.steps}", "generate, ms/jet", device, ours_name,
-                        t_ours * 1e3 / cfg.batch, baseline_name, t_base * 1e3 / cfg.batch,
-                        None if mem_ours is None else mem_ours / 2**20,
-                        None if mem_base is None else mem_base / 2**20))
+        rows.append(
+            Row(
+                suite,
+                f"N={n} B={cfg.batch} NFE={2 * cfg.steps}",
+                "generate, ms/jet",
+                device,
+                ours_name,
+                t_ours * 1e3 / cfg.batch,
+                baseline_name,
+                t_base * 1e3 / cfg.batch,
+                None if mem_ours is None else mem_ours / 2**20,
+                None if mem_base is None else mem_base / 2**20,
+            )
+        )
         if device.startswith("cuda"):
             # The whole loop as one CUDA-graph replay: checked against the eager loop first.
-            torch.testing.assert_close(graph_generator(net, y0, mask, 2)(),
-                                       _generator(hepgen_generate, net, y0, mask, 2)(), rtol=1e-4, atol=1e-4)
+            torch.testing.assert_close(
+                graph_generator(net, y0, mask, 2)(),
+                _generator(hepgen_generate, net, y0, mask, 2)(),
+                rtol=1e-4,
+                atol=1e-4,
+            )
             graphed = graph_generator(net, y0, mask, cfg.steps)
             graphed()  # capture outside the timing
             t_graph, t_base = _interleaved_medians(graphed, base, device, cfg.runs)
-            rows.append(Row(suite, f"N={n} B={cfg.batch} NFE={2 * cfg.steps}", "generate, ms/jet", device,
-                            ours_name[:-1] + ", CUDA graph)", t_graph * 1e3 / cfg.batch,
-                            baseline_name, t_base * 1e3 / cfg.batch, None, None))
+            rows.append(
+                Row(
+                    suite,
+                    f"N={n} B={cfg.batch} NFE={2 * cfg.steps}",
+                    "generate, ms/jet",
+                    device,
+                    ours_name[:-1] + ", CUDA graph)",
+                    t_graph * 1e3 / cfg.batch,
+                    baseline_name,
+                    t_base * 1e3 / cfg.batch,
+                    None,
+                    None,
+                )
+            )
     return rows

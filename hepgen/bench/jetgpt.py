@@ -25,8 +25,12 @@ MIX = (0.75, 0.20, 0.05)  # 1, 2, 3 jets (rounded, as in the Pythia Z+jets sampl
 def _model(device: str):
     from hepgen.models.events import EventModelConfig, build_model
 
-    config = EventModelConfig(model="jetgpt", hidden=SIZE["hidden"], layers=SIZE["layers"],
-                              options={"heads": SIZE["heads"], "components": SIZE["components"]})
+    config = EventModelConfig(
+        model="jetgpt",
+        hidden=SIZE["hidden"],
+        layers=SIZE["layers"],
+        options={"heads": SIZE["heads"], "components": SIZE["components"]},
+    )
     torch.manual_seed(0)
     return build_model(config).to(device).eval()
 
@@ -56,8 +60,9 @@ def _time_only(fn, device, warmup, min_runs, min_time_s) -> Timing:
     return Timing(statistics.median(times), min(times), len(times), None)
 
 
-def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5,
-        progress: CaseProgress | None = None) -> list[Row]:
+def run(
+    device: str = "cpu", quick: bool = False, min_time_s: float = 0.5, progress: CaseProgress | None = None
+) -> list[Row]:
     model = _model(device)
     # Full: 2 x 10^4 mixed / 5 x 10^3 3-jet events (re-running the prefix for 10^5 events
     # takes ~10 minutes on one busy CPU core); the per-event column scales to any count
@@ -72,8 +77,7 @@ def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5,
         n_jets = _jet_counts(n_events, mix)
 
         def sample(use_cache, n_jets=n_jets):
-            return model.sample_vectors(n_jets, torch.Generator().manual_seed(1), batch_size=batch,
-                                        use_cache=use_cache)
+            return model.sample_vectors(n_jets, torch.Generator().manual_seed(1), batch_size=batch, use_cache=use_cache)
 
         # The two must give the same events before their times mean anything (on a subset:
         # re-running the prefix for all of them is what the timing is for).
@@ -88,8 +92,19 @@ def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5,
         t_ours = timer(lambda: sample(True), device, **timing)
         t_base = timer(lambda: sample(False), device, **timing)
         case = f"{n_events} events ({label}), batch {batch}; {size}"
-        rows.append(Row("jetgpt", case, "sampling", device, "hepgen KV-cache decode", t_ours.median_ms,
-                        "re-run the prefix every step", t_base.median_ms,
-                        None if t_ours.peak_bytes is None else t_ours.peak_bytes / 2**20,
-                        None if t_base.peak_bytes is None else t_base.peak_bytes / 2**20, elements=n_events))
+        rows.append(
+            Row(
+                "jetgpt",
+                case,
+                "sampling",
+                device,
+                "hepgen KV-cache decode",
+                t_ours.median_ms,
+                "re-run the prefix every step",
+                t_base.median_ms,
+                None if t_ours.peak_bytes is None else t_ours.peak_bytes / 2**20,
+                None if t_base.peak_bytes is None else t_base.peak_bytes / 2**20,
+                elements=n_events,
+            )
+        )
     return rows

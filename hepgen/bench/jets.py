@@ -38,8 +38,16 @@ def torchdiffeq_midpoint(net, y: torch.Tensor, mask: torch.Tensor, steps: int) -
     return odeint(lambda t, x: plain_epic_forward(net, x, t, mask), y, grid, method="midpoint")[-1]
 
 
-def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5,
-        progress: CaseProgress | None = None) -> list[Row]:
+def run(
+    device: str = "cpu", quick: bool = False, min_time_s: float = 0.5, progress: CaseProgress | None = None
+) -> list[Row]:
     """Rows of ms per jet (see :func:`hepgen.bench.epic.run`)."""
-    return epic.run(device, quick, min_time_s, baseline=torchdiffeq_midpoint, baseline_name=BASELINE, suite="jets",
-                    progress=progress)
+    return epic.run(
+        device,
+        quick,
+        min_time_s,
+        baseline=torchdiffeq_midpoint,
+        baseline_name=BASELINE,
+        suite="jets",
+        progress=progress,
+    )

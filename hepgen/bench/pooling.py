@@ -57,8 +57,9 @@ def forward_backward(pool, x, mask, grad):
     out.backward(grad)
 
 
-def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5,
-        progress: CaseProgress | None = None) -> list[Row]:
+def run(
+    device: str = "cpu", quick: bool = False, min_time_s: float = 0.5, progress: CaseProgress | None = None
+) -> list[Row]:
     rows = []
     backend = ops.registered_ops()["set_pool"].choose(torch.device(device), torch.float32)
     ours = f"hepgen ({backend})"
@@ -69,8 +70,10 @@ def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5,
         grad = torch.randn(case.batch, 2 * case.features, device=device)
         pairs = {
             "forward": (lambda: ops.set_pool(x, mask, SUM_SCALE), lambda: plain_pytorch_pool(x, mask)),
-            "forward+backward": (lambda: forward_backward(lambda a, m: ops.set_pool(a, m, SUM_SCALE), x, mask, grad),
-                                 lambda: forward_backward(plain_pytorch_pool, x, mask, grad)),
+            "forward+backward": (
+                lambda: forward_backward(lambda a, m: ops.set_pool(a, m, SUM_SCALE), x, mask, grad),
+                lambda: forward_backward(plain_pytorch_pool, x, mask, grad),
+            ),
         }
         # The two must agree before their times mean anything.
         torch.testing.assert_close(ops.set_pool(x, mask, SUM_SCALE), plain_pytorch_pool(x, mask), rtol=1e-4, atol=1e-5)
@@ -78,8 +81,18 @@ def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5,
             counter.start(f"{case.label} {direction}")
             t_ours = time_call(fn_ours, device, min_time_s=min_time_s)
             t_base = time_call(fn_base, device, min_time_s=min_time_s)
-            rows.append(Row("pooling", case.label, direction, device, ours, t_ours.median_ms, "plain PyTorch",
-                            t_base.median_ms,
-                            None if t_ours.peak_bytes is None else t_ours.peak_bytes / 2**20,
-                            None if t_base.peak_bytes is None else t_base.peak_bytes / 2**20))
+            rows.append(
+                Row(
+                    "pooling",
+                    case.label,
+                    direction,
+                    device,
+                    ours,
+                    t_ours.median_ms,
+                    "plain PyTorch",
+                    t_base.median_ms,
+                    None if t_ours.peak_bytes is None else t_ours.peak_bytes / 2**20,
+                    None if t_base.peak_bytes is None else t_base.peak_bytes / 2**20,
+                )
+            )
     return rows

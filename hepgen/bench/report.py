@@ -46,8 +46,21 @@ def _per_element(ms: float, r: Row) -> str:
 
 def format_table(rows: list[Row]) -> str:
     head = ["case", "pass", "device", "hepgen", "ms", "peak MiB", "baseline", "ms", "peak MiB", "speedup"]
-    body = [[r.case, r.direction, r.device, r.ours, f"{r.ours_ms:.4g}", _mib(r.ours_peak_mib),
-             r.baseline, f"{r.baseline_ms:.4g}", _mib(r.baseline_peak_mib), f"{r.speedup:.2f}x"] for r in rows]
+    body = [
+        [
+            r.case,
+            r.direction,
+            r.device,
+            r.ours,
+            f"{r.ours_ms:.4g}",
+            _mib(r.ours_peak_mib),
+            r.baseline,
+            f"{r.baseline_ms:.4g}",
+            _mib(r.baseline_peak_mib),
+            f"{r.speedup:.2f}x",
+        ]
+        for r in rows
+    ]
     if any(r.elements for r in rows):  # elementwise suites: ns per element and hepgen's bytes per element
         head[5:5] = ["ns/elem", "B/elem"]
         head[10:10] = ["ns/elem"]
@@ -91,13 +104,20 @@ def save(rows: list[Row], directory: str, suite: str, device: str, environment: 
     name = device_name(device)
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60]
     stem = os.path.join(directory, f"{today}_{slug}_{suite}")
-    record = {"suite": suite, "date": today, "device": name, "environment": environment,
-              "rows": [dict(asdict(r), speedup=r.speedup) for r in rows]}
+    record = {
+        "suite": suite,
+        "date": today,
+        "device": name,
+        "environment": environment,
+        "rows": [dict(asdict(r), speedup=r.speedup) for r in rows],
+    }
     with open(stem + ".json", "w") as f:
         json.dump(record, f, indent=2)
     with open(stem + ".md", "w") as f:
         f.write(f"# {suite} benchmark, {today}, {name}\n\n")
-        f.write(f"hepgen {environment.get('hepgen')}, torch {environment.get('torch')}, "
-                f"triton {environment.get('triton')}; command: `{environment.get('command')}`\n\n")
+        f.write(
+            f"hepgen {environment.get('hepgen')}, torch {environment.get('torch')}, "
+            f"triton {environment.get('triton')}; command: `{environment.get('command')}`\n\n"
+        )
         f.write(format_table(rows) + "\n")
     return stem + ".json", stem + ".md"

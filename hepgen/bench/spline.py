@@ -87,7 +87,8 @@ def _nflows(inverse):
     from nflows.transforms.splines.rational_quadratic import unconstrained_rational_quadratic_spline
 
     return lambda x, w, h, d: unconstrained_rational_quadratic_spline(
-        x, w, h, d, inverse=inverse, tails="linear", tail_bound=TAIL_BOUND)
+        x, w, h, d, inverse=inverse, tails="linear", tail_bound=TAIL_BOUND
+    )
 
 
 def _zuko(inverse):
@@ -103,14 +104,16 @@ def _with_backward(fn):
         leaves = [t.detach().requires_grad_() for t in (x, w, h, d)]
         y, ld = fn(*leaves)
         torch.autograd.grad(y.sum() + ld.sum(), leaves)
+
     return run
 
 
 PEERS = {"nflows": ("nflows", _nflows), "zuko": ("zuko", _zuko)}
 
 
-def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5,
-        progress: CaseProgress | None = None) -> list[Row]:
+def run(
+    device: str = "cpu", quick: bool = False, min_time_s: float = 0.5, progress: CaseProgress | None = None
+) -> list[Row]:
     rows = []
     backend = ops.registered_ops()["rq_spline"].choose(torch.device(device), torch.float32)
     ours = f"hepgen ({backend})"
@@ -145,9 +148,22 @@ def run(device: str = "cpu", quick: bool = False, min_time_s: float = 0.5,
                     peer_ms, peer_mib = t_peer.median_ms, _mib(t_peer.peak_bytes)
                 else:
                     label, peer_ms, peer_mib = f"{peer} (not installed)", float("nan"), None
-                rows.append(Row("spline", case.label, direction, device, ours, t_ours.median_ms, label, peer_ms,
-                                _mib(t_ours.peak_bytes), peer_mib, elements=case.elements,
-                                bytes_per_element=bytes_per_element(case.bins, direction)))
+                rows.append(
+                    Row(
+                        "spline",
+                        case.label,
+                        direction,
+                        device,
+                        ours,
+                        t_ours.median_ms,
+                        label,
+                        peer_ms,
+                        _mib(t_ours.peak_bytes),
+                        peer_mib,
+                        elements=case.elements,
+                        bytes_per_element=bytes_per_element(case.bins, direction),
+                    )
+                )
     return rows
 
 

@@ -14,8 +14,9 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import torch
 
@@ -39,8 +40,15 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_call(fn: Callable[[], object], device: torch.device | str = "cpu", *, warmup: int = 3,
-              min_time_s: float = 0.5, min_runs: int = 5, max_runs: int = 1000) -> Timing:
+def time_call(
+    fn: Callable[[], object],
+    device: torch.device | str = "cpu",
+    *,
+    warmup: int = 3,
+    min_time_s: float = 0.5,
+    min_runs: int = 5,
+    max_runs: int = 1000,
+) -> Timing:
     """Median time of fn() over repeated runs (at least min_runs and min_time_s in total)."""
     device = torch.device(device)
     for _ in range(warmup):

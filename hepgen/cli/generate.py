@@ -110,8 +110,9 @@ def _sample_calo(args: argparse.Namespace) -> Path:
     model_name = str(args.model or hepgen.models.list_pretrained()["pretrained-calo"][0])
     if args.energy is None and len(model.allowed_energies()) == 0:
         lo, hi = (10 ** model.preprocessing.log_e_range.cpu().double()).tolist()
-        raise ValueError(f"{model_name}: trained on {lo:.4g}-{hi:.4g} MeV, which holds none of "
-                         "dataset 1's energies; use --energy")
+        raise ValueError(
+            f"{model_name}: trained on {lo:.4g}-{hi:.4g} MeV, which holds none of dataset 1's energies; use --energy"
+        )
     # Without --energy the model draws each shower's energy from dataset 1's (its default condition).
     condition = None if args.energy is None else np.full(args.n, args.energy)
     # Checked here, before the output file is opened; generated lazily.
@@ -280,8 +281,9 @@ def _sample_events(args: argparse.Namespace):
 
     def run(member):
         settings = {} if member is None else {"member": member, "weight_seed": args.seed}
-        return model.sample_chunks(args.n, seed=args.seed + (member or 0), chunk_size=args.batch_size,
-                                   **model.sampler_settings(**settings))
+        return model.sample_chunks(
+            args.n, seed=args.seed + (member or 0), chunk_size=args.batch_size, **model.sampler_settings(**settings)
+        )
 
     # Warm-up outside the timing: the first call pays one-off costs (kernel loading, allocator).
     model.sample(64, seed=0, **model.sampler_settings(**({"member": 0} if bayesian else {})))
@@ -302,10 +304,20 @@ def _sample_events(args: argparse.Namespace):
 
     def totals():
         took = record["took"] = watch.elapsed()
-        return {"sampling_seconds": took.seconds, "sampling_cpu_seconds": took.cpu_seconds,
-                "clipped_pt": record["clipped_pt"]}
+        return {
+            "sampling_seconds": took.seconds,
+            "sampling_cpu_seconds": took.cpu_seconds,
+            "clipped_pt": record["clipped_pt"],
+        }
 
     watch = Stopwatch()  # sampling and writing (the chunks are generated as they are written)
-    path = _stream(writer, itertools.chain(*runs), args.quiet, args.n * len(members), "event",
-                   on_chunk=count_clipped, totals=totals)
+    path = _stream(
+        writer,
+        itertools.chain(*runs),
+        args.quiet,
+        args.n * len(members),
+        "event",
+        on_chunk=count_clipped,
+        totals=totals,
+    )
     return path, args.n * len(members), record["took"], record["clipped_pt"]

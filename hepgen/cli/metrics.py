@@ -75,7 +75,10 @@ def _jet_metrics(args: argparse.Namespace):
 
     require_eval_extra()  # before the (slow) reads
     if args.efp_jobs is not None:
-        print("hepgen metrics jets: --efp-jobs is deprecated and ignored (the EFPs no longer run in a process pool)", file=sys.stderr)
+        print(
+            "hepgen metrics jets: --efp-jobs is deprecated and ignored (the EFPs no longer run in a process pool)",
+            file=sys.stderr,
+        )
     generated, truth = read_jets(args.generated), read_jets(args.truth)
     n = args.max_samples
     generated = (generated.particles[:n], generated.jets[:n])

@@ -21,10 +21,24 @@ import lazy_loader
 # Module -> the public names it defines.
 _EXPORTS = {
     "calo_geometry": ["CaloGeometry", "CaloLayer"],
-    "event_transforms": ["ArtanhPhi", "Chain", "LogTransform", "RelativePhi", "Standardize", "Transform",
-                         "event_preprocessing"],
-    "events": ["EventSample", "absolute_vectors", "event_vectors", "events_from_vectors", "read_events",
-               "vector_columns", "write_events"],
+    "event_transforms": [
+        "ArtanhPhi",
+        "Chain",
+        "LogTransform",
+        "RelativePhi",
+        "Standardize",
+        "Transform",
+        "event_preprocessing",
+    ],
+    "events": [
+        "EventSample",
+        "absolute_vectors",
+        "event_vectors",
+        "events_from_vectors",
+        "read_events",
+        "vector_columns",
+        "write_events",
+    ],
     "generate": ["generate_events", "generate_jets", "generate_showers"],
     "gflash": ["GFlashMedium", "GFlashSimulator"],
     "jets": ["JetSample", "read_jets", "write_jets"],

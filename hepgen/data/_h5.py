@@ -176,9 +176,7 @@ def read_dataset(
     dset = file[key]
     if not isinstance(dset, h5py.Dataset):
         raise ValueError(f"{where} is a group, expected a dataset")
-    if len(dset.shape) != len(shape) or any(
-        want is not None and got != want for got, want in zip(dset.shape, shape)
-    ):
+    if len(dset.shape) != len(shape) or any(want is not None and got != want for got, want in zip(dset.shape, shape)):
         expected = "(" + ", ".join("N" if s is None else str(s) for s in shape) + ")"
         raise ValueError(f"{where} has shape {dset.shape}, expected {expected}")
     stored_unit = dset.attrs.get("unit")

@@ -59,7 +59,6 @@ class EventSample:
         """(N,) invariant mass of the two muons in GeV."""
         return invariant_mass(self.muons[:, 0], self.muons[:, 1])
 
-
     def write(self, path: str | os.PathLike, *, force: bool = False, attrs: dict[str, Any] | None = None) -> Path:
         """Write in the hepgen-zjets layout (:mod:`hepgen.data.layouts.zjets`, with the
         'member' dataset when the sample has members); ``attrs`` are added to its own."""
@@ -128,9 +127,7 @@ def event_vectors(sample: EventSample, n_jets: int) -> np.ndarray:
     return RelativePhi(n_jets).forward(absolute_vectors(sample, n_jets))
 
 
-def events_from_vectors(
-    vectors: np.ndarray, n_jets: int, phi_leading: np.ndarray | float = 0.0
-) -> EventSample:
+def events_from_vectors(vectors: np.ndarray, n_jets: int, phi_leading: np.ndarray | float = 0.0) -> EventSample:
     """Events from flat vectors (inverse of :func:`event_vectors`); the leading muon gets
     azimuth ``phi_leading`` and both muons the muon mass."""
     from hepgen.data.event_transforms import RelativePhi

@@ -49,9 +49,7 @@ def generate_jets(
     chunk_size = chunk_size or default_chunk_size(n, *PYTHIA_CHUNK_RANGE)
     task = PythiaJets(process=process, max_particles=particles)
     attrs = {**jetnet.file_attrs(), **task.provenance()}
-    return generate_to_file(
-        path, task, n, seed, workers, chunk_size, attrs, force=force, progress=progress, unit="jet"
-    )
+    return generate_to_file(path, task, n, seed, workers, chunk_size, attrs, force=force, progress=progress, unit="jet")
 
 
 def generate_events(

@@ -84,15 +84,11 @@ class GFlashSimulator:
         """Lowest incident energy the parametrization covers (ln y >= 2)."""
         return self.medium.critical_energy_mev * math.e**2
 
-    def simulate(
-        self, incident_energies_mev: Sequence[float] | np.ndarray, rng: np.random.Generator
-    ) -> np.ndarray:
+    def simulate(self, incident_energies_mev: Sequence[float] | np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """(N, n_voxels) float32 voxel energies in MeV for incident energies (N,) in MeV."""
         energy = np.asarray(incident_energies_mev, dtype=np.float64).reshape(-1)
         if np.any(~np.isfinite(energy)) or np.any(energy < self.min_energy_mev):
-            raise ValueError(
-                f"incident_energies_mev: expected finite values >= {self.min_energy_mev:.0f} MeV"
-            )
+            raise ValueError(f"incident_energies_mev: expected finite values >= {self.min_energy_mev:.0f} MeV")
         alpha, beta, t0 = self._longitudinal_parameters(energy, rng)
         showers = np.empty((len(energy), self.geometry.n_voxels), dtype=np.float32)
         for index, layer in enumerate(self.geometry.layers):
@@ -159,9 +155,7 @@ class GFlashSimulator:
         def cumulative(radius):  # integral of f(r) from 0 to each edge
             return r2 / (r2 + radius[..., None] ** 2)
 
-        cdf = core_share[..., None] * cumulative(core_radius) + (1 - core_share[..., None]) * cumulative(
-            tail_radius
-        )
+        cdf = core_share[..., None] * cumulative(core_radius) + (1 - core_share[..., None]) * cumulative(tail_radius)
         return np.diff(cdf, axis=-1)
 
     def _fluctuate(self, expected: np.ndarray, rng: np.random.Generator) -> np.ndarray:

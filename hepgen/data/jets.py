@@ -51,7 +51,6 @@ class JetSample:
         """(N, P) bool, true for real (unpadded) particles."""
         return self.particles[..., 3] > 0.5
 
-
     def write(self, path: str | os.PathLike, *, force: bool = False, attrs: dict[str, Any] | None = None) -> Path:
         """Write in the JetNet layout (:mod:`hepgen.data.layouts.jetnet`); ``attrs`` are
         added to the sample's own. FileExistsError unless ``force``."""
@@ -65,8 +64,11 @@ class JetSample:
         chunks = list(chunks)
         if not chunks:
             raise ValueError("chunks: nothing to concatenate")
-        return cls(np.concatenate([c.particles for c in chunks]), np.concatenate([c.jets for c in chunks]),
-                   dict(chunks[0].attrs))
+        return cls(
+            np.concatenate([c.particles for c in chunks]),
+            np.concatenate([c.jets for c in chunks]),
+            dict(chunks[0].attrs),
+        )
 
 
 def write_jets(

@@ -122,9 +122,9 @@ class PythiaZJets:
             muon_p4[pid] = [ak.to_numpy(ak.fill_none(muon[f], 0.0)) for f in ("px", "py", "pz", "E")]
         has_pair = (leading[13] >= 0) & (leading[-13] >= 0)
         is_muon = (index == leading[13][:, None]) | (index == leading[-13][:, None])
-        jets = fastjet.ClusterSequence(
-            particles[~is_muon][["px", "py", "pz", "E"]], definition
-        ).inclusive_jets(min_pt=self.jet_pt_min)
+        jets = fastjet.ClusterSequence(particles[~is_muon][["px", "py", "pz", "E"]], definition).inclusive_jets(
+            min_pt=self.jet_pt_min
+        )
         jet_p4 = [ak.to_numpy(ak.flatten(jets[f])) for f in ("px", "py", "pz", "E")]
         pt, eta, phi, mass = pt_eta_phi_m(*jet_p4)
         counts = ak.to_numpy(ak.num(jets))

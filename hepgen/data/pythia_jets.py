@@ -69,9 +69,7 @@ class PythiaJets:
         if not isinstance(self.max_particles, int) or self.max_particles < 1:
             raise ValueError(f"max_particles: expected a positive integer, got {self.max_particles!r}")
         if not 0 <= self.pt_min < self.pt_max:
-            raise ValueError(
-                f"pt_min, pt_max: expected 0 <= pt_min < pt_max, got {self.pt_min}, {self.pt_max}"
-            )
+            raise ValueError(f"pt_min, pt_max: expected 0 <= pt_min < pt_max, got {self.pt_min}, {self.pt_max}")
 
     @property
     def layout(self):

@@ -35,13 +35,11 @@ class ShowerSample:
             raise ValueError(f"showers: expected shape (N, n_voxels), got {self.showers.shape}")
         if self.incident_energies.shape != (len(self.showers), 1):
             raise ValueError(
-                f"incident_energies: expected shape ({len(self.showers)}, 1), "
-                f"got {self.incident_energies.shape}"
+                f"incident_energies: expected shape ({len(self.showers)}, 1), got {self.incident_energies.shape}"
             )
 
     def __len__(self) -> int:
         return len(self.showers)
-
 
     def write(self, path: str | os.PathLike, *, force: bool = False, attrs: dict[str, Any] | None = None) -> Path:
         """Write in the CaloChallenge layout (:mod:`hepgen.data.layouts.calochallenge`);
@@ -56,8 +54,11 @@ class ShowerSample:
         chunks = list(chunks)
         if not chunks:
             raise ValueError("chunks: nothing to concatenate")
-        return cls(np.concatenate([c.incident_energies for c in chunks]),
-                   np.concatenate([c.showers for c in chunks]), dict(chunks[0].attrs))
+        return cls(
+            np.concatenate([c.incident_energies for c in chunks]),
+            np.concatenate([c.showers for c in chunks]),
+            dict(chunks[0].attrs),
+        )
 
 
 def write_showers(

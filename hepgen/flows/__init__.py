@@ -6,6 +6,17 @@ from hepgen.flows.nets import MADE, ResidualNet
 from hepgen.flows.spline import MaskedRQSAutoregressiveTransform, RQSCouplingTransform, alternating_mask
 from hepgen.flows.transforms import CompositeTransform, LULinear, RandomPermutation, Transform
 
-__all__ = ["Flow", "coupling_spline_flow", "autoregressive_spline_flow", "MADE", "ResidualNet",
-           "RQSCouplingTransform", "MaskedRQSAutoregressiveTransform", "alternating_mask",
-           "CompositeTransform", "LULinear", "RandomPermutation", "Transform"]
+__all__ = [
+    "MADE",
+    "CompositeTransform",
+    "Flow",
+    "LULinear",
+    "MaskedRQSAutoregressiveTransform",
+    "RQSCouplingTransform",
+    "RandomPermutation",
+    "ResidualNet",
+    "Transform",
+    "alternating_mask",
+    "autoregressive_spline_flow",
+    "coupling_spline_flow",
+]

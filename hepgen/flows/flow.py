@@ -57,31 +57,56 @@ class Flow(nn.Module):
         return self.sample_and_log_prob(n, context)[0]
 
 
-def coupling_spline_flow(features: int, context_features: int | None = None, num_layers: int = 4,
-                         hidden_features: int = 64, num_blocks: int = 3, num_bins: int = 8, tail_bound: float = 1.0,
-                         generator: torch.Generator | None = None) -> Flow:
+def coupling_spline_flow(
+    features: int,
+    context_features: int | None = None,
+    num_layers: int = 4,
+    hidden_features: int = 64,
+    num_blocks: int = 3,
+    num_bins: int = 8,
+    tail_bound: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> Flow:
     """CaloMan's conditional NSF: per layer an RQ coupling (alternating masks, residual net with the
     context), a random permutation and an LU-linear layer."""
     if features < 2:
         raise ValueError(f"a coupling flow needs features >= 2, got {features}")
     layers: list[Transform] = []
     for i in range(num_layers):
-        layers.append(RQSCouplingTransform(alternating_mask(features, even=i % 2 == 0), hidden_features,
-                                           context_features, num_blocks, num_bins, tail_bound))
+        layers.append(
+            RQSCouplingTransform(
+                alternating_mask(features, even=i % 2 == 0),
+                hidden_features,
+                context_features,
+                num_blocks,
+                num_bins,
+                tail_bound,
+            )
+        )
         layers.append(RandomPermutation(features, generator))
         layers.append(LULinear(features))
     return Flow(CompositeTransform(layers), features, context_features)
 
 
-def autoregressive_spline_flow(features: int, context_features: int | None = None, num_layers: int = 4,
-                               hidden_features: int = 64, num_blocks: int = 2, num_bins: int = 8,
-                               tail_bound: float = 1.0, generator: torch.Generator | None = None) -> Flow:
+def autoregressive_spline_flow(
+    features: int,
+    context_features: int | None = None,
+    num_layers: int = 4,
+    hidden_features: int = 64,
+    num_blocks: int = 2,
+    num_bins: int = 8,
+    tail_bound: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> Flow:
     """Masked autoregressive NSF: per layer an RQ autoregressive spline (MADE with the context),
     a random permutation and an LU-linear layer."""
     layers: list[Transform] = []
     for _ in range(num_layers):
-        layers.append(MaskedRQSAutoregressiveTransform(features, hidden_features, context_features, num_blocks,
-                                                       num_bins, tail_bound))
+        layers.append(
+            MaskedRQSAutoregressiveTransform(
+                features, hidden_features, context_features, num_blocks, num_bins, tail_bound
+            )
+        )
         layers.append(RandomPermutation(features, generator))
         layers.append(LULinear(features))
     return Flow(CompositeTransform(layers), features, context_features)

@@ -32,14 +32,22 @@ class ResidualBlock(nn.Module):
 class ResidualNet(nn.Module):
     """MLP with residual blocks; the context enters the first layer and gates every block."""
 
-    def __init__(self, in_features: int, out_features: int, hidden_features: int,
-                 context_features: int | None = None, num_blocks: int = 2, activation=F.relu):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        hidden_features: int,
+        context_features: int | None = None,
+        num_blocks: int = 2,
+        activation=F.relu,
+    ):
         super().__init__()
         self.hidden_features = hidden_features
         self.context_features = context_features
         self.initial_layer = nn.Linear(in_features + (context_features or 0), hidden_features)
-        self.blocks = nn.ModuleList([ResidualBlock(hidden_features, context_features, activation)
-                                     for _ in range(num_blocks)])
+        self.blocks = nn.ModuleList(
+            [ResidualBlock(hidden_features, context_features, activation) for _ in range(num_blocks)]
+        )
         self.final_layer = nn.Linear(hidden_features, out_features)
 
     def forward(self, x, context=None):
@@ -67,8 +75,15 @@ class MADE(nn.Module):
     """Masked autoregressive network: output block d (``output_multiplier`` units, feature-major)
     depends only on inputs x_<d (and on the context, unmasked). Residual blocks keep degrees."""
 
-    def __init__(self, features: int, hidden_features: int, output_multiplier: int,
-                 context_features: int | None = None, num_blocks: int = 2, activation=F.relu):
+    def __init__(
+        self,
+        features: int,
+        hidden_features: int,
+        output_multiplier: int,
+        context_features: int | None = None,
+        num_blocks: int = 2,
+        activation=F.relu,
+    ):
         super().__init__()
         self.hidden_features = hidden_features
         self.activation = activation
@@ -80,8 +95,12 @@ class MADE(nn.Module):
             self.context_layer = nn.Linear(context_features, hidden_features)
         self.blocks = nn.ModuleList()
         for _ in range(num_blocks):
-            block = nn.ModuleDict({"linear_0": MaskedLinear(hid_deg, hid_deg, strict=False),
-                                   "linear_1": MaskedLinear(hid_deg, hid_deg, strict=False)})
+            block = nn.ModuleDict(
+                {
+                    "linear_0": MaskedLinear(hid_deg, hid_deg, strict=False),
+                    "linear_1": MaskedLinear(hid_deg, hid_deg, strict=False),
+                }
+            )
             nn.init.uniform_(block["linear_1"].weight, -1e-3, 1e-3)
             nn.init.uniform_(block["linear_1"].bias, -1e-3, 1e-3)
             if context_features is not None:

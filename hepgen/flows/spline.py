@@ -22,7 +22,7 @@ from hepgen.ops import rq_spline
 def alternating_mask(features: int, even: bool) -> torch.Tensor:
     """1 marks a transformed feature: the even (or odd) positions."""
     mask = torch.zeros(features, dtype=torch.bool)
-    mask[0 if even else 1::2] = True
+    mask[0 if even else 1 :: 2] = True
     return mask
 
 
@@ -37,8 +37,14 @@ class _SplineParams:
         K = self.num_bins
         params = params.view(x.shape[0], x.shape[1], 3 * K - 1)
         scale = 1 / math.sqrt(self.hidden_features)
-        y, ld = rq_spline(x, params[..., :K] * scale, params[..., K:2 * K] * scale, params[..., 2 * K:],
-                          inverse=inverse, tail_bound=self.tail_bound)
+        y, ld = rq_spline(
+            x,
+            params[..., :K] * scale,
+            params[..., K : 2 * K] * scale,
+            params[..., 2 * K :],
+            inverse=inverse,
+            tail_bound=self.tail_bound,
+        )
         return y, ld.sum(dim=1)
 
 
@@ -46,8 +52,16 @@ class RQSCouplingTransform(Transform, _SplineParams):
     """Coupling layer: features where ``mask`` is True go through a rational-quadratic spline whose
     parameters a residual net computes from the other features and the context."""
 
-    def __init__(self, mask: torch.Tensor, hidden_features: int = 64, context_features: int | None = None,
-                 num_blocks: int = 3, num_bins: int = 8, tail_bound: float = 1.0, activation=F.relu):
+    def __init__(
+        self,
+        mask: torch.Tensor,
+        hidden_features: int = 64,
+        context_features: int | None = None,
+        num_blocks: int = 3,
+        num_bins: int = 8,
+        tail_bound: float = 1.0,
+        activation=F.relu,
+    ):
         super().__init__()
         mask = torch.as_tensor(mask, dtype=torch.bool)
         if mask.dim() != 1 or mask.all() or not mask.any():
@@ -63,8 +77,14 @@ class RQSCouplingTransform(Transform, _SplineParams):
         elif torch.equal(mask, alternating_mask(len(mask), even=False)):
             self._slices = (slice(1, None, 2), slice(0, None, 2))
         self.num_bins, self.tail_bound, self.hidden_features = num_bins, tail_bound, hidden_features
-        self.transform_net = ResidualNet(len(self.identity_features), len(self.transform_features) * (3 * num_bins - 1),
-                                         hidden_features, context_features, num_blocks, activation)
+        self.transform_net = ResidualNet(
+            len(self.identity_features),
+            len(self.transform_features) * (3 * num_bins - 1),
+            hidden_features,
+            context_features,
+            num_blocks,
+            activation,
+        )
 
     def _couple(self, x, context, inverse):
         if self._slices is not None:
@@ -92,13 +112,22 @@ class MaskedRQSAutoregressiveTransform(Transform, _SplineParams):
     """Autoregressive layer: feature d goes through a spline whose parameters MADE computes from
     features < d and the context. Forward (density) is one pass; inverse (sampling) takes D."""
 
-    def __init__(self, features: int, hidden_features: int = 64, context_features: int | None = None,
-                 num_blocks: int = 2, num_bins: int = 8, tail_bound: float = 1.0, activation=F.relu):
+    def __init__(
+        self,
+        features: int,
+        hidden_features: int = 64,
+        context_features: int | None = None,
+        num_blocks: int = 2,
+        num_bins: int = 8,
+        tail_bound: float = 1.0,
+        activation=F.relu,
+    ):
         super().__init__()
         self.features = features
         self.num_bins, self.tail_bound, self.hidden_features = num_bins, tail_bound, hidden_features
-        self.autoregressive_net = MADE(features, hidden_features, 3 * num_bins - 1, context_features, num_blocks,
-                                       activation)
+        self.autoregressive_net = MADE(
+            features, hidden_features, 3 * num_bins - 1, context_features, num_blocks, activation
+        )
 
     def forward(self, x, context=None):
         return self._spline(x, self.autoregressive_net(x, context), inverse=False)

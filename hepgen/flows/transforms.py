@@ -95,9 +95,13 @@ class LULinear(Transform):
 
     def _lower_upper(self):
         D = self.features
-        lower = self.lower_entries.new_zeros(D, D).index_put((self._lower_indices[0], self._lower_indices[1]), self.lower_entries)
+        lower = self.lower_entries.new_zeros(D, D).index_put(
+            (self._lower_indices[0], self._lower_indices[1]), self.lower_entries
+        )
         lower = lower + torch.eye(D, dtype=lower.dtype, device=lower.device)
-        upper = self.upper_entries.new_zeros(D, D).index_put((self._upper_indices[0], self._upper_indices[1]), self.upper_entries)
+        upper = self.upper_entries.new_zeros(D, D).index_put(
+            (self._upper_indices[0], self._upper_indices[1]), self.upper_entries
+        )
         upper = upper + torch.diag(self.upper_diag)
         return lower, upper
 

@@ -9,8 +9,22 @@ from hepgen.metrics.features.events import observables as event_observables
 from hepgen.metrics.separation import common_bins
 
 # Muon and jet pT and eta, M_mumu, Delta R between jets: the paper's standard set.
-PLOTTED = ("m_mumu", "pt_mu1", "pt_mu2", "eta_mu1", "eta_mu2", "pt_j1", "pt_j2", "pt_j3",
-           "eta_j1", "eta_j2", "eta_j3", "dr_j1j2", "dr_j1j3", "dr_j2j3")
+PLOTTED = (
+    "m_mumu",
+    "pt_mu1",
+    "pt_mu2",
+    "eta_mu1",
+    "eta_mu2",
+    "pt_j1",
+    "pt_j2",
+    "pt_j3",
+    "eta_j1",
+    "eta_j2",
+    "eta_j3",
+    "dr_j1j2",
+    "dr_j1j3",
+    "dr_j2j3",
+)
 # The precision table's observables: the Z peak and the jet-jet separation.
 PRECISION = ("m_mumu", "dr_j1j2")
 

@@ -62,8 +62,11 @@ def observable_figure(label: str, edges: np.ndarray, truth: np.ndarray, models: 
         if log:
             top.set_xscale("log")
         top.set_ylabel("normalised")
-        top.legend(fontsize="small", title="band: Bayesian ensemble spread" if any(
-            len(np.unique(m)) > 1 for _, _, m in models) else None, title_fontsize="x-small")
+        top.legend(
+            fontsize="small",
+            title="band: Bayesian ensemble spread" if any(len(np.unique(m)) > 1 for _, _, m in models) else None,
+            title_fontsize="x-small",
+        )
         bottom.set_ylim(0.5, 1.5)
         bottom.set_ylabel("model / truth")
         bottom.set_xlabel(label)
@@ -79,12 +82,16 @@ def write_plots(truth, generated: dict, directory, names=PLOTTED, progress=None)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     truth_obs = observable_values(truth, names)
-    model_obs = {label: (observable_values(sample, names),
-                         np.zeros(len(sample), dtype=int) if members is None else np.asarray(members))
-                 for label, (sample, members) in generated.items()}
+    model_obs = {
+        label: (
+            observable_values(sample, names),
+            np.zeros(len(sample), dtype=int) if members is None else np.asarray(members),
+        )
+        for label, (sample, members) in generated.items()
+    }
     written = []
     items = list(truth_obs.items())
-    for name, (label, values, log) in (items if progress is None else progress(items, "plots")):
+    for name, (label, values, log) in items if progress is None else progress(items, "plots"):
         edges = bins_for(name, values, log)
         if edges is None:
             continue

@@ -38,12 +38,17 @@ def precision(truth, sample, members=None, names=PRECISION) -> dict:
         g = np.clip(gen_obs[name][1], low, high)  # NaN (undefined) stays NaN
         if len(_finite(g)) == 0:
             continue
-        per_member = [wasserstein_distance(_finite(g[members == m]), t) for m in np.unique(members)
-                      if len(_finite(g[members == m]))]
+        per_member = [
+            wasserstein_distance(_finite(g[members == m]), t)
+            for m in np.unique(members)
+            if len(_finite(g[members == m]))
+        ]
         half = len(t) // 2
-        out[name] = {"w1": float(wasserstein_distance(_finite(g), t)),
-                     "w1_members": [float(v) for v in per_member],
-                     "floor": float(wasserstein_distance(t[:half], t[half:]))}
+        out[name] = {
+            "w1": float(wasserstein_distance(_finite(g), t)),
+            "w1_members": [float(v) for v in per_member],
+            "floor": float(wasserstein_distance(t[:half], t[half:])),
+        }
     return out
 
 
@@ -54,17 +59,18 @@ def precision_table(results: dict, info: dict | None = None) -> str:
     info = info or {}
     names = [n for n in PRECISION if any(n in r for r in results.values())]
     timing = any(info.values())
-    columns = (["training: epochs, wall (CPU)", "val. loss", "sampling per 1e5 events: wall (CPU)"]
-               if timing else []) + \
-        [f"W1 {UNITS.get(n, n)}" for n in names]
+    columns = (
+        ["training: epochs, wall (CPU)", "val. loss", "sampling per 1e5 events: wall (CPU)"] if timing else []
+    ) + [f"W1 {UNITS.get(n, n)}" for n in names]
     header = "| model | " + " | ".join(columns) + " |\n" + "|---|" + "---|" * len(columns) + "\n"
     rows = []
     for label, result in results.items():
         cells = []
         if timing:
             i = info.get(label) or {}
-            cells.append(f"{i['epochs']}, {_seconds(i, 'train_seconds', 'train_cpu_seconds')}"
-                         if "train_seconds" in i else "-")
+            cells.append(
+                f"{i['epochs']}, {_seconds(i, 'train_seconds', 'train_cpu_seconds')}" if "train_seconds" in i else "-"
+            )
             cells.append(f"{i['val_loss']:.4g}" if "val_loss" in i else "-")
             cells.append(_seconds(i, "seconds_per_1e5", "cpu_seconds_per_1e5") if "seconds_per_1e5" in i else "-")
         for n in names:
@@ -78,8 +84,11 @@ def precision_table(results: dict, info: dict | None = None) -> str:
                 cells.append(f"{r['w1']:.3g}")
         rows.append(f"| {label} | " + " | ".join(cells) + " |\n")
     floor = next(iter(results.values()), {})
-    rows.append("| truth: half vs half (floor) | " + " | ".join(
-        ["-"] * (3 if timing else 0) + [f"{floor[n]['floor']:.3g}" if n in floor else "-" for n in names]) + " |\n")
+    rows.append(
+        "| truth: half vs half (floor) | "
+        + " | ".join(["-"] * (3 if timing else 0) + [f"{floor[n]['floor']:.3g}" if n in floor else "-" for n in names])
+        + " |\n"
+    )
     return header + "".join(rows)
 
 

@@ -73,8 +73,6 @@ def require_eval_extra() -> None:
         raise ImportError(f"{EXTRA_HINT} ({type(err).__name__}: {err})") from err
 
 
-
-
 @dataclass
 class Metric:
     """One metric: value and jetnet's error estimate (both unscaled)."""

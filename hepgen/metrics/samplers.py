@@ -51,18 +51,28 @@ class Sampler:
                 return cls(parts[0], steps)
         except ValueError:
             pass
-        raise ValueError(f"sampler {text!r}: expected METHOD:STEPS (e.g. midpoint:100, rk4:10) or "
-                         "dopri5:RTOL[:ATOL] (e.g. dopri5:1e-3)")
+        raise ValueError(
+            f"sampler {text!r}: expected METHOD:STEPS (e.g. midpoint:100, rk4:10) or "
+            "dopri5:RTOL[:ATOL] (e.g. dopri5:1e-3)"
+        )
 
 
 BASELINE = Sampler("midpoint", 100)  # the paper's: 100 midpoint steps, 200 NFE
 DEFAULT_SAMPLERS = (
     BASELINE,
-    Sampler("midpoint", 50), Sampler("midpoint", 25), Sampler("midpoint", 10),
-    Sampler("euler", 100), Sampler("euler", 50), Sampler("euler", 20),
-    Sampler("heun", 25), Sampler("heun", 10),
-    Sampler("rk4", 16), Sampler("rk4", 10), Sampler("rk4", 5),
-    Sampler("dopri5", None, 1e-2, 1e-2), Sampler("dopri5", None, 1e-3, 1e-3),
+    Sampler("midpoint", 50),
+    Sampler("midpoint", 25),
+    Sampler("midpoint", 10),
+    Sampler("euler", 100),
+    Sampler("euler", 50),
+    Sampler("euler", 20),
+    Sampler("heun", 25),
+    Sampler("heun", 10),
+    Sampler("rk4", 16),
+    Sampler("rk4", 10),
+    Sampler("rk4", 5),
+    Sampler("dopri5", None, 1e-2, 1e-2),
+    Sampler("dopri5", None, 1e-3, 1e-3),
 )
 
 
@@ -98,8 +108,14 @@ def generate(model, sampler: Sampler, n: int, seed: int, batch_size: int = 1024)
     tolerances = {"rtol": sampler.rtol, "atol": sampler.atol} if sampler.method == "dopri5" else {}
     try:
         start = time.perf_counter()
-        jets = model.sample(n, steps=sampler.steps or 1, method=sampler.method, batch_size=batch_size,
-                            generator=torch.Generator().manual_seed(seed), **tolerances)
+        jets = model.sample(
+            n,
+            steps=sampler.steps or 1,
+            method=sampler.method,
+            batch_size=batch_size,
+            generator=torch.Generator().manual_seed(seed),
+            **tolerances,
+        )
         seconds = time.perf_counter() - start
     finally:
         counter.remove()
@@ -108,9 +124,18 @@ def generate(model, sampler: Sampler, n: int, seed: int, batch_size: int = 1024)
     return jets, counter.calls / batches, seconds
 
 
-def run_study(model, reference, samplers=DEFAULT_SAMPLERS, n: int = 5000, seed: int = 0,
-              batch_size: int = 1024, full_metrics: bool = True, metric_seed: int = 0,
-              batches: int = 5, progress: bool = True) -> list[SamplerResult]:
+def run_study(
+    model,
+    reference,
+    samplers=DEFAULT_SAMPLERS,
+    n: int = 5000,
+    seed: int = 0,
+    batch_size: int = 1024,
+    full_metrics: bool = True,
+    metric_seed: int = 0,
+    batches: int = 5,
+    progress: bool = True,
+) -> list[SamplerResult]:
     """Sample ``model`` with every sampler and score each against ``reference``.
 
     W1M and W1P for every sampler; with ``full_metrics`` also W1EFP, FPD and KPD (the EFPs
@@ -129,8 +154,9 @@ def run_study(model, reference, samplers=DEFAULT_SAMPLERS, n: int = 5000, seed: 
     base_mass = None
     for sampler in tqdm(samplers, desc="samplers", unit="sampler", disable=not progress):
         jets, nfe, seconds = generate(model, sampler, n, seed, batch_size)
-        metrics = jet_metrics(jets, reference, batches=batches, efp=full_metrics, fpd_kpd=full_metrics,
-                              seed=metric_seed)
+        metrics = jet_metrics(
+            jets, reference, batches=batches, efp=full_metrics, fpd_kpd=full_metrics, seed=metric_seed
+        )
         # Same noise and jet features: how far each jet's relative mass moved from the
         # baseline's. The mass, not the particle slots: slots are sorted by pT_rel after
         # sampling, so two nearly equal particles may swap between samplers.
@@ -154,9 +180,12 @@ def markdown_table(results: list[SamplerResult], floor=None) -> str:
     base = results[0]
     names = [k for k in ("w1m", "w1p", "w1efp", "fpd", "kpd") if k in base.metrics.metrics]
     head = {"w1m": "W1M ×10³", "w1p": "W1P ×10³", "w1efp": "W1EFP ×10⁵", "fpd": "FPD ×10⁴", "kpd": "KPD ×10⁴"}
-    lines = ["| sampler | NFE | NFE saving | time [s] | " + " | ".join(head[k] for k in names)
-             + " | RMS Δm_rel ×10³ to baseline | equal W1M |",
-             "|---|---|---|---|" + "---|" * len(names) + "---|---|"]
+    lines = [
+        "| sampler | NFE | NFE saving | time [s] | "
+        + " | ".join(head[k] for k in names)
+        + " | RMS Δm_rel ×10³ to baseline | equal W1M |",
+        "|---|---|---|---|" + "---|" * len(names) + "---|---|",
+    ]
     rows = list(results)
     for r in rows:
         cells = []
@@ -164,8 +193,11 @@ def markdown_table(results: list[SamplerResult], floor=None) -> str:
             m = r.metrics.metrics.get(k)
             cells.append("" if m is None else f"{m.value * SCALES[k]:.3f} ± {m.error * SCALES[k]:.3f}")
         same = "baseline" if r is base else ("yes" if equal_quality(r, base) else "no")
-        lines.append(f"| {r.sampler.name} | {r.nfe} | {base.nfe / r.nfe:.1f}× | {r.seconds:.1f} | "
-                     + " | ".join(cells) + f" | {r.rms_to_baseline * 1e3:.2f} | {same} |")
+        lines.append(
+            f"| {r.sampler.name} | {r.nfe} | {base.nfe / r.nfe:.1f}× | {r.seconds:.1f} | "
+            + " | ".join(cells)
+            + f" | {r.rms_to_baseline * 1e3:.2f} | {same} |"
+        )
     if floor is not None:
         cells = []
         for k in names:

@@ -76,8 +76,9 @@ def positive_int(name: str, value, default: int | None = None) -> int:
 
 
 def deprecated(old: str, new: str) -> None:
-    warnings.warn(f"{old} is deprecated and will be removed in the next release; use {new}",
-                  DeprecationWarning, stacklevel=3)
+    warnings.warn(
+        f"{old} is deprecated and will be removed in the next release; use {new}", DeprecationWarning, stacklevel=3
+    )
 
 
 class Generator(nn.Module):
@@ -105,8 +106,15 @@ class Generator(nn.Module):
             raise ValueError(f"condition: {type(self).__name__} takes {self.condition_help}")
         return positive_int("n", n), None
 
-    def generate_chunk(self, n: int, condition, generator: torch.Generator | None, device: torch.device,
-                       batch_size: int, settings: dict):
+    def generate_chunk(
+        self,
+        n: int,
+        condition,
+        generator: torch.Generator | None,
+        device: torch.device,
+        batch_size: int,
+        settings: dict,
+    ):
         raise NotImplementedError
 
     def sampling_context(self, settings: dict):
@@ -120,10 +128,20 @@ class Generator(nn.Module):
             p = next(self.buffers())
         return p.device
 
-    def sample_chunks(self, n: int | None = None, *, condition=None, seed: int | None = None,
-                      generator: torch.Generator | None = None, chunk_size: int | None = None,
-                      batch_size: int | None = None, chunks: Iterable[int] | None = None, progress=False,
-                      device: str | torch.device | None = None, **settings) -> Iterator:
+    def sample_chunks(
+        self,
+        n: int | None = None,
+        *,
+        condition=None,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+        chunk_size: int | None = None,
+        batch_size: int | None = None,
+        chunks: Iterable[int] | None = None,
+        progress=False,
+        device: str | torch.device | None = None,
+        **settings,
+    ) -> Iterator:
         """Yield sample chunks of ``chunk_size`` (the last one shorter), ``n`` samples in all.
 
         ``chunks``: the chunk indices to produce, in the order given (only with ``seed``: a
@@ -137,8 +155,9 @@ class Generator(nn.Module):
         batch_size = positive_int("batch_size", batch_size, chunk_size)
         if seed is not None and generator is not None:
             raise ValueError("pass seed or generator, not both")
-        if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)
-                                 or not 0 <= seed < 2**63):
+        if seed is not None and (
+            not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < 2**63
+        ):
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
@@ -159,8 +178,7 @@ class Generator(nn.Module):
 
     def _chunks(self, n, condition, seed, generator, chunk_size, batch_size, indices, progress, settings):
         device = self.device()
-        progress_bar = _progress_bar(progress, sum(min(chunk_size, n - k * chunk_size) for k in indices),
-                                     self.kind)
+        progress_bar = _progress_bar(progress, sum(min(chunk_size, n - k * chunk_size) for k in indices), self.kind)
         was_training = self.training
         if was_training:  # eval() walks every submodule: skipped when already in eval mode
             self.eval()
@@ -169,7 +187,7 @@ class Generator(nn.Module):
                 for k in indices:
                     start = k * chunk_size
                     size = min(chunk_size, n - start)
-                    part = None if condition is None else condition[start:start + size]
+                    part = None if condition is None else condition[start : start + size]
                     g = torch.Generator().manual_seed(chunk_seed(seed, k)) if seed is not None else generator
                     chunk = self.generate_chunk(size, part, g, device, batch_size, settings)
                     progress_bar(size)
@@ -179,15 +197,34 @@ class Generator(nn.Module):
                 self.train()
             progress_bar(None)
 
-    def sample(self, n: int | None = None, *, condition=None, seed: int | None = None,
-               generator: torch.Generator | None = None, batch_size: int | None = None, progress=False,
-               device: str | torch.device | None = None, **settings):
+    def sample(
+        self,
+        n: int | None = None,
+        *,
+        condition=None,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+        batch_size: int | None = None,
+        progress=False,
+        device: str | torch.device | None = None,
+        **settings,
+    ):
         """``n`` samples as one sample object of the model's kind (see the module docstring);
         ``batch_size`` is the chunk size of :meth:`sample_chunks`."""
         if batch_size is not None:
             positive_int("batch_size", batch_size)
-        chunks = list(self.sample_chunks(n, condition=condition, seed=seed, generator=generator,
-                                         chunk_size=batch_size, progress=progress, device=device, **settings))
+        chunks = list(
+            self.sample_chunks(
+                n,
+                condition=condition,
+                seed=seed,
+                generator=generator,
+                chunk_size=batch_size,
+                progress=progress,
+                device=device,
+                **settings,
+            )
+        )
         return type(chunks[0]).concatenate(chunks)
 
     # ------------------------------------------------------------------ checkpoints
@@ -202,9 +239,14 @@ class Generator(nn.Module):
         """The model as a :class:`Checkpoint`; ``provenance`` defaults to the model's own;
         ``entries`` add state (e.g. ``train_state``)."""
         prov = dict(getattr(self, "provenance", {}) if provenance is None else provenance)
-        return Checkpoint(self.checkpoint_format, self.checkpoint_version, self.config.to_dict(),
-                          {k: v.detach().cpu() for k, v in self.state_dict().items()}, prov,
-                          {**self.checkpoint_entries(), **entries})
+        return Checkpoint(
+            self.checkpoint_format,
+            self.checkpoint_version,
+            self.config.to_dict(),
+            {k: v.detach().cpu() for k, v in self.state_dict().items()},
+            prov,
+            {**self.checkpoint_entries(), **entries},
+        )
 
     @classmethod
     def build(cls, config_dict: dict):
@@ -215,8 +257,10 @@ class Generator(nn.Module):
     def from_checkpoint(cls, ckpt: Checkpoint, device: str | torch.device | None = None):
         """The model of ``ckpt`` in eval mode (on ``device``: default cpu)."""
         if ckpt.format != cls.checkpoint_format:
-            raise ValueError(f"{ckpt.source or 'checkpoint'}: a {ckpt.format!r} checkpoint, "
-                             f"{cls.__name__} reads {cls.checkpoint_format!r}")
+            raise ValueError(
+                f"{ckpt.source or 'checkpoint'}: a {ckpt.format!r} checkpoint, "
+                f"{cls.__name__} reads {cls.checkpoint_format!r}"
+            )
         try:
             model = cls.build(ckpt.config)
             model.load_state_dict(ckpt.weights)
@@ -228,8 +272,7 @@ class Generator(nn.Module):
         model.provenance = dict(ckpt.provenance)
         return model.to(device or "cpu").eval()
 
-    def save(self, path: str | os.PathLike, force: bool = False, provenance: dict | None = None,
-             **entries) -> Path:
+    def save(self, path: str | os.PathLike, force: bool = False, provenance: dict | None = None, **entries) -> Path:
         """Write the model's checkpoint to ``path`` (atomic; FileExistsError unless ``force``)."""
         return self.to_checkpoint(provenance, **entries).write(path, force=force)
 

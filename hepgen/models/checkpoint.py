@@ -120,28 +120,38 @@ class Checkpoint:
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # zip, pickle and unpickler errors all mean "not our file"
-            raise ValueError(f"{path}: not a readable hepgen checkpoint, damaged or not a torch file "
-                             f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
+            raise ValueError(
+                f"{path}: not a readable hepgen checkpoint, damaged or not a torch file "
+                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+            ) from None
         if not isinstance(payload, dict) or "format" not in payload:
-            found = (f"a dict with keys {sorted(map(str, payload))[:8]}" if isinstance(payload, dict)
-                     else type(payload).__name__)
+            found = (
+                f"a dict with keys {sorted(map(str, payload))[:8]}"
+                if isinstance(payload, dict)
+                else type(payload).__name__
+            )
             raise ValueError(f"{path}: not a hepgen checkpoint (no 'format' tag; found {found})")
         fmt = payload["format"]
         if expect_format is not None and fmt != expect_format:
             what = FORMATS.get(expect_format, (None, None, ""))[2]
-            raise ValueError(f"{path}: a {fmt!r} checkpoint, expected {expect_format!r}"
-                             + (f" ({what})" if what else ""))
+            raise ValueError(
+                f"{path}: a {fmt!r} checkpoint, expected {expect_format!r}" + (f" ({what})" if what else "")
+            )
         if fmt not in FORMATS:
             raise ValueError(f"{path}: unknown checkpoint format {fmt!r}; this hepgen reads {', '.join(FORMATS)}")
         version, supported = payload.get("version"), supported_version(fmt)
         if not isinstance(version, int) or isinstance(version, bool):
             raise ValueError(f"{path}: damaged {fmt} checkpoint (version {version!r} is not an int)")
         if version > supported:
-            raise ValueError(f"{path}: {fmt} checkpoint version {version} was written by a newer hepgen; "
-                             f"this hepgen reads version {supported} (upgrade hepgen)")
+            raise ValueError(
+                f"{path}: {fmt} checkpoint version {version} was written by a newer hepgen; "
+                f"this hepgen reads version {supported} (upgrade hepgen)"
+            )
         if version < supported:
-            raise ValueError(f"{path}: {fmt} checkpoint version {version} is no longer read; "
-                             f"this hepgen reads version {supported} (retrain the model)")
+            raise ValueError(
+                f"{path}: {fmt} checkpoint version {version} is no longer read; "
+                f"this hepgen reads version {supported} (retrain the model)"
+            )
         provenance = payload.get("extra", {})
         if not isinstance(provenance, dict):
             raise ValueError(f"{path}: damaged {fmt} checkpoint ('extra' is a {type(provenance).__name__})")
@@ -149,8 +159,15 @@ class Checkpoint:
         if "hepgen_version" in payload:
             provenance["hepgen_version"] = payload["hepgen_version"]
         try:
-            return cls(fmt, version, payload.get("config"), payload.get("state_dict"), provenance,
-                       {k: v for k, v in payload.items() if k not in _RESERVED}, source=path)
+            return cls(
+                fmt,
+                version,
+                payload.get("config"),
+                payload.get("state_dict"),
+                provenance,
+                {k: v for k, v in payload.items() if k not in _RESERVED},
+                source=path,
+            )
         except ValueError as err:
             raise ValueError(f"{path}: damaged {fmt} checkpoint ({err})") from None
 

@@ -19,11 +19,16 @@ FORMATS = {
 _MODELS = Path(__file__).parent
 # name -> (path, kind, description)
 PRETRAINED = {
-    "pretrained-calo": (_MODELS / "caloman" / "pretrained" / "caloman_gflash_photons.pt", "showers",
-                        "CaloMan on GFlash-style photon showers in the CaloChallenge dataset-1 geometry "
-                        "(not Geant4; docs/caloman.md)"),
-    "pretrained-jets": (_MODELS / "epic" / "pretrained" / "epic_fm_top30.pt", "jets",
-                        "EPiC-FM on Pythia top jets with 30 particles (docs/epic.md)"),
+    "pretrained-calo": (
+        _MODELS / "caloman" / "pretrained" / "caloman_gflash_photons.pt",
+        "showers",
+        "CaloMan on GFlash-style photon showers in the CaloChallenge dataset-1 geometry (not Geant4; docs/caloman.md)",
+    ),
+    "pretrained-jets": (
+        _MODELS / "epic" / "pretrained" / "epic_fm_top30.pt",
+        "jets",
+        "EPiC-FM on Pythia top jets with 30 particles (docs/epic.md)",
+    ),
 }
 # What the plain name "pretrained" meant to each kind's old loader.
 PRETRAINED_BY_KIND = {"showers": "pretrained-calo", "jets": "pretrained-jets"}

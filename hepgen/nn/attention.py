@@ -37,8 +37,9 @@ class CausalSelfAttention(nn.Module):
         p = self.qkv.weight
         return KVCache(batch, self.heads, max_length, self.head_dim, dtype=p.dtype, device=p.device)
 
-    def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
-                cache: KVCache | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None, cache: KVCache | None = None
+    ) -> torch.Tensor:
         """x [B, L, dim]; key_padding_mask [B, L] (True = real) or None. With a cache, x holds
         one new token per sequence (L = 1), which attends over the cached ones and is cached."""
         if x.dim() != 3 or x.shape[-1] != self.dim:
@@ -69,7 +70,8 @@ class TransformerBlock(nn.Module):
     def new_cache(self, batch: int, max_length: int) -> KVCache:
         return self.attn.new_cache(batch, max_length)
 
-    def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
-                cache: KVCache | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None, cache: KVCache | None = None
+    ) -> torch.Tensor:
         x = x + self.attn(self.norm1(x), key_padding_mask, cache)
         return x + self.mlp(self.norm2(x))

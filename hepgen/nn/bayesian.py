@@ -47,8 +47,9 @@ LOG_VAR_MIN, LOG_VAR_MAX = -11.0, 11.0
 class BayesianLinear(nn.Module):
     """y = x W^T + b with W ~ N(weight_mean, exp(weight_log_var)) per entry, prior N(0, prior_std^2)."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, prior_std: float = 1.0,
-                 init_log_var: float = -9.0):
+    def __init__(
+        self, in_features: int, out_features: int, bias: bool = True, prior_std: float = 1.0, init_log_var: float = -9.0
+    ):
         super().__init__()
         for name, value in (("in_features", in_features), ("out_features", out_features)):
             if not isinstance(value, int) or value < 1:
@@ -82,9 +83,12 @@ class BayesianLinear(nn.Module):
 
     def resample(self, generator: torch.Generator | None = None) -> None:
         """Fix a new weight draw W = mu + sigma * eps (eps ~ N(0, 1)), used in eval mode."""
-        self._epsilon = torch.randn(self.weight_mean.shape, generator=generator, dtype=self.weight_mean.dtype,
-                                    device="cpu" if generator is not None else self.weight_mean.device
-                                    ).to(self.weight_mean.device)
+        self._epsilon = torch.randn(
+            self.weight_mean.shape,
+            generator=generator,
+            dtype=self.weight_mean.dtype,
+            device="cpu" if generator is not None else self.weight_mean.device,
+        ).to(self.weight_mean.device)
 
     def use_mean(self) -> None:
         """Forget the fixed draw: eval mode uses the mean weights."""
@@ -110,16 +114,16 @@ class BayesianLinear(nn.Module):
         """KL(q || prior) summed over the weights, in closed form (0-d tensor)."""
         log_var = self._log_var()
         prior_var = self.prior_std**2
-        return 0.5 * ((self.weight_mean**2 + log_var.exp()) / prior_var - 1.0 - log_var
-                      + math.log(prior_var)).sum()
+        return 0.5 * ((self.weight_mean**2 + log_var.exp()) / prior_var - 1.0 - log_var + math.log(prior_var)).sum()
 
     def extra_repr(self) -> str:
-        return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}, prior_std={self.prior_std:g}, fixed={self.fixed}")
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}, prior_std={self.prior_std:g}, fixed={self.fixed}"
+        )
 
 
-def linear(in_features: int, out_features: int, bayesian: bool = False, bias: bool = True,
-           **kwargs) -> nn.Module:
+def linear(in_features: int, out_features: int, bayesian: bool = False, bias: bool = True, **kwargs) -> nn.Module:
     """An ``nn.Linear``, or a :class:`BayesianLinear` (``kwargs``: prior_std, init_log_var)."""
     if bayesian:
         return BayesianLinear(in_features, out_features, bias=bias, **kwargs)
@@ -204,5 +208,16 @@ def weight_draws(module: nn.Module, k: int, seed: int | None = None) -> Iterator
             use_mean(module)
 
 
-__all__ = ["BayesianLinear", "linear", "to_bayesian", "bayesian_layers", "is_bayesian", "kl_divergence", "resample",
-           "use_mean", "weight_draws", "LOG_VAR_MIN", "LOG_VAR_MAX"]
+__all__ = [
+    "LOG_VAR_MAX",
+    "LOG_VAR_MIN",
+    "BayesianLinear",
+    "bayesian_layers",
+    "is_bayesian",
+    "kl_divergence",
+    "linear",
+    "resample",
+    "to_bayesian",
+    "use_mean",
+    "weight_draws",
+]

@@ -72,8 +72,15 @@ class EPiCLayer(nn.Module):
     ``pooled`` is set_pool(x, mask) (the previous layer returns it, fused).
     """
 
-    def __init__(self, hidden: int = 128, latent: int = 10, extra: int = 32, global_hidden: int | None = None,
-                 weight_norm: bool = True, sum_scale: float = SUM_SCALE):
+    def __init__(
+        self,
+        hidden: int = 128,
+        latent: int = 10,
+        extra: int = 32,
+        global_hidden: int | None = None,
+        weight_norm: bool = True,
+        sum_scale: float = SUM_SCALE,
+    ):
         super().__init__()
         gh = hidden if global_hidden is None else global_hidden
         self.hidden, self.latent, self.extra, self.sum_scale = hidden, latent, extra, sum_scale
@@ -104,20 +111,31 @@ class EPiCNet(nn.Module):
     (``cond_dim`` features per jet) enter every linear layer. Padded particles (mask 0) give 0.
     """
 
-    def __init__(self, features: int = 3, hidden: int = 128, latent: int = 10, layers: int = 6,
-                 time_dim: int = 32, cond_dim: int = 0, weight_norm: bool = True, sum_scale: float = SUM_SCALE):
+    def __init__(
+        self,
+        features: int = 3,
+        hidden: int = 128,
+        latent: int = 10,
+        layers: int = 6,
+        time_dim: int = 32,
+        cond_dim: int = 0,
+        weight_norm: bool = True,
+        sum_scale: float = SUM_SCALE,
+    ):
         super().__init__()
         extra = time_dim + cond_dim
         self.features, self.hidden, self.latent = features, hidden, latent
         self.time_dim, self.cond_dim, self.sum_scale = time_dim, cond_dim, sum_scale
         self.fc_in = _linear(features + extra, hidden, weight_norm)
         self.fc_global_in = _linear(2 * hidden + extra, latent, weight_norm)
-        self.layers = nn.ModuleList(EPiCLayer(hidden, latent, extra, None, weight_norm, sum_scale)
-                                    for _ in range(layers))
+        self.layers = nn.ModuleList(
+            EPiCLayer(hidden, latent, extra, None, weight_norm, sum_scale) for _ in range(layers)
+        )
         self.fc_out = _linear(hidden + extra, features, weight_norm)
 
-    def extra_inputs(self, t: torch.Tensor | float, cond: torch.Tensor | None, batch: int,
-                     like: torch.Tensor) -> torch.Tensor:
+    def extra_inputs(
+        self, t: torch.Tensor | float, cond: torch.Tensor | None, batch: int, like: torch.Tensor
+    ) -> torch.Tensor:
         """[time embedding, conditioning] per jet, [B, time_dim + cond_dim]."""
         t = torch.as_tensor(t, dtype=like.dtype, device=like.device)
         if t.dim() == 0:
@@ -134,8 +152,9 @@ class EPiCNet(nn.Module):
             raise ValueError("cond was given but the network has cond_dim = 0")
         return torch.cat(parts, dim=-1)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor | float, mask: torch.Tensor,
-                cond: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, t: torch.Tensor | float, mask: torch.Tensor, cond: torch.Tensor | None = None
+    ) -> torch.Tensor:
         B, N, F = x.shape
         if tuple(mask.shape) != (B, N):
             raise ValueError(f"mask must have shape (batch, set size) = {(B, N)}, got {tuple(mask.shape)}")

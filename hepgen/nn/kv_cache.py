@@ -24,8 +24,16 @@ class KVCache:
     ...     out = cache.step(q_i, k_i, v_i)      # each [B, H, 1, Dh]
     """
 
-    def __init__(self, batch: int, heads: int, max_length: int, head_dim: int, *,
-                 dtype: torch.dtype = torch.float32, device: torch.device | str | None = None):
+    def __init__(
+        self,
+        batch: int,
+        heads: int,
+        max_length: int,
+        head_dim: int,
+        *,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ):
         for name, value in (("batch", batch), ("heads", heads), ("max_length", max_length), ("head_dim", head_dim)):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"{name} must be an int, got {type(value).__name__}")
@@ -65,17 +73,23 @@ class KVCache:
             self._longest = L
         else:
             if tuple(lengths.shape) != (B,) or lengths.is_floating_point() or lengths.dtype == torch.bool:
-                raise ValueError(f"lengths must be an integer tensor of shape ({B},), got {lengths.dtype} {tuple(lengths.shape)}")
+                raise ValueError(
+                    f"lengths must be an integer tensor of shape ({B},), got {lengths.dtype} {tuple(lengths.shape)}"
+                )
             if B and (int(lengths.min()) < 0 or int(lengths.max()) > L):
                 raise ValueError(f"lengths must lie in [0, {L}] (the prompt length)")
             self.lengths.copy_(lengths)
             self._longest = int(lengths.max()) if B else 0
 
-    def step(self, q: torch.Tensor, k_new: torch.Tensor, v_new: torch.Tensor, *, scale: float | None = None) -> torch.Tensor:
+    def step(
+        self, q: torch.Tensor, k_new: torch.Tensor, v_new: torch.Tensor, *, scale: float | None = None
+    ) -> torch.Tensor:
         """Append one token per sequence and attend over the cache: [B, H, 1, Dh] each → [B, H, 1, Dh]."""
         if self._longest >= self.max_length:
-            raise RuntimeError(f"KVCache is full: max_length {self.max_length} tokens already cached; "
-                               "make a larger cache or reset() it")
+            raise RuntimeError(
+                f"KVCache is full: max_length {self.max_length} tokens already cached; "
+                "make a larger cache or reset() it"
+            )
         out = masked_attention_decode(q, k_new, v_new, self.k, self.v, self.lengths, scale=scale)
         self.lengths += 1
         self._longest += 1

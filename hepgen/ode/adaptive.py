@@ -34,9 +34,21 @@ def _rms(v: torch.Tensor, count: torch.Tensor, real: torch.Tensor | None) -> tor
     return torch.sqrt((v * v).reshape(v.shape[0], -1).sum(dim=1) / count)
 
 
-def dopri5(func, y0: torch.Tensor, t0: float, t1: float, *, mask: torch.Tensor | None = None, rtol: float = 1e-6,
-           atol: float = 1e-8, first_step: float | None = None, max_steps: int = 10_000, safety: float = 0.9,
-           min_factor: float = 0.2, max_factor: float = 10.0) -> tuple[torch.Tensor, AdaptiveStats]:
+def dopri5(
+    func,
+    y0: torch.Tensor,
+    t0: float,
+    t1: float,
+    *,
+    mask: torch.Tensor | None = None,
+    rtol: float = 1e-6,
+    atol: float = 1e-8,
+    first_step: float | None = None,
+    max_steps: int = 10_000,
+    safety: float = 0.9,
+    min_factor: float = 0.2,
+    max_factor: float = 10.0,
+) -> tuple[torch.Tensor, AdaptiveStats]:
     """Integrate dy/dt = func(t [S], y) from t0 to t1 per sample; returns (y(t1), stats)."""
     S = y0.shape[0]
     dev, dt = y0.device, y0.dtype

@@ -32,8 +32,19 @@ FIXED_GRID_METHODS = {**DROPIN_FIXED_GRID, "heun": DROPIN_FIXED_GRID["heun2"]}
 ADAPTIVE_METHODS = ADAPTIVE
 NOT_IMPLEMENTED = ("dopri8", "explicit_adams", "implicit_adams", "fixed_adams", "scipy_solver")
 FIXED_GRID_OPTIONS = ("step_size", "grid_constructor", "interp", "perturb")
-ADAPTIVE_OPTIONS = ("first_step", "min_step", "max_step", "step_t", "jump_t", "safety", "ifactor", "dfactor",
-                    "max_num_steps", "dtype", "norm")
+ADAPTIVE_OPTIONS = (
+    "first_step",
+    "min_step",
+    "max_step",
+    "step_t",
+    "jump_t",
+    "safety",
+    "ifactor",
+    "dfactor",
+    "max_num_steps",
+    "dtype",
+    "norm",
+)
 CALLBACKS = ("callback_step", "callback_accept_step", "callback_reject_step")
 _UNSET = object()
 
@@ -47,8 +58,18 @@ def supported_methods() -> list[str]:
     return sorted(FIXED_GRID_METHODS) + sorted(ADAPTIVE_METHODS)
 
 
-def odeint(func, y0, t, *, rtol=1e-7, atol=1e-9, method: str | None = None, options: dict | None = None,
-           event_fn=None, mask=_UNSET):
+def odeint(
+    func,
+    y0,
+    t,
+    *,
+    rtol=1e-7,
+    atol=1e-9,
+    method: str | None = None,
+    options: dict | None = None,
+    event_fn=None,
+    mask=_UNSET,
+):
     """Solve dy/dt = func(t, y), y(t[0]) = y0 at every time of t, as torchdiffeq.odeint does.
 
     func(t, y): t a scalar tensor, y like y0 (a tensor of any shape, or a tuple of tensors);
@@ -68,15 +89,28 @@ def odeint(func, y0, t, *, rtol=1e-7, atol=1e-9, method: str | None = None, opti
     if mask is not _UNSET:
         from hepgen.ode.fixed_grid import odeint_batched
 
-        warnings.warn("hepgen.ode.odeint(..., mask=...) is deprecated: odeint now has torchdiffeq's semantics "
-                      "(one step size for the whole state); call hepgen.ode.odeint_batched(func, y0, t, mask=..., "
-                      "method=...) for per-sample step control and particle masks", DeprecationWarning,
-                      stacklevel=2)
-        return odeint_batched(func, y0, t, method="midpoint" if method is None else method, mask=mask, rtol=rtol,
-                              atol=atol, options=options)
+        warnings.warn(
+            "hepgen.ode.odeint(..., mask=...) is deprecated: odeint now has torchdiffeq's semantics "
+            "(one step size for the whole state); call hepgen.ode.odeint_batched(func, y0, t, mask=..., "
+            "method=...) for per-sample step control and particle masks",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return odeint_batched(
+            func,
+            y0,
+            t,
+            method="midpoint" if method is None else method,
+            mask=mask,
+            rtol=rtol,
+            atol=atol,
+            options=options,
+        )
     if event_fn is not None:
-        raise NotImplementedError("event_fn: hepgen.ode.odeint does not implement torchdiffeq's event handling; "
-                                  "use torchdiffeq.odeint or torchdiffeq.odeint_event for it")
+        raise NotImplementedError(
+            "event_fn: hepgen.ode.odeint does not implement torchdiffeq's event handling; "
+            "use torchdiffeq.odeint or torchdiffeq.odeint_event for it"
+        )
     method = "dopri5" if method is None else method
     _check_method(method)
     options = {} if options is None else dict(options)
@@ -121,13 +155,22 @@ def odeint(func, y0, t, *, rtol=1e-7, atol=1e-9, method: str | None = None, opti
             grid = make_grid(func, y0, t)
         else:
             grid = t
-        solution = solve_fixed_grid(f, y0, t, FIXED_GRID_METHODS[method], grid, interp,
-                                    bool(options.get("perturb", False)), callbacks[0])
+        solution = solve_fixed_grid(
+            f, y0, t, FIXED_GRID_METHODS[method], grid, interp, bool(options.get("perturb", False)), callbacks[0]
+        )
     else:
         if "norm" not in options:
             options["norm"] = rms_norm
-        solver = AdaptiveRK(f, y0, ADAPTIVE_METHODS[method], MIDPOINT_WEIGHTS[method], rtol=rtol, atol=atol,
-                            callbacks=callbacks, **options)
+        solver = AdaptiveRK(
+            f,
+            y0,
+            ADAPTIVE_METHODS[method],
+            MIDPOINT_WEIGHTS[method],
+            rtol=rtol,
+            atol=atol,
+            callbacks=callbacks,
+            **options,
+        )
         solution = solver.integrate(t)
     if shapes is None:
         return solution
@@ -139,8 +182,9 @@ def _check_method(method):
         return
     supported = ", ".join(supported_methods())
     if method in NOT_IMPLEMENTED:
-        raise ValueError(f"method {method!r} of torchdiffeq is not implemented by hepgen.ode.odeint; "
-                         f"supported: {supported}")
+        raise ValueError(
+            f"method {method!r} of torchdiffeq is not implemented by hepgen.ode.odeint; supported: {supported}"
+        )
     raise ValueError(f'Invalid method "{method}". Must be one of {supported}')
 
 
@@ -178,8 +222,10 @@ def _flatten_tuple(func, y0, rtol, atol, options):
             setattr(flat_func, callback, lambda t0, y, dt, _cb=original: _cb(t0, _unflatten(y, (), shapes), dt))
     user_norm = options.get("norm")
     if user_norm is None:  # torchdiffeq's default for tuples: the largest RMS norm of the parts
+
         def user_norm(parts):
             return max(rms_norm(p) for p in parts) if parts else 0.0
+
     options["norm"] = lambda flat: user_norm(_unflatten(flat, (), shapes))
     return shapes, flat_y0, flat_func, _tuple_tol("rtol", rtol, shapes), _tuple_tol("atol", atol, shapes)
 
@@ -196,15 +242,17 @@ def _tuple_tol(name, tol, shapes):
 def _unflatten(flat, lead, shapes):
     parts, start = [], 0
     for s in shapes:
-        parts.append(flat[..., start:start + s.numel()].view((*lead, *s)))
+        parts.append(flat[..., start : start + s.numel()].view((*lead, *s)))
         start += s.numel()
     return tuple(parts)
 
 
 def _reverse(func):
     """Decreasing t is solved as increasing -t: d y/d(-t) = -func(t, y)."""
+
     def reversed_func(t, y):
         return -func(-t, y)
+
     for callback in CALLBACKS:
         if hasattr(func, callback):
             original = getattr(func, callback)

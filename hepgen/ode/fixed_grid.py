@@ -25,8 +25,14 @@ def _nonzero(coeffs, ks):
     return [k for _, k in pairs], [c for c, _ in pairs]
 
 
-def rk_step(func: Func, tableau: Tableau, t: torch.Tensor, y: torch.Tensor, h: float | torch.Tensor,
-            mask: torch.Tensor | None = None) -> torch.Tensor:
+def rk_step(
+    func: Func,
+    tableau: Tableau,
+    t: torch.Tensor,
+    y: torch.Tensor,
+    h: float | torch.Tensor,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
     """One explicit Runge–Kutta step of size h (a float, or one per sample) from (t, y)."""
     ks: list[torch.Tensor] = []
     for i in range(tableau.stages):
@@ -45,15 +51,19 @@ def method_tableau(method: str) -> Tableau:
     release, with a FutureWarning: the shipped samplers' documented rk4 numbers were measured
     with it; it will mean Kutta's 3/8 rule, as in torchdiffeq and hepgen.ode.odeint."""
     if method == "rk4":
-        warnings.warn("method 'rk4' of hepgen's batched integrators is the classic RK4 in this release and "
-                      "becomes Kutta's 3/8 rule (torchdiffeq's 'rk4', as in hepgen.ode.odeint) in the next; "
-                      "pass 'rk4_classic' to keep these numbers, or 'rk4_38' for the 3/8 rule", FutureWarning,
-                      stacklevel=3)
+        warnings.warn(
+            "method 'rk4' of hepgen's batched integrators is the classic RK4 in this release and "
+            "becomes Kutta's 3/8 rule (torchdiffeq's 'rk4', as in hepgen.ode.odeint) in the next; "
+            "pass 'rk4_classic' to keep these numbers, or 'rk4_38' for the 3/8 rule",
+            FutureWarning,
+            stacklevel=3,
+        )
         return FIXED_GRID["rk4_classic"]
     name = ALIASES.get(method, method)
     if name not in FIXED_GRID:
-        raise ValueError(f"method must be one of {', '.join(sorted(FIXED_GRID) + ['rk4'])} (fixed grid) or "
-                         f"'dopri5', got {method!r}")
+        raise ValueError(
+            f"method must be one of {', '.join(sorted(FIXED_GRID) + ['rk4'])} (fixed grid) or 'dopri5', got {method!r}"
+        )
     return FIXED_GRID[name]
 
 
@@ -68,9 +78,17 @@ def _check_grid(t: torch.Tensor, y0: torch.Tensor) -> torch.Tensor:
     return t
 
 
-def odeint_batched(func: Func, y0: torch.Tensor, t: torch.Tensor, *, method: str = "midpoint",
-                   mask: torch.Tensor | None = None, rtol: float = 1e-7, atol: float = 1e-9,
-                   options: dict | None = None) -> torch.Tensor:
+def odeint_batched(
+    func: Func,
+    y0: torch.Tensor,
+    t: torch.Tensor,
+    *,
+    method: str = "midpoint",
+    mask: torch.Tensor | None = None,
+    rtol: float = 1e-7,
+    atol: float = 1e-9,
+    options: dict | None = None,
+) -> torch.Tensor:
     """Solve dy/dt = func(t, y) for a batch y0 [S, ...] of independent samples; returns y at
     every time of t, [len(t), *y0.shape]. (hepgen.ode.odeint before it became torchdiffeq's.)
 
@@ -92,13 +110,14 @@ def odeint_batched(func: Func, y0: torch.Tensor, t: torch.Tensor, *, method: str
         out = [y0]
         y = y0
         for i in range(t.numel() - 1):
-            y, _ = dopri5(func, y, float(t[i]), float(t[i + 1]), mask=mask, rtol=rtol, atol=atol,
-                          **(options or {}))
+            y, _ = dopri5(func, y, float(t[i]), float(t[i + 1]), mask=mask, rtol=rtol, atol=atol, **(options or {}))
             out.append(y)
         return torch.stack(out)
     if options:
-        raise ValueError(f"options {sorted(options)} are not supported for fixed-grid methods: hepgen steps "
-                         "exactly on t (pass a finer t instead of step_size)")
+        raise ValueError(
+            f"options {sorted(options)} are not supported for fixed-grid methods: hepgen steps "
+            "exactly on t (pass a finer t instead of step_size)"
+        )
     tableau = method_tableau(method)
     out = [y0]
     y = y0
@@ -109,15 +128,22 @@ def odeint_batched(func: Func, y0: torch.Tensor, t: torch.Tensor, *, method: str
     return torch.stack(out)
 
 
-def integrate(func: Func, y0: torch.Tensor, t: torch.Tensor, method: str = "midpoint",
-              mask: torch.Tensor | None = None) -> torch.Tensor:
+def integrate(
+    func: Func, y0: torch.Tensor, t: torch.Tensor, method: str = "midpoint", mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """Like odeint, but returns only y(t[-1]) and keeps no intermediate states (sampling)."""
     t = _check_grid(t, y0)
     return integrate_on_grid(func, y0, t.to(device=y0.device), t.tolist(), method_tableau(method), mask)
 
 
-def integrate_on_grid(func: Func, y0: torch.Tensor, t_device: torch.Tensor, times: list[float],
-                      tableau: Tableau, mask: torch.Tensor | None = None) -> torch.Tensor:
+def integrate_on_grid(
+    func: Func,
+    y0: torch.Tensor,
+    t_device: torch.Tensor,
+    times: list[float],
+    tableau: Tableau,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The sampling loop with the grid given twice, checked: on y0's device (the times func
     sees) and as Python floats (the step sizes). Nothing here waits for the device, so the
     loop can be captured in a CUDA graph."""

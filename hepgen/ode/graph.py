@@ -19,8 +19,15 @@ from hepgen.ode.fixed_grid import Func, _check_grid, integrate_on_grid, method_t
 class FixedGridSampler:
     """y(t[-1]) from y0 on a fixed grid; with cuda_graph=True the loop is one graph replay."""
 
-    def __init__(self, func: Func, t: torch.Tensor, method: str = "midpoint", mask: torch.Tensor | None = None,
-                 cuda_graph: bool = False, warmup: int = 2):
+    def __init__(
+        self,
+        func: Func,
+        t: torch.Tensor,
+        method: str = "midpoint",
+        mask: torch.Tensor | None = None,
+        cuda_graph: bool = False,
+        warmup: int = 2,
+    ):
         self.func, self.mask = func, mask
         self.t = _check_grid(t, torch.empty(0))
         self.times = self.t.tolist()  # step sizes as host floats, read once, here

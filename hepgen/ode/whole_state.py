@@ -58,8 +58,16 @@ def _combine(y: torch.Tensor, h: torch.Tensor, coeffs, ks) -> torch.Tensor:
     return y if acc is None else y + h * acc
 
 
-def _stages(f: TimeCast, tableau: Tableau, t0: torch.Tensor, t1: torch.Tensor, h: torch.Tensor, y: torch.Tensor,
-            k0: torch.Tensor, last_nudge: int) -> list[torch.Tensor]:
+def _stages(
+    f: TimeCast,
+    tableau: Tableau,
+    t0: torch.Tensor,
+    t1: torch.Tensor,
+    h: torch.Tensor,
+    y: torch.Tensor,
+    k0: torch.Tensor,
+    last_nudge: int,
+) -> list[torch.Tensor]:
     """k_0 .. k_{s-1}; a stage at c = 1 is evaluated at t1 (exact end of the step), nudged
     back by ``last_nudge`` ulps as torchdiffeq does in case func jumps at t1."""
     ks = [k0]
@@ -81,8 +89,16 @@ def grid_from_step_size(t: torch.Tensor, step_size: float) -> torch.Tensor:
     return grid
 
 
-def solve_fixed_grid(f: TimeCast, y0: torch.Tensor, t: torch.Tensor, tableau: Tableau, grid: torch.Tensor,
-                     interp: str = "linear", perturb: bool = False, callback_step=None) -> torch.Tensor:
+def solve_fixed_grid(
+    f: TimeCast,
+    y0: torch.Tensor,
+    t: torch.Tensor,
+    tableau: Tableau,
+    grid: torch.Tensor,
+    interp: str = "linear",
+    perturb: bool = False,
+    callback_step=None,
+) -> torch.Tensor:
     """y at every time of t (increasing) from steps on ``grid`` (increasing, grid[0] = t[0],
     grid[-1] = t[-1]), interpolated linearly or by cubic Hermite between grid points."""
     if not (bool(grid[0] == t[0]) and bool(grid[-1] == t[-1])):
@@ -115,8 +131,12 @@ def _interpolate(f, interp, t0, t1, y0, y1, f0, t):
     f1 = f(t1, y1)
     s = (t - t0) / (t1 - t0)
     h = t1 - t0
-    return ((1 + 2 * s) * (1 - s) ** 2 * y0 + s * (1 - s) ** 2 * h * f0 + s * s * (3 - 2 * s) * y1
-            + s * s * (s - 1) * h * f1)
+    return (
+        (1 + 2 * s) * (1 - s) ** 2 * y0
+        + s * (1 - s) ** 2 * h * f0
+        + s * s * (3 - 2 * s) * y1
+        + s * s * (s - 1) * h * f1
+    )
 
 
 # ------------------------------------------------------------------------------------ adaptive
@@ -173,10 +193,28 @@ class AdaptiveRK:
     """An embedded Runge-Kutta pair with one step size for the whole state (torchdiffeq's
     RKAdaptiveStepsizeODESolver semantics). ``integrate(t)`` returns y at every time of t."""
 
-    def __init__(self, f: TimeCast, y0: torch.Tensor, tableau: Tableau, mid: tuple[float, ...], *, rtol, atol,
-                 norm: Norm = rms_norm, min_step=0.0, max_step=math.inf, first_step=None, step_t=None, jump_t=None,
-                 safety=0.9, ifactor=10.0, dfactor=0.2, max_num_steps=2 ** 31 - 1, dtype=torch.float64,
-                 callbacks=(None, None, None)):
+    def __init__(
+        self,
+        f: TimeCast,
+        y0: torch.Tensor,
+        tableau: Tableau,
+        mid: tuple[float, ...],
+        *,
+        rtol,
+        atol,
+        norm: Norm = rms_norm,
+        min_step=0.0,
+        max_step=math.inf,
+        first_step=None,
+        step_t=None,
+        jump_t=None,
+        safety=0.9,
+        ifactor=10.0,
+        dfactor=0.2,
+        max_num_steps=2**31 - 1,
+        dtype=torch.float64,
+        callbacks=(None, None, None),
+    ):
         self.f, self.y0, self.tableau, self.mid, self.norm = f, y0, tableau, mid, norm
         # Mixed precision as in torchdiffeq: times and tolerances in float64 (or wider), y in its dtype.
         self.dtype = dtype = torch.promote_types(dtype, y0.abs().dtype)
@@ -291,4 +329,5 @@ class AdaptiveRK:
                 self.callback_reject(t0, y0, h)
             self.t_start = t0
         self.h = next_step(h, ratio, self.safety, self.ifactor, self.dfactor, self.tableau.order).clamp(
-            self.min_step, self.max_step)
+            self.min_step, self.max_step
+        )

@@ -8,17 +8,25 @@ its compiled-core glue; ``hepgen/triton/<op>.py`` its Triton kernels. See
 """
 
 from hepgen.ops._backends import BACKEND_NAMES, registered_ops, use_backend, why_unavailable
-from hepgen.ops.set_pool import set_pool, set_pool_reference
-from hepgen.ops.rq_spline import rq_spline, rq_spline_reference
-from hepgen.ops.masked_attention import masked_attention, masked_attention_decode
 from hepgen.ops.epic_local import epic_local, epic_local_reference
+from hepgen.ops.masked_attention import masked_attention, masked_attention_decode
 from hepgen.ops.ode_combine import ode_combine, ode_combine_reference
+from hepgen.ops.rq_spline import rq_spline, rq_spline_reference
+from hepgen.ops.set_pool import set_pool, set_pool_reference
 
 __all__ = [
-    "BACKEND_NAMES", "registered_ops", "use_backend", "why_unavailable",
-    "set_pool", "set_pool_reference",
-    "rq_spline", "rq_spline_reference",
-    "masked_attention", "masked_attention_decode",
-    "epic_local", "epic_local_reference",
-    "ode_combine", "ode_combine_reference",
+    "BACKEND_NAMES",
+    "epic_local",
+    "epic_local_reference",
+    "masked_attention",
+    "masked_attention_decode",
+    "ode_combine",
+    "ode_combine_reference",
+    "registered_ops",
+    "rq_spline",
+    "rq_spline_reference",
+    "set_pool",
+    "set_pool_reference",
+    "use_backend",
+    "why_unavailable",
 ]

@@ -21,8 +21,8 @@ import contextvars
 import functools
 import importlib.util
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import torch
 
@@ -44,7 +44,7 @@ def triton_interpreted() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _triton_import_error() -> str:
     if importlib.util.find_spec("triton") is None:
         return "triton is not installed (pip install 'hepgen[triton]')"
@@ -144,12 +144,14 @@ class OpBackends:
         forced = _forced_for(self.op)
         if forced is not None:
             if forced not in self.impls:
-                raise RuntimeError(f"{self.op}: backend {forced!r} is not implemented for this op "
-                                   f"(it has {', '.join(self.impls)})")
+                raise RuntimeError(
+                    f"{self.op}: backend {forced!r} is not implemented for this op (it has {', '.join(self.impls)})"
+                )
             why = self.why_not(forced, device, dtype)
             if why:
-                raise RuntimeError(f"{self.op}: backend {forced!r} was requested but cannot run "
-                                   f"{dtype} tensors on {device}: {why}")
+                raise RuntimeError(
+                    f"{self.op}: backend {forced!r} was requested but cannot run {dtype} tensors on {device}: {why}"
+                )
             return forced
         for backend in self.preference.get(device.type, ("reference",)):
             if backend in self.impls and not self.why_not(backend, device, dtype):
@@ -205,15 +207,18 @@ def records_forced_backend(fn: Callable) -> Callable:
     (context-local) setting of ``use_backend`` is not seen; the backward must run on the backend
     its forward ran on, so the override travels in ``ctx`` (see ``under_forced_backend``).
     """
+
     @functools.wraps(fn)
     def wrapper(ctx, *args, **kwargs):
         ctx.hepgen_forced_backend = _forced.get()
         return fn(ctx, *args, **kwargs)
+
     return wrapper
 
 
 def under_forced_backend(fn: Callable) -> Callable:
     """Decorates a backward taking ``ctx`` first: runs it under the override its forward saw."""
+
     @functools.wraps(fn)
     def wrapper(ctx, *args, **kwargs):
         token = _forced.set(getattr(ctx, "hepgen_forced_backend", None))
@@ -221,6 +226,7 @@ def under_forced_backend(fn: Callable) -> Callable:
             return fn(ctx, *args, **kwargs)
         finally:
             _forced.reset(token)
+
     return wrapper
 
 

@@ -39,8 +39,7 @@ from types import SimpleNamespace
 
 import torch
 
-from hepgen.ops._backends import (BACKEND_NAMES, OpBackends, op_backends, records_forced_backend,
-                                  under_forced_backend)
+from hepgen.ops._backends import BACKEND_NAMES, OpBackends, op_backends, records_forced_backend, under_forced_backend
 
 __all__ = ["Backward", "Op", "declared_ops", "recording"]
 
@@ -76,13 +75,23 @@ class Backward:
 class Op:
     """A declared op: see the module docstring. Call it with checked arguments in schema order."""
 
-    def __init__(self, name: str, schema: str, *, reference: Callable, fake: Callable,
-                 backends: dict[str, Callable] | None = None, family: str | None = None,
-                 preference: dict[str, tuple[str, ...]] | None = None,
-                 restrictions: Sequence[tuple[str, str, Sequence[torch.dtype], str]] = (),
-                 backward: Backward | None = None, mutates: tuple[str, ...] = (),
-                 outputs: tuple[str, ...] = (), nondifferentiable: tuple[str, ...] = (),
-                 check: Callable | None = None):
+    def __init__(
+        self,
+        name: str,
+        schema: str,
+        *,
+        reference: Callable,
+        fake: Callable,
+        backends: dict[str, Callable] | None = None,
+        family: str | None = None,
+        preference: dict[str, tuple[str, ...]] | None = None,
+        restrictions: Sequence[tuple[str, str, Sequence[torch.dtype], str]] = (),
+        backward: Backward | None = None,
+        mutates: tuple[str, ...] = (),
+        outputs: tuple[str, ...] = (),
+        nondifferentiable: tuple[str, ...] = (),
+        check: Callable | None = None,
+    ):
         """
         Args:
             name: the op is ``hepgen::<name>``.
@@ -107,7 +116,7 @@ class Op:
         self.name = name
         self.schema = schema
         self.family = family or name
-        self.entry = "forward" if self.family == name else name[len(self.family) + 1:]
+        self.entry = "forward" if self.family == name else name[len(self.family) + 1 :]
         if self.entry != "forward" and not name.startswith(self.family + "_"):
             raise ValueError(f"op {name!r} of family {self.family!r} must be named {self.family}_<entry>")
         parsed = torch._C.parse_schema(f"hepgen::{name}{schema}")
@@ -182,7 +191,7 @@ class Op:
         tensors, layout = [], []
         for name in self.backward.save:
             v = values[name]
-            if isinstance(v, torch.Tensor) or v is None and name in self._tensor_names:
+            if isinstance(v, torch.Tensor) or (v is None and name in self._tensor_names):
                 layout.append((name, "tensor", None))
                 tensors.append(v)
             elif isinstance(v, (list, tuple)) and v and all(isinstance(t, torch.Tensor) for t in v):
@@ -219,6 +228,7 @@ class Op:
         op = torch.library.custom_op(f"hepgen::{self.name}", body, mutates_args=self.mutates, schema=self.schema)
         op.register_fake(self.fake)
         if self.backward is not None:
+
             @records_forced_backend
             def setup_context(ctx, inputs, output):
                 self._save(ctx, inputs, output)
@@ -296,8 +306,9 @@ class Op:
         if not twice:
             backward = torch.autograd.function.once_differentiable(backward)
         name = "".join(part.title() for part in self.name.split("_")) + "Eager"
-        self._eager_function = type(name, (torch.autograd.Function,),
-                                    {"forward": staticmethod(forward), "backward": staticmethod(backward)})
+        self._eager_function = type(
+            name, (torch.autograd.Function,), {"forward": staticmethod(forward), "backward": staticmethod(backward)}
+        )
         return self._eager_function
 
 
@@ -346,4 +357,3 @@ def recording() -> Iterator[list]:
         yield _RECORD
     finally:
         _RECORD = previous
-

@@ -54,6 +54,7 @@ __all__ = [
 
 # ---- triton: one kernel per set; weight-gradient GEMMs in torch ---------------------------
 
+
 def _triton_forward(x, mask, w1, bias1, w2, bias2, sum_scale, slope):
     from hepgen.triton import epic_local as kernels
 
@@ -63,13 +64,24 @@ def _triton_forward(x, mask, w1, bias1, w2, bias2, sum_scale, slope):
 def _triton_backward(grad_y, grad_pooled, x, mask, w1, bias1, w2, y, sum_scale, slope):
     from hepgen.triton import epic_local as kernels
 
-    dx, dz1, h, dz2, gb1, gb2 = kernels.backward(grad_y.contiguous(), grad_pooled.contiguous(), x, y.contiguous(),
-                                                 mask, w1, bias1.contiguous(), w2, sum_scale, slope)
+    dx, dz1, h, dz2, gb1, gb2 = kernels.backward(
+        grad_y.contiguous(),
+        grad_pooled.contiguous(),
+        x,
+        y.contiguous(),
+        mask,
+        w1,
+        bias1.contiguous(),
+        w2,
+        sum_scale,
+        slope,
+    )
     dw1, dw2 = compiled._weight_grads(x, mask, dz1, h, dz2)
     return dx, dw1, gb1, dw2, gb2
 
 
 # ---- argument checks (run once, before any kernel) ---------------------------------------
+
 
 def _per_set_bias(name: str, bias: torch.Tensor, B: int, size: int, x: torch.Tensor) -> torch.Tensor:
     bias = _checks.tensor(name, bias)
@@ -127,8 +139,12 @@ EPIC_LOCAL_BACKWARD = Op(
     family="epic_local",
     reference=epic_local_backward_reference,
     fake=lambda grad_y, grad_pooled, x, mask, w1, bias1, w2, y, *scalars: (
-        torch.empty_like(x), torch.empty_like(w1), x.new_empty((x.shape[0], w1.shape[0])), torch.empty_like(w2),
-        x.new_empty((x.shape[0], x.shape[2]))),
+        torch.empty_like(x),
+        torch.empty_like(w1),
+        x.new_empty((x.shape[0], w1.shape[0])),
+        torch.empty_like(w2),
+        x.new_empty((x.shape[0], x.shape[2])),
+    ),
     backends={"cpu": compiled._cpu_backward, "cuda": compiled._cuda_backward, "triton": _triton_backward},
 )
 
@@ -139,8 +155,9 @@ def _grads(local_backward, s, grad_y, grad_pooled):
         grad_y = torch.zeros_like(s.y)
     if grad_pooled is None:
         grad_pooled = s.x.new_zeros((s.x.shape[0], 2 * s.x.shape[2]))
-    dx, dw1, db1, dw2, db2 = local_backward(grad_y, grad_pooled, s.x, s.mask, s.w1, s.bias1, s.w2, s.y, s.sum_scale,
-                                            s.negative_slope)
+    dx, dw1, db1, dw2, db2 = local_backward(
+        grad_y, grad_pooled, s.x, s.mask, s.w1, s.bias1, s.w2, s.y, s.sum_scale, s.negative_slope
+    )
     return dx, None, dw1, db1, dw2, db2, None, None
 
 
@@ -153,8 +170,11 @@ EPIC_LOCAL = Op(
     fake=lambda x, *rest: (x.new_empty(x.shape), x.new_empty((x.shape[0], 2 * x.shape[2]))),
     backends={"cpu": compiled._cpu_forward, "cuda": compiled._cuda_forward, "triton": _triton_forward},
     preference={"cpu": ("cpu", "reference"), "cuda": ("cuda", "triton", "reference")},
-    backward=Backward(save=("x", "mask", "w1", "bias1", "w2", "y", "sum_scale", "negative_slope"),
-                      op="epic_local_backward", grads=_grads),
+    backward=Backward(
+        save=("x", "mask", "w1", "bias1", "w2", "y", "sum_scale", "negative_slope"),
+        op="epic_local_backward",
+        grads=_grads,
+    ),
     check=_check,
 )
 
@@ -164,9 +184,16 @@ BACKENDS = EPIC_LOCAL.table
 # ---- public entry point -----------------------------------------------------------------
 
 
-def epic_local(x: torch.Tensor, mask: torch.Tensor, w1: torch.Tensor, bias1: torch.Tensor, w2: torch.Tensor,
-               bias2: torch.Tensor, sum_scale: float = DEFAULT_SUM_SCALE,
-               negative_slope: float = DEFAULT_NEGATIVE_SLOPE) -> tuple[torch.Tensor, torch.Tensor]:
+def epic_local(
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    w1: torch.Tensor,
+    bias1: torch.Tensor,
+    w2: torch.Tensor,
+    bias2: torch.Tensor,
+    sum_scale: float = DEFAULT_SUM_SCALE,
+    negative_slope: float = DEFAULT_NEGATIVE_SLOPE,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """EPiC local update fused with the next pooling: returns (y [B, N, H], pooled [B, 2H]).
 
     Args:

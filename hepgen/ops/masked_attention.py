@@ -82,6 +82,7 @@ def _triton(name):
         from hepgen.triton import masked_attention as kernels
 
         return getattr(kernels, name)(*args)
+
     return call
 
 
@@ -92,6 +93,7 @@ def _compiled(name, device_kind):
 
 # ---- argument checks (run once, before any kernel) ---------------------------------------
 
+
 def _check_scale(scale, head_dim: int) -> float:
     if scale is None:
         return 1.0 / math.sqrt(head_dim)
@@ -100,8 +102,9 @@ def _check_scale(scale, head_dim: int) -> float:
 
 def _check_head_dim(name: str, t: torch.Tensor) -> None:
     if not 1 <= t.shape[-1] <= MAX_HEAD_DIM:
-        raise ValueError(f"{name} must have a head dimension (last) between 1 and {MAX_HEAD_DIM}, "
-                         f"got shape {tuple(t.shape)}")
+        raise ValueError(
+            f"{name} must have a head dimension (last) between 1 and {MAX_HEAD_DIM}, got shape {tuple(t.shape)}"
+        )
 
 
 def _check_like(name: str, t: torch.Tensor, ref_name: str, ref: torch.Tensor, shape: tuple) -> None:
@@ -113,7 +116,7 @@ def _check_like(name: str, t: torch.Tensor, ref_name: str, ref: torch.Tensor, sh
 
 
 def _check(q, k, v, key_padding_mask=None, *, causal=True, scale=None):
-    """masked_attention's argument checks: its arguments -> MASKED_ATTENTION's (TypeError/ValueError naming the argument)."""
+    """masked_attention's argument checks -> MASKED_ATTENTION's arguments (errors name the argument)."""
     for name, t in (("q", q), ("k", k), ("v", v)):
         _checks.tensor(name, t)
     _checks.floating("q", q)
@@ -128,8 +131,10 @@ def _check(q, k, v, key_padding_mask=None, *, causal=True, scale=None):
         _checks.rank("key_padding_mask", key_padding_mask, 2, "[batch, length]")
         expected = (q.shape[0], q.shape[2])
         if tuple(key_padding_mask.shape) != expected:
-            raise ValueError(f"key_padding_mask must have shape (batch, length) = {expected} to match q, "
-                             f"got {tuple(key_padding_mask.shape)}")
+            raise ValueError(
+                f"key_padding_mask must have shape (batch, length) = {expected} to match q, "
+                f"got {tuple(key_padding_mask.shape)}"
+            )
         _checks.same_device("key_padding_mask", key_padding_mask, "q", q)
     if not isinstance(causal, bool):
         raise TypeError(f"causal must be a bool, got {type(causal).__name__}")
@@ -138,22 +143,32 @@ def _check(q, k, v, key_padding_mask=None, *, causal=True, scale=None):
 
 
 def _check_decode(q, k_new, v_new, k_cache, v_cache, lengths, *, scale=None):
-    """masked_attention_decode's argument checks: its arguments -> MASKED_ATTENTION_DECODE's (TypeError/ValueError naming the argument)."""
-    for name, t in (("q", q), ("k_new", k_new), ("v_new", v_new), ("k_cache", k_cache), ("v_cache", v_cache),
-                    ("lengths", lengths)):
+    """masked_attention_decode's argument checks -> MASKED_ATTENTION_DECODE's arguments (errors name the argument)."""
+    for name, t in (
+        ("q", q),
+        ("k_new", k_new),
+        ("v_new", v_new),
+        ("k_cache", k_cache),
+        ("v_cache", v_cache),
+        ("lengths", lengths),
+    ):
         _checks.tensor(name, t)
     _checks.floating("q", q)
     _checks.rank("q", q, 4, "[batch, heads, 1, head_dim]")
     if q.shape[2] != 1:
-        raise ValueError(f"q must hold one new token per sequence, shape [batch, heads, 1, head_dim], got {tuple(q.shape)}")
+        raise ValueError(
+            f"q must hold one new token per sequence, shape [batch, heads, 1, head_dim], got {tuple(q.shape)}"
+        )
     _check_head_dim("q", q)
     _check_like("k_new", k_new, "q", q, q.shape)
     _check_like("v_new", v_new, "q", q, q.shape)
     _checks.rank("k_cache", k_cache, 4, "[batch, heads, max_length, head_dim]")
     B, H, _, Dh = q.shape
     if (k_cache.shape[0], k_cache.shape[1], k_cache.shape[3]) != (B, H, Dh):
-        raise ValueError(f"k_cache must have shape (batch, heads, max_length, head_dim) with batch, heads, head_dim "
-                         f"= {(B, H, Dh)} of q, got {tuple(k_cache.shape)}")
+        raise ValueError(
+            f"k_cache must have shape (batch, heads, max_length, head_dim) with batch, heads, head_dim "
+            f"= {(B, H, Dh)} of q, got {tuple(k_cache.shape)}"
+        )
     _check_like("k_cache", k_cache, "q", q, k_cache.shape)
     _check_like("v_cache", v_cache, "k_cache", k_cache, k_cache.shape)
     if lengths.dtype == torch.bool or lengths.is_floating_point() or lengths.is_complex():
@@ -165,10 +180,16 @@ def _check_decode(q, k_new, v_new, k_cache, v_cache, lengths, *, scale=None):
     Lmax = k_cache.shape[2]
     # A value check needs the data: done for CPU tensors in eager mode only (on the GPU it
     # would cost a sync per token; under torch.compile it would break the graph).
-    if (lengths.device.type == "cpu" and B > 0 and not torch.compiler.is_compiling()
-            and (lengths.min() < 0 or lengths.max() >= Lmax)):
-        raise ValueError(f"lengths must lie in [0, {Lmax}) (max_length of k_cache): the cache is full or a "
-                         f"length is negative; got min {int(lengths.min())}, max {int(lengths.max())}")
+    if (
+        lengths.device.type == "cpu"
+        and B > 0
+        and not torch.compiler.is_compiling()
+        and (lengths.min() < 0 or lengths.max() >= Lmax)
+    ):
+        raise ValueError(
+            f"lengths must lie in [0, {Lmax}) (max_length of k_cache): the cache is full or a "
+            f"length is negative; got min {int(lengths.min())}, max {int(lengths.max())}"
+        )
     scale = _check_scale(scale, Dh)
     lengths = lengths.to(torch.int64).contiguous()
     # The sampling path: no autograd (the op declares none, so the cache writes are not recorded).
@@ -184,8 +205,11 @@ MASKED_ATTENTION_BACKWARD = Op(
     family="masked_attention",
     reference=masked_attention_backward_reference,
     fake=lambda grad_out, q, *rest: (q.new_empty(q.shape), q.new_empty(q.shape), q.new_empty(q.shape)),
-    backends={"cpu": _compiled("_core_backward", "cpu"), "cuda": _compiled("_core_backward", "cuda"),
-              "triton": _triton("backward")},
+    backends={
+        "cpu": _compiled("_core_backward", "cpu"),
+        "cuda": _compiled("_core_backward", "cuda"),
+        "triton": _triton("backward"),
+    },
 )
 
 
@@ -199,21 +223,36 @@ def _grads(attention_backward, s, grad_out, grad_lse):
 MASKED_ATTENTION = Op(
     "masked_attention",
     "(Tensor q, Tensor k, Tensor v, Tensor? key_padding_mask, bool causal, float scale) -> (Tensor, Tensor)",
-    outputs=("out", "lse"), nondifferentiable=("lse",),
+    outputs=("out", "lse"),
+    nondifferentiable=("lse",),
     reference=masked_attention_reference,
-    fake=lambda q, k, v, key_padding_mask, causal, scale: (q.new_empty(q.shape),
-                                                           q.new_empty(q.shape[:3], dtype=lse_dtype(q.dtype))),
-    backends={"cpu": _compiled("_core_forward", "cpu"), "cuda": _compiled("_core_forward", "cuda"),
-              "triton": _triton("forward")},
+    fake=lambda q, k, v, key_padding_mask, causal, scale: (
+        q.new_empty(q.shape),
+        q.new_empty(q.shape[:3], dtype=lse_dtype(q.dtype)),
+    ),
+    backends={
+        "cpu": _compiled("_core_forward", "cpu"),
+        "cuda": _compiled("_core_forward", "cuda"),
+        "triton": _triton("forward"),
+    },
     # Triton first on the GPU: its kernels use tensor cores for half types and are exercised
     # in CI through the interpreter; the CUDA kernels are plain SIMT code.
     preference={"cpu": ("cpu", "reference"), "cuda": ("triton", "cuda", "reference")},
     # Measured on an H100 (Triton 3.6): float64 tl.dot fails to lower to LLVM, and the float64
     # decode's exp ran at float32 accuracy. The CUDA backend runs float64 on the GPU instead.
-    restrictions=[("triton", "cuda", (torch.float16, torch.bfloat16, torch.float32),
-                   "Triton does not compile this kernel's float64 dots for GPUs (use the cuda backend)")],
-    backward=Backward(save=("q", "k", "v", "key_padding_mask", "out", "lse", "causal", "scale"),
-                      op="masked_attention_backward", grads=_grads),
+    restrictions=[
+        (
+            "triton",
+            "cuda",
+            (torch.float16, torch.bfloat16, torch.float32),
+            "Triton does not compile this kernel's float64 dots for GPUs (use the cuda backend)",
+        )
+    ],
+    backward=Backward(
+        save=("q", "k", "v", "key_padding_mask", "out", "lse", "causal", "scale"),
+        op="masked_attention_backward",
+        grads=_grads,
+    ),
     check=_check,
 )
 
@@ -221,11 +260,15 @@ MASKED_ATTENTION_DECODE = Op(
     "masked_attention_decode",
     "(Tensor q, Tensor k_new, Tensor v_new, Tensor(a!) k_cache, Tensor(b!) v_cache, Tensor lengths, "
     "float scale) -> Tensor",
-    family="masked_attention", mutates=("k_cache", "v_cache"),
+    family="masked_attention",
+    mutates=("k_cache", "v_cache"),
     reference=masked_attention_decode_reference,
     fake=lambda q, *rest: q.new_empty(q.shape),
-    backends={"cpu": _compiled("_core_decode", "cpu"), "cuda": _compiled("_core_decode", "cuda"),
-              "triton": _triton("decode")},
+    backends={
+        "cpu": _compiled("_core_decode", "cpu"),
+        "cuda": _compiled("_core_decode", "cuda"),
+        "triton": _triton("decode"),
+    },
     check=_check_decode,
 )
 
@@ -235,9 +278,15 @@ BACKENDS = MASKED_ATTENTION.table
 # ---- public entry points ----------------------------------------------------------------
 
 
-def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                     key_padding_mask: torch.Tensor | None = None, *, causal: bool = True,
-                     scale: float | None = None) -> torch.Tensor:
+def masked_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    key_padding_mask: torch.Tensor | None = None,
+    *,
+    causal: bool = True,
+    scale: float | None = None,
+) -> torch.Tensor:
     """Multi-head attention with a key-padding mask, causal by default.
 
     Args:
@@ -254,8 +303,16 @@ def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     return MASKED_ATTENTION(*_check(q, k, v, key_padding_mask, causal=causal, scale=scale))[0]
 
 
-def masked_attention_decode(q: torch.Tensor, k_new: torch.Tensor, v_new: torch.Tensor, k_cache: torch.Tensor,
-                            v_cache: torch.Tensor, lengths: torch.Tensor, *, scale: float | None = None) -> torch.Tensor:
+def masked_attention_decode(
+    q: torch.Tensor,
+    k_new: torch.Tensor,
+    v_new: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    lengths: torch.Tensor,
+    *,
+    scale: float | None = None,
+) -> torch.Tensor:
     """One autoregressive step with a KV cache: append a token, attend over the prefix.
 
     Writes k_new, v_new into k_cache, v_cache at position lengths[b] of each sequence b

@@ -50,11 +50,21 @@ def _triton_forward(y, ks, coeffs, h, mask, y_coeff):
     from hepgen.triton import ode_combine as kernels
 
     S, R, F = _view(y, mask)
-    return kernels.combine(y.contiguous(), [k.contiguous() for k in ks], coeffs, h.contiguous(),
-                           None if mask is None else mask.contiguous(), y_coeff, S, R, F)
+    return kernels.combine(
+        y.contiguous(),
+        [k.contiguous() for k in ks],
+        coeffs,
+        h.contiguous(),
+        None if mask is None else mask.contiguous(),
+        y_coeff,
+        S,
+        R,
+        F,
+    )
 
 
 # ---- argument checks (run once, before any kernel) ---------------------------------------
+
 
 def _check(y, ks, coeffs, h, mask=None, y_coeff=1.0):
     """ode_combine's argument checks: its arguments -> ODE_COMBINE's (TypeError/ValueError naming the argument)."""
@@ -105,8 +115,11 @@ ODE_COMBINE_BACKWARD = Op(
     "(Tensor grad, Tensor[] ks, float[] coeffs, Tensor h, Tensor? mask, float y_coeff) -> (Tensor, Tensor[], Tensor)",
     family="ode_combine",
     reference=ode_combine_backward_reference,
-    fake=lambda grad, ks, coeffs, h, mask, y_coeff: (torch.empty_like(grad), [torch.empty_like(grad) for _ in ks],
-                                                     torch.empty_like(h)),
+    fake=lambda grad, ks, coeffs, h, mask, y_coeff: (
+        torch.empty_like(grad),
+        [torch.empty_like(grad) for _ in ks],
+        torch.empty_like(h),
+    ),
     # Elementwise: plain PyTorch on every backend (see the module docstring).
     backends={b: ode_combine_backward_reference for b in BACKEND_NAMES if b != "reference"},
 )
@@ -122,9 +135,11 @@ ODE_COMBINE = Op(
     "(Tensor y, Tensor[] ks, float[] coeffs, Tensor h, Tensor? mask, float y_coeff) -> Tensor",
     reference=ode_combine_reference,
     fake=lambda y, *rest: torch.empty_like(y, memory_format=torch.contiguous_format),
-    backends={"cpu": lambda *a: compiled._core_forward(*a, "cpu"),
-              "cuda": lambda *a: compiled._core_forward(*a, "cuda"),
-              "triton": _triton_forward},
+    backends={
+        "cpu": lambda *a: compiled._core_forward(*a, "cpu"),
+        "cuda": lambda *a: compiled._core_forward(*a, "cuda"),
+        "triton": _triton_forward,
+    },
     preference={"cpu": ("cpu", "reference"), "cuda": ("cuda", "triton", "reference")},
     backward=Backward(save=("ks", "coeffs", "h", "mask", "y_coeff"), op="ode_combine_backward", grads=_grads),
     check=_check,
@@ -135,8 +150,15 @@ BACKENDS = ODE_COMBINE.table
 
 # ---- public entry point -----------------------------------------------------------------
 
-def ode_combine(y: torch.Tensor, ks: Sequence[torch.Tensor], coeffs: Sequence[float], h: torch.Tensor | float,
-                mask: torch.Tensor | None = None, y_coeff: float = 1.0) -> torch.Tensor:
+
+def ode_combine(
+    y: torch.Tensor,
+    ks: Sequence[torch.Tensor],
+    coeffs: Sequence[float],
+    h: torch.Tensor | float,
+    mask: torch.Tensor | None = None,
+    y_coeff: float = 1.0,
+) -> torch.Tensor:
     """mask · (y_coeff · y + h · Σ coeffs[i] · ks[i]), one fused pass.
 
     Args:

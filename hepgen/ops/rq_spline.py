@@ -91,10 +91,12 @@ def _triton(name):
         from hepgen.triton import rq_spline as kernels
 
         return getattr(kernels, name)(*args)
+
     return call
 
 
 # ---- argument checks (run once, before any kernel) ---------------------------------------
+
 
 def _as_rows(t: torch.Tensor, n: int, width: int) -> torch.Tensor:
     """[..., width] → [n, width] with unit last stride, without a copy where the strides allow."""
@@ -120,13 +122,19 @@ def _check(inputs, uw, uh, ud, tails, tail_bound, min_bin_width, min_bin_height,
             raise ValueError(f"{name} must have at least 1 dimension [..., bins], got a scalar")
     K = uw.shape[-1]
     if K < 1:
-        raise ValueError(f"unnormalized_widths must have at least 1 bin in its last dimension, got shape {tuple(uw.shape)}")
+        raise ValueError(
+            f"unnormalized_widths must have at least 1 bin in its last dimension, got shape {tuple(uw.shape)}"
+        )
     if uh.shape[-1] != K:
-        raise ValueError(f"unnormalized_heights must have K = {K} bins in its last dimension (as "
-                         f"unnormalized_widths), got shape {tuple(uh.shape)}")
+        raise ValueError(
+            f"unnormalized_heights must have K = {K} bins in its last dimension (as "
+            f"unnormalized_widths), got shape {tuple(uh.shape)}"
+        )
     if ud.shape[-1] < K - 1:  # K - 1, or nflows' padded counts >= K (module docstring)
-        raise ValueError(f"unnormalized_derivatives must have K - 1 = {K - 1} interior knots in its last "
-                         f"dimension (or at least K = {K}, which nflows also accepts), got shape {tuple(ud.shape)}")
+        raise ValueError(
+            f"unnormalized_derivatives must have K - 1 = {K - 1} interior knots in its last "
+            f"dimension (or at least K = {K}, which nflows also accepts), got shape {tuple(ud.shape)}"
+        )
     try:
         # Equal batch shapes (every call from hepgen.flows) skip broadcast_shapes, a visible
         # share of a batch-1 call.
@@ -138,7 +146,8 @@ def _check(inputs, uw, uh, ud, tails, tail_bound, min_bin_width, min_bin_height,
         raise ValueError(
             f"inputs {tuple(inputs.shape)} and the batch shapes of unnormalized_widths {tuple(uw.shape[:-1])}, "
             f"unnormalized_heights {tuple(uh.shape[:-1])} and unnormalized_derivatives {tuple(ud.shape[:-1])} "
-            f"must broadcast together") from None
+            f"must broadcast together"
+        ) from None
     if tails != "linear":
         raise ValueError(f"tails must be 'linear' (the only tails of nflows' unconstrained spline), got {tails!r}")
     tail_bound = _checks.finite_float("tail_bound", tail_bound)
@@ -168,20 +177,46 @@ RQ_SPLINE_BACKWARD = Op(
     f"Tensor derivatives, {_SCALARS}) -> (Tensor, Tensor, Tensor, Tensor)",
     family="rq_spline",
     reference=rq_spline_backward_reference,
-    fake=lambda gy, gl, x, uw, uh, ud, *scalars: (x.new_empty(x.shape), uw.new_empty(uw.shape),
-                                                  uh.new_empty(uh.shape), ud.new_empty(ud.shape)),
-    backends={"cpu": lambda *a: compiled._core_backward(*a, "cpu"),
-              "cuda": lambda *a: compiled._core_backward(*a, "cuda"),
-              "triton": _triton("backward")},
+    fake=lambda gy, gl, x, uw, uh, ud, *scalars: (
+        x.new_empty(x.shape),
+        uw.new_empty(uw.shape),
+        uh.new_empty(uh.shape),
+        ud.new_empty(ud.shape),
+    ),
+    backends={
+        "cpu": lambda *a: compiled._core_backward(*a, "cpu"),
+        "cuda": lambda *a: compiled._core_backward(*a, "cuda"),
+        "triton": _triton("backward"),
+    },
 )
 
-_SAVED = ("inputs", "widths", "heights", "derivatives", "inverse", "tail_bound", "min_bin_width", "min_bin_height",
-          "min_derivative")
+_SAVED = (
+    "inputs",
+    "widths",
+    "heights",
+    "derivatives",
+    "inverse",
+    "tail_bound",
+    "min_bin_width",
+    "min_bin_height",
+    "min_derivative",
+)
 
 
 def _grads(spline_backward, s, grad_outputs, grad_logabsdet):
-    grads = spline_backward(grad_outputs, grad_logabsdet, s.inputs, s.widths, s.heights, s.derivatives, s.inverse,
-                            s.tail_bound, s.min_bin_width, s.min_bin_height, s.min_derivative)
+    grads = spline_backward(
+        grad_outputs,
+        grad_logabsdet,
+        s.inputs,
+        s.widths,
+        s.heights,
+        s.derivatives,
+        s.inverse,
+        s.tail_bound,
+        s.min_bin_width,
+        s.min_bin_height,
+        s.min_derivative,
+    )
     return (*grads, None, None, None, None, None)
 
 
@@ -191,9 +226,11 @@ RQ_SPLINE = Op(
     outputs=("outputs", "logabsdet"),
     reference=rq_spline_reference,
     fake=lambda x, *rest: (torch.empty_like(x), torch.empty_like(x)),
-    backends={"cpu": lambda *a: compiled._core_forward(*a, "cpu"),
-              "cuda": lambda *a: compiled._core_forward(*a, "cuda"),
-              "triton": _triton("forward")},
+    backends={
+        "cpu": lambda *a: compiled._core_forward(*a, "cpu"),
+        "cuda": lambda *a: compiled._core_forward(*a, "cuda"),
+        "triton": _triton("forward"),
+    },
     preference={"cpu": ("cpu", "reference"), "cuda": ("cuda", "triton", "reference")},
     backward=Backward(save=_SAVED, op="rq_spline_backward", grads=_grads),
     check=_check,  # also returns the batch shape and K: the public function flattens around the op
@@ -205,11 +242,18 @@ BACKENDS = RQ_SPLINE.table
 # ---- public entry point -----------------------------------------------------------------
 
 
-def rq_spline(inputs: torch.Tensor, unnormalized_widths: torch.Tensor, unnormalized_heights: torch.Tensor,
-              unnormalized_derivatives: torch.Tensor, inverse: bool = False, tails: str = "linear",
-              tail_bound: float = 1.0, min_bin_width: float = DEFAULT_MIN_BIN_WIDTH,
-              min_bin_height: float = DEFAULT_MIN_BIN_HEIGHT,
-              min_derivative: float = DEFAULT_MIN_DERIVATIVE) -> tuple[torch.Tensor, torch.Tensor]:
+def rq_spline(
+    inputs: torch.Tensor,
+    unnormalized_widths: torch.Tensor,
+    unnormalized_heights: torch.Tensor,
+    unnormalized_derivatives: torch.Tensor,
+    inverse: bool = False,
+    tails: str = "linear",
+    tail_bound: float = 1.0,
+    min_bin_width: float = DEFAULT_MIN_BIN_WIDTH,
+    min_bin_height: float = DEFAULT_MIN_BIN_HEIGHT,
+    min_derivative: float = DEFAULT_MIN_DERIVATIVE,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Rational-quadratic spline with linear tails, forward or inverse, and its log|det J|.
 
     Args:
@@ -227,8 +271,16 @@ def rq_spline(inputs: torch.Tensor, unnormalized_widths: torch.Tensor, unnormali
         (outputs, logabsdet), both of the broadcast batch shape and the inputs' dtype.
     """
     inputs, uw, uh, ud, batch, K, bound, mw, mh, md = _check(
-        inputs, unnormalized_widths, unnormalized_heights, unnormalized_derivatives, tails, tail_bound,
-        min_bin_width, min_bin_height, min_derivative)
+        inputs,
+        unnormalized_widths,
+        unnormalized_heights,
+        unnormalized_derivatives,
+        tails,
+        tail_bound,
+        min_bin_width,
+        min_bin_height,
+        min_derivative,
+    )
     if ud.shape[-1] != K - 1:
         return _nflows_derivative_count(inputs, uw, uh, ud, bool(inverse), bound, mw, mh, md)
     n = math.prod(batch)
@@ -244,8 +296,10 @@ def rq_spline(inputs: torch.Tensor, unnormalized_widths: torch.Tensor, unnormali
     return out.view(batch), logdet.view(batch)
 
 
-NFLOWS_COUNT_REASON = ("the compiled kernels take K - 1 unnormalized_derivatives (unit slopes at both end knots); "
-                       "K or more (nflows' padding) run only on the reference backend")
+NFLOWS_COUNT_REASON = (
+    "the compiled kernels take K - 1 unnormalized_derivatives (unit slopes at both end knots); "
+    "K or more (nflows' padding) run only on the reference backend"
+)
 
 
 def _nflows_derivative_count(inputs, uw, uh, ud, inverse, bound, mw, mh, md):
@@ -257,6 +311,8 @@ def _nflows_derivative_count(inputs, uw, uh, ud, inverse, bound, mw, mh, md):
     """
     forced = _forced_for(RQ_SPLINE.family)
     if forced not in (None, "reference"):
-        raise RuntimeError(f"rq_spline: backend {forced!r} was requested but cannot run {ud.shape[-1]} "
-                           f"unnormalized_derivatives for K = {uw.shape[-1]} bins: {NFLOWS_COUNT_REASON}")
+        raise RuntimeError(
+            f"rq_spline: backend {forced!r} was requested but cannot run {ud.shape[-1]} "
+            f"unnormalized_derivatives for K = {uw.shape[-1]} bins: {NFLOWS_COUNT_REASON}"
+        )
     return rq_spline_reference(inputs, uw, uh, ud, inverse, bound, mw, mh, md)

@@ -46,10 +46,12 @@ def _triton(name):
         from hepgen.triton import set_pool as kernels
 
         return getattr(kernels, name)(*args)
+
     return call
 
 
 # ---- argument checks (run once, before any kernel) ---------------------------------------
+
 
 def _check(x, mask, sum_scale=DEFAULT_SUM_SCALE):
     x = _checks.tensor("x", x)
@@ -58,7 +60,9 @@ def _check(x, mask, sum_scale=DEFAULT_SUM_SCALE):
     _checks.rank("x", x, 3, "[batch, set size, features]")
     _checks.rank("mask", mask, 2, "[batch, set size]")
     if tuple(mask.shape) != tuple(x.shape[:2]):
-        raise ValueError(f"mask must have shape (batch, set size) = {tuple(x.shape[:2])} to match x, got {tuple(mask.shape)}")
+        raise ValueError(
+            f"mask must have shape (batch, set size) = {tuple(x.shape[:2])} to match x, got {tuple(mask.shape)}"
+        )
     if mask.dtype != torch.bool and not mask.is_floating_point():
         raise TypeError(f"mask must be bool or floating point, got {mask.dtype}")
     _checks.same_device("mask", mask, "x", x)
@@ -70,28 +74,40 @@ def _check(x, mask, sum_scale=DEFAULT_SUM_SCALE):
 # ---- the declarations ---------------------------------------------------------------------
 
 SET_POOL_BACKWARD = Op(
-    "set_pool_backward", "(Tensor grad_out, Tensor mask, float sum_scale) -> Tensor",
+    "set_pool_backward",
+    "(Tensor grad_out, Tensor mask, float sum_scale) -> Tensor",
     family="set_pool",
     reference=set_pool_backward_reference,
     fake=lambda grad_out, mask, sum_scale: grad_out.new_empty((mask.shape[0], mask.shape[1], grad_out.shape[1] // 2)),
-    backends={"cpu": lambda g, m, s: compiled._core_backward(g, m, s, "cpu"),
-              "cuda": lambda g, m, s: compiled._core_backward(g, m, s, "cuda"),
-              "triton": _triton("backward")},
+    backends={
+        "cpu": lambda g, m, s: compiled._core_backward(g, m, s, "cpu"),
+        "cuda": lambda g, m, s: compiled._core_backward(g, m, s, "cuda"),
+        "triton": _triton("backward"),
+    },
     # set_pool_backward is linear in grad_out and its adjoint is the pooling itself.
-    backward=Backward(save=("mask", "sum_scale"), op="set_pool",
-                      grads=lambda pool, s, grad_grad_x: (pool(grad_grad_x, s.mask, s.sum_scale), None, None)),
+    backward=Backward(
+        save=("mask", "sum_scale"),
+        op="set_pool",
+        grads=lambda pool, s, grad_grad_x: (pool(grad_grad_x, s.mask, s.sum_scale), None, None),
+    ),
 )
 
 SET_POOL = Op(
-    "set_pool", "(Tensor x, Tensor mask, float sum_scale) -> Tensor",
+    "set_pool",
+    "(Tensor x, Tensor mask, float sum_scale) -> Tensor",
     reference=set_pool_reference,
     fake=lambda x, mask, sum_scale: x.new_empty((x.shape[0], 2 * x.shape[2])),
-    backends={"cpu": lambda x, m, s: compiled._core_forward(x, m, s, "cpu"),
-              "cuda": lambda x, m, s: compiled._core_forward(x, m, s, "cuda"),
-              "triton": _triton("forward")},
+    backends={
+        "cpu": lambda x, m, s: compiled._core_forward(x, m, s, "cpu"),
+        "cuda": lambda x, m, s: compiled._core_forward(x, m, s, "cuda"),
+        "triton": _triton("forward"),
+    },
     preference={"cpu": ("cpu", "reference"), "cuda": ("cuda", "triton", "reference")},
-    backward=Backward(save=("mask", "sum_scale"), op="set_pool_backward",
-                      grads=lambda pool_backward, s, grad_out: (pool_backward(grad_out, s.mask, s.sum_scale), None, None)),
+    backward=Backward(
+        save=("mask", "sum_scale"),
+        op="set_pool_backward",
+        grads=lambda pool_backward, s, grad_out: (pool_backward(grad_out, s.mask, s.sum_scale), None, None),
+    ),
     check=_check,
 )
 
@@ -99,6 +115,7 @@ BACKENDS = SET_POOL.table
 
 
 # ---- public entry point -----------------------------------------------------------------
+
 
 def set_pool(x: torch.Tensor, mask: torch.Tensor, sum_scale: float = DEFAULT_SUM_SCALE) -> torch.Tensor:
     """Masked mean and scaled masked sum over a set: [B, N, D], [B, N] → [B, 2D].

@@ -23,10 +23,37 @@ def _act(v, slope):
 
 
 @triton.jit
-def _forward_kernel(x_ptr, mask_ptr, w1_ptr, b1_ptr, w2_ptr, b2_ptr, y_ptr, pooled_ptr,
-                    N, H, H1, sxb, sxn, sxd, smb, smn, sw1o, sw1i, sw2o, sw2i, slope_hi, slope_lo, sum_scale_hi, sum_scale_lo,
-                    ACC: tl.constexpr, PRECISION: tl.constexpr,
-                    BLOCK_N: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_H1: tl.constexpr):
+def _forward_kernel(
+    x_ptr,
+    mask_ptr,
+    w1_ptr,
+    b1_ptr,
+    w2_ptr,
+    b2_ptr,
+    y_ptr,
+    pooled_ptr,
+    N,
+    H,
+    H1,
+    sxb,
+    sxn,
+    sxd,
+    smb,
+    smn,
+    sw1o,
+    sw1i,
+    sw2o,
+    sw2i,
+    slope_hi,
+    slope_lo,
+    sum_scale_hi,
+    sum_scale_lo,
+    ACC: tl.constexpr,
+    PRECISION: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_H: tl.constexpr,
+    BLOCK_H1: tl.constexpr,
+):
     slope = joined(slope_hi, slope_lo, ACC)
     sum_scale = joined(sum_scale_hi, sum_scale_lo, ACC)
     b = tl.program_id(0).to(tl.int64)
@@ -53,8 +80,11 @@ def _forward_kernel(x_ptr, mask_ptr, w1_ptr, b1_ptr, w2_ptr, b2_ptr, y_ptr, pool
         y = tl.where(rows, m[:, None] * _act(z2, slope), 0.0)
         total += tl.sum(m[:, None] * y, axis=0)
         count += m
-        tl.store(y_ptr + (b * N + n[:, None]) * H + f[None, :], y.to(y_ptr.dtype.element_ty),
-                 mask=n_ok[:, None] & f_ok[None, :])
+        tl.store(
+            y_ptr + (b * N + n[:, None]) * H + f[None, :],
+            y.to(y_ptr.dtype.element_ty),
+            mask=n_ok[:, None] & f_ok[None, :],
+        )
     c = tl.sum(count, axis=0)
     inv = tl.where(c != 0, 1.0 / tl.where(c != 0, c, 1.0), 0.0).to(ACC)
     tl.store(pooled_ptr + b * 2 * H + f, (total * inv).to(pooled_ptr.dtype.element_ty), mask=f_ok)
@@ -62,11 +92,43 @@ def _forward_kernel(x_ptr, mask_ptr, w1_ptr, b1_ptr, w2_ptr, b2_ptr, y_ptr, pool
 
 
 @triton.jit
-def _backward_kernel(gy_ptr, gp_ptr, x_ptr, y_ptr, mask_ptr, w1_ptr, b1_ptr, w2_ptr,
-                     dx_ptr, dz1_ptr, h_ptr, dz2_ptr, gb1_ptr, gb2_ptr,
-                     N, H, H1, sxb, sxn, sxd, smb, smn, sw1o, sw1i, sw2o, sw2i, slope_hi, slope_lo, sum_scale_hi, sum_scale_lo,
-                     ACC: tl.constexpr, PRECISION: tl.constexpr,
-                     BLOCK_N: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_H1: tl.constexpr):
+def _backward_kernel(
+    gy_ptr,
+    gp_ptr,
+    x_ptr,
+    y_ptr,
+    mask_ptr,
+    w1_ptr,
+    b1_ptr,
+    w2_ptr,
+    dx_ptr,
+    dz1_ptr,
+    h_ptr,
+    dz2_ptr,
+    gb1_ptr,
+    gb2_ptr,
+    N,
+    H,
+    H1,
+    sxb,
+    sxn,
+    sxd,
+    smb,
+    smn,
+    sw1o,
+    sw1i,
+    sw2o,
+    sw2i,
+    slope_hi,
+    slope_lo,
+    sum_scale_hi,
+    sum_scale_lo,
+    ACC: tl.constexpr,
+    PRECISION: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_H: tl.constexpr,
+    BLOCK_H1: tl.constexpr,
+):
     slope = joined(slope_hi, slope_lo, ACC)
     sum_scale = joined(sum_scale_hi, sum_scale_lo, ACC)
     b = tl.program_id(0).to(tl.int64)
@@ -85,8 +147,10 @@ def _backward_kernel(gy_ptr, gp_ptr, x_ptr, y_ptr, mask_ptr, w1_ptr, b1_ptr, w2_
     c = tl.sum(cnt, axis=0)
     inv = tl.where(c != 0, 1.0 / tl.where(c != 0, c, 1.0), 0.0).to(ACC)
     # pooled reads y with weight m: its gradient reaches y as m · coef
-    coef = (tl.load(gp_ptr + b * 2 * H + f, mask=f_ok, other=0).to(ACC) * inv
-            + tl.load(gp_ptr + b * 2 * H + H + f, mask=f_ok, other=0).to(ACC) * sum_scale)
+    coef = (
+        tl.load(gp_ptr + b * 2 * H + f, mask=f_ok, other=0).to(ACC) * inv
+        + tl.load(gp_ptr + b * 2 * H + H + f, mask=f_ok, other=0).to(ACC) * sum_scale
+    )
     gb1 = tl.zeros((BLOCK_H1,), dtype=ACC)
     gb2 = tl.zeros((BLOCK_H,), dtype=ACC)
     for n0 in range(0, N, BLOCK_N):
@@ -120,11 +184,13 @@ def _backward_kernel(gy_ptr, gp_ptr, x_ptr, y_ptr, mask_ptr, w1_ptr, b1_ptr, w2_
 
 def _meta(dtype: torch.dtype, N: int, H: int, H1: int) -> dict:
     # tl.dot needs every block dimension to be at least 16.
-    return dict(ACC=tl.float64 if dtype == torch.float64 else tl.float32,
-                PRECISION="ieee",
-                BLOCK_N=max(16, min(triton.next_power_of_2(max(N, 1)), 32)),
-                BLOCK_H=max(16, triton.next_power_of_2(max(H, 1))),
-                BLOCK_H1=max(16, triton.next_power_of_2(max(H1, 1))))
+    return dict(
+        ACC=tl.float64 if dtype == torch.float64 else tl.float32,
+        PRECISION="ieee",
+        BLOCK_N=max(16, min(triton.next_power_of_2(max(N, 1)), 32)),
+        BLOCK_H=max(16, triton.next_power_of_2(max(H, 1))),
+        BLOCK_H1=max(16, triton.next_power_of_2(max(H1, 1))),
+    )
 
 
 def forward(x, mask, w1, bias1, w2, bias2, sum_scale, slope):
@@ -134,8 +200,26 @@ def forward(x, mask, w1, bias1, w2, bias2, sum_scale, slope):
     pooled = torch.empty((B, 2 * H), dtype=x.dtype, device=x.device)
     if B == 0 or H == 0:
         return y, pooled.zero_()
-    _forward_kernel[(B,)](x, mask, w1, bias1, w2, bias2, y, pooled, N, H, H1, *x.stride(), *mask.stride(),
-                          *w1.stride(), *w2.stride(), *split_scalar(slope), *split_scalar(sum_scale), **_meta(x.dtype, N, H, H1))
+    _forward_kernel[(B,)](
+        x,
+        mask,
+        w1,
+        bias1,
+        w2,
+        bias2,
+        y,
+        pooled,
+        N,
+        H,
+        H1,
+        *x.stride(),
+        *mask.stride(),
+        *w1.stride(),
+        *w2.stride(),
+        *split_scalar(slope),
+        *split_scalar(sum_scale),
+        **_meta(x.dtype, N, H, H1),
+    )
     return y, pooled
 
 
@@ -148,13 +232,38 @@ def backward(grad_y, grad_pooled, x, y, mask, w1, bias1, w2, sum_scale, slope):
     if B == 0 or (H == 0 and H1 == 0):
         return dx, dz1, h, dz2, gb1.zero_(), gb2.zero_()
     try:
-        _backward_kernel[(B,)](grad_y, grad_pooled, x, y, mask, w1, bias1, w2, dx, dz1, h, dz2, gb1, gb2,
-                               N, H, H1, *x.stride(), *mask.stride(), *w1.stride(), *w2.stride(),
-                               *split_scalar(slope), *split_scalar(sum_scale), **_meta(x.dtype, N, H, H1))
+        _backward_kernel[(B,)](
+            grad_y,
+            grad_pooled,
+            x,
+            y,
+            mask,
+            w1,
+            bias1,
+            w2,
+            dx,
+            dz1,
+            h,
+            dz2,
+            gb1,
+            gb2,
+            N,
+            H,
+            H1,
+            *x.stride(),
+            *mask.stride(),
+            *w1.stride(),
+            *w2.stride(),
+            *split_scalar(slope),
+            *split_scalar(sum_scale),
+            **_meta(x.dtype, N, H, H1),
+        )
     except OutOfResources as err:
         # Seen on an H100 at H = H1 = 128 in float32: the kernel keeps both weight matrices in
         # shared memory for its four products (311 kB needed, 227 kB there).
-        raise RuntimeError(f"epic_local: the triton backward kernel does not fit this GPU's shared memory at "
-                           f"hidden sizes H={H}, H1={H1} in {x.dtype} ({err}); use the cuda backend, the "
-                           f"default on GPUs") from err
+        raise RuntimeError(
+            f"epic_local: the triton backward kernel does not fit this GPU's shared memory at "
+            f"hidden sizes H={H}, H1={H1} in {x.dtype} ({err}); use the cuda backend, the "
+            f"default on GPUs"
+        ) from err
     return dx, dz1, h, dz2, gb1, gb2

@@ -28,11 +28,40 @@ from hepgen.triton._scalars import joined, split_scalar
 
 
 @triton.jit
-def _forward_kernel(q_ptr, k_ptr, v_ptr, mask_ptr, out_ptr, lse_ptr,
-                    sqb, sqh, sql, sqd, skb, skh, skl, skd, svb, svh, svl, svd, smb, sml,
-                    H, L, D, scale_hi, scale_lo,
-                    HAS_MASK: tl.constexpr, CAUSAL: tl.constexpr, ACC: tl.constexpr, PRECISION: tl.constexpr,
-                    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
+def _forward_kernel(
+    q_ptr,
+    k_ptr,
+    v_ptr,
+    mask_ptr,
+    out_ptr,
+    lse_ptr,
+    sqb,
+    sqh,
+    sql,
+    sqd,
+    skb,
+    skh,
+    skl,
+    skd,
+    svb,
+    svh,
+    svl,
+    svd,
+    smb,
+    sml,
+    H,
+    L,
+    D,
+    scale_hi,
+    scale_lo,
+    HAS_MASK: tl.constexpr,
+    CAUSAL: tl.constexpr,
+    ACC: tl.constexpr,
+    PRECISION: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
     scale = joined(scale_hi, scale_lo, ACC)
     bh = tl.program_id(0).to(tl.int64)
     b = bh // H
@@ -41,8 +70,11 @@ def _forward_kernel(q_ptr, k_ptr, v_ptr, mask_ptr, out_ptr, lse_ptr,
     offs_d = tl.arange(0, BLOCK_D)
     d_ok = offs_d < D
     m_ok = offs_m < L
-    q = tl.load(q_ptr + b * sqb + h * sqh + offs_m[:, None] * sql + offs_d[None, :] * sqd,
-                mask=m_ok[:, None] & d_ok[None, :], other=0)
+    q = tl.load(
+        q_ptr + b * sqb + h * sqh + offs_m[:, None] * sql + offs_d[None, :] * sqd,
+        mask=m_ok[:, None] & d_ok[None, :],
+        other=0,
+    )
     m_i = tl.full((BLOCK_M,), float("-inf"), dtype=ACC)
     l_i = tl.zeros((BLOCK_M,), dtype=ACC)
     acc = tl.zeros((BLOCK_M, BLOCK_D), dtype=ACC)
@@ -72,17 +104,52 @@ def _forward_kernel(q_ptr, k_ptr, v_ptr, mask_ptr, out_ptr, lse_ptr,
     empty = l_i == 0
     out = acc / tl.where(empty, 1.0, l_i)[:, None]
     lse = tl.where(empty, float("inf"), m_i + tl.log(tl.where(empty, 1.0, l_i)))
-    tl.store(out_ptr + (bh * L + offs_m[:, None]) * D + offs_d[None, :], out.to(out_ptr.dtype.element_ty),
-             mask=m_ok[:, None] & d_ok[None, :])
+    tl.store(
+        out_ptr + (bh * L + offs_m[:, None]) * D + offs_d[None, :],
+        out.to(out_ptr.dtype.element_ty),
+        mask=m_ok[:, None] & d_ok[None, :],
+    )
     tl.store(lse_ptr + bh * L + offs_m, lse, mask=m_ok)
 
 
 @triton.jit
-def _dkdv_kernel(do_ptr, q_ptr, k_ptr, v_ptr, mask_ptr, o_ptr, lse_ptr, dk_ptr, dv_ptr,
-                 sqb, sqh, sql, sqd, skb, skh, skl, skd, svb, svh, svl, svd, smb, sml,
-                 H, L, D, scale_hi, scale_lo,
-                 HAS_MASK: tl.constexpr, CAUSAL: tl.constexpr, ACC: tl.constexpr, PRECISION: tl.constexpr,
-                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
+def _dkdv_kernel(
+    do_ptr,
+    q_ptr,
+    k_ptr,
+    v_ptr,
+    mask_ptr,
+    o_ptr,
+    lse_ptr,
+    dk_ptr,
+    dv_ptr,
+    sqb,
+    sqh,
+    sql,
+    sqd,
+    skb,
+    skh,
+    skl,
+    skd,
+    svb,
+    svh,
+    svl,
+    svd,
+    smb,
+    sml,
+    H,
+    L,
+    D,
+    scale_hi,
+    scale_lo,
+    HAS_MASK: tl.constexpr,
+    CAUSAL: tl.constexpr,
+    ACC: tl.constexpr,
+    PRECISION: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
     scale = joined(scale_hi, scale_lo, ACC)
     bh = tl.program_id(0).to(tl.int64)
     b = bh // H
@@ -129,11 +196,42 @@ def _dkdv_kernel(do_ptr, q_ptr, k_ptr, v_ptr, mask_ptr, o_ptr, lse_ptr, dk_ptr, 
 
 
 @triton.jit
-def _dq_kernel(do_ptr, q_ptr, k_ptr, v_ptr, mask_ptr, o_ptr, lse_ptr, dq_ptr,
-               sqb, sqh, sql, sqd, skb, skh, skl, skd, svb, svh, svl, svd, smb, sml,
-               H, L, D, scale_hi, scale_lo,
-               HAS_MASK: tl.constexpr, CAUSAL: tl.constexpr, ACC: tl.constexpr, PRECISION: tl.constexpr,
-               BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
+def _dq_kernel(
+    do_ptr,
+    q_ptr,
+    k_ptr,
+    v_ptr,
+    mask_ptr,
+    o_ptr,
+    lse_ptr,
+    dq_ptr,
+    sqb,
+    sqh,
+    sql,
+    sqd,
+    skb,
+    skh,
+    skl,
+    skd,
+    svb,
+    svh,
+    svl,
+    svd,
+    smb,
+    sml,
+    H,
+    L,
+    D,
+    scale_hi,
+    scale_lo,
+    HAS_MASK: tl.constexpr,
+    CAUSAL: tl.constexpr,
+    ACC: tl.constexpr,
+    PRECISION: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
     scale = joined(scale_hi, scale_lo, ACC)
     bh = tl.program_id(0).to(tl.int64)
     b = bh // H
@@ -173,11 +271,40 @@ def _dq_kernel(do_ptr, q_ptr, k_ptr, v_ptr, mask_ptr, o_ptr, lse_ptr, dq_ptr,
 
 
 @triton.jit
-def _decode_kernel(q_ptr, kn_ptr, vn_ptr, kc_ptr, vc_ptr, len_ptr, out_ptr,
-                   sqb, sqh, sqd, sknb, sknh, sknd, svnb, svnh, svnd,
-                   skcb, skch, skcl, skcd, svcb, svch, svcl, svcd,
-                   H, LMAX, D, scale_hi, scale_lo,
-                   ACC: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
+def _decode_kernel(
+    q_ptr,
+    kn_ptr,
+    vn_ptr,
+    kc_ptr,
+    vc_ptr,
+    len_ptr,
+    out_ptr,
+    sqb,
+    sqh,
+    sqd,
+    sknb,
+    sknh,
+    sknd,
+    svnb,
+    svnh,
+    svnd,
+    skcb,
+    skch,
+    skcl,
+    skcd,
+    svcb,
+    svch,
+    svcl,
+    svcd,
+    H,
+    LMAX,
+    D,
+    scale_hi,
+    scale_lo,
+    ACC: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
     scale = joined(scale_hi, scale_lo, ACC)
     bh = tl.program_id(0).to(tl.int64)
     b = bh // H
@@ -218,6 +345,7 @@ def _decode_kernel(q_ptr, kn_ptr, vn_ptr, kc_ptr, vc_ptr, len_ptr, out_ptr,
 
 
 # ---- launchers --------------------------------------------------------------------------
+
 
 def _acc(dtype: torch.dtype):
     return tl.float64 if dtype == torch.float64 else tl.float32
@@ -261,9 +389,31 @@ def forward(q, k, v, key_padding_mask, causal, scale):
     bm, bn, bd, nw = _blocks(L, D)
     mask, smb, sml, has_mask = _mask_args(key_padding_mask, q)
     grid = (B * H, triton.cdiv(L, bm))
-    _forward_kernel[grid](q, k, v, mask, out, lse, *q.stride(), *k.stride(), *v.stride(), smb, sml,
-                          H, L, D, *split_scalar(scale), HAS_MASK=has_mask, CAUSAL=causal, ACC=_acc(q.dtype),
-                          PRECISION=_precision(q.dtype), BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd, num_warps=nw)
+    _forward_kernel[grid](
+        q,
+        k,
+        v,
+        mask,
+        out,
+        lse,
+        *q.stride(),
+        *k.stride(),
+        *v.stride(),
+        smb,
+        sml,
+        H,
+        L,
+        D,
+        *split_scalar(scale),
+        HAS_MASK=has_mask,
+        CAUSAL=causal,
+        ACC=_acc(q.dtype),
+        PRECISION=_precision(q.dtype),
+        BLOCK_M=bm,
+        BLOCK_N=bn,
+        BLOCK_D=bd,
+        num_warps=nw,
+    )
     return out, lse
 
 
@@ -276,8 +426,16 @@ def backward(grad_out, q, k, v, key_padding_mask, out, lse, causal, scale):
     bm, bn, bd, nw = _blocks(L, D)
     mask, smb, sml, has_mask = _mask_args(key_padding_mask, q)
     common = (*q.stride(), *k.stride(), *v.stride(), smb, sml, H, L, D, *split_scalar(scale))
-    meta = dict(HAS_MASK=has_mask, CAUSAL=causal, ACC=_acc(q.dtype), PRECISION=_precision(q.dtype),
-                BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd, num_warps=nw)
+    meta = dict(
+        HAS_MASK=has_mask,
+        CAUSAL=causal,
+        ACC=_acc(q.dtype),
+        PRECISION=_precision(q.dtype),
+        BLOCK_M=bm,
+        BLOCK_N=bn,
+        BLOCK_D=bd,
+        num_warps=nw,
+    )
     _dkdv_kernel[(B * H, triton.cdiv(L, bn))](grad_out, q, k, v, mask, out, lse, dk, dv, *common, **meta)
     _dq_kernel[(B * H, triton.cdiv(L, bm))](grad_out, q, k, v, mask, out, lse, dq, *common, **meta)
     return dq, dk, dv
@@ -289,9 +447,31 @@ def decode(q, k_new, v_new, k_cache, v_cache, lengths, scale):
     if out.numel() == 0:
         return out
     sq, skn, svn = q.stride(), k_new.stride(), v_new.stride()
-    _decode_kernel[(B * H,)](q, k_new, v_new, k_cache, v_cache, lengths, out,
-                             sq[0], sq[1], sq[3], skn[0], skn[1], skn[3], svn[0], svn[1], svn[3],
-                             *k_cache.stride(), *v_cache.stride(), H, Lmax, D, *split_scalar(scale),
-                             ACC=_acc(q.dtype), BLOCK_N=min(64, max(16, triton.next_power_of_2(Lmax))),
-                             BLOCK_D=max(16, triton.next_power_of_2(D)))
+    _decode_kernel[(B * H,)](
+        q,
+        k_new,
+        v_new,
+        k_cache,
+        v_cache,
+        lengths,
+        out,
+        sq[0],
+        sq[1],
+        sq[3],
+        skn[0],
+        skn[1],
+        skn[3],
+        svn[0],
+        svn[1],
+        svn[3],
+        *k_cache.stride(),
+        *v_cache.stride(),
+        H,
+        Lmax,
+        D,
+        *split_scalar(scale),
+        ACC=_acc(q.dtype),
+        BLOCK_N=min(64, max(16, triton.next_power_of_2(Lmax))),
+        BLOCK_D=max(16, triton.next_power_of_2(D)),
+    )
     return out

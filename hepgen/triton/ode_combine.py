@@ -25,9 +25,28 @@ def _term(acc, k_ptr, c_ptr, offs, ok, I: tl.constexpr, K: tl.constexpr, ACC: tl
 
 
 @triton.jit
-def _combine_kernel(y_ptr, out_ptr, h_ptr, mask_ptr, k0, k1, k2, k3, k4, k5, k6, k7,
-                    c_ptr, RF, F, total,
-                    K: tl.constexpr, HAS_MASK: tl.constexpr, ACC: tl.constexpr, BLOCK: tl.constexpr):
+def _combine_kernel(
+    y_ptr,
+    out_ptr,
+    h_ptr,
+    mask_ptr,
+    k0,
+    k1,
+    k2,
+    k3,
+    k4,
+    k5,
+    k6,
+    k7,
+    c_ptr,
+    RF,
+    F,
+    total,
+    K: tl.constexpr,
+    HAS_MASK: tl.constexpr,
+    ACC: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     in_range = offs < total
     if HAS_MASK:
@@ -61,15 +80,17 @@ def _coeff_tensor(coeffs, y_coeff, like: torch.Tensor) -> torch.Tensor:
         if len(_COEFFS) > 256:
             _COEFFS.clear()
         values = list(coeffs) + [0.0] * (MAX_TERMS - len(coeffs)) + [y_coeff]
-        t = _COEFFS[key] = torch.tensor(values, dtype=torch.float64 if like.dtype == torch.float64 else torch.float32,
-                                        device=like.device)
+        t = _COEFFS[key] = torch.tensor(
+            values, dtype=torch.float64 if like.dtype == torch.float64 else torch.float32, device=like.device
+        )
     return t
 
 
 def combine(y, ks, coeffs, h, mask, y_coeff, S, R, F):
     if len(ks) > MAX_TERMS:
-        raise ValueError(f"the triton ode_combine takes at most {MAX_TERMS} terms, got {len(ks)}; "
-                         "use the cpu or cuda backend")
+        raise ValueError(
+            f"the triton ode_combine takes at most {MAX_TERMS} terms, got {len(ks)}; use the cpu or cuda backend"
+        )
     out = torch.empty_like(y)
     total = y.numel()
     if total == 0:
@@ -77,7 +98,18 @@ def combine(y, ks, coeffs, h, mask, y_coeff, S, R, F):
     ptrs = list(ks) + [y] * (MAX_TERMS - len(ks))
     BLOCK = 1024
     _combine_kernel[(triton.cdiv(total, BLOCK),)](
-        y, out, h, mask if mask is not None else y, *ptrs, _coeff_tensor([float(c) for c in coeffs], float(y_coeff), y), R * F, F, total,
-        K=len(ks), HAS_MASK=mask is not None, ACC=tl.float64 if y.dtype == torch.float64 else tl.float32,
-        BLOCK=BLOCK)
+        y,
+        out,
+        h,
+        mask if mask is not None else y,
+        *ptrs,
+        _coeff_tensor([float(c) for c in coeffs], float(y_coeff), y),
+        R * F,
+        F,
+        total,
+        K=len(ks),
+        HAS_MASK=mask is not None,
+        ACC=tl.float64 if y.dtype == torch.float64 else tl.float32,
+        BLOCK=BLOCK,
+    )
     return out

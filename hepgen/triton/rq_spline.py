@@ -48,8 +48,22 @@ def _pick(tile, j, idx):
 
 
 @triton.jit
-def _locate(x_ptr, w_ptr, ws, h_ptr, hs, d_ptr, ds, consts_ptr, n, K, pid,
-            INVERSE: tl.constexpr, BLOCK: tl.constexpr, KP: tl.constexpr):
+def _locate(
+    x_ptr,
+    w_ptr,
+    ws,
+    h_ptr,
+    hs,
+    d_ptr,
+    ds,
+    consts_ptr,
+    n,
+    K,
+    pid,
+    INVERSE: tl.constexpr,
+    BLOCK: tl.constexpr,
+    KP: tl.constexpr,
+):
     bound = tl.load(consts_ptr + 0)
     min_w = tl.load(consts_ptr + 1)
     min_h = tl.load(consts_ptr + 2)
@@ -99,10 +113,26 @@ def _position(vs, x0, w, y0, h, d0, d1, INVERSE: tl.constexpr):
 
 
 @triton.jit
-def _forward_kernel(x_ptr, w_ptr, ws, h_ptr, hs, d_ptr, ds, consts_ptr, out_ptr, ld_ptr, n, K,
-                    INVERSE: tl.constexpr, BLOCK: tl.constexpr, KP: tl.constexpr):
-    i, ok, j, v, vs, inside, k, pw, ph, x0, w, y0, h, d0, d1, ud0, ud1, bound, min_w, min_h = _locate(
-        x_ptr, w_ptr, ws, h_ptr, hs, d_ptr, ds, consts_ptr, n, K, tl.program_id(0), INVERSE, BLOCK, KP)
+def _forward_kernel(
+    x_ptr,
+    w_ptr,
+    ws,
+    h_ptr,
+    hs,
+    d_ptr,
+    ds,
+    consts_ptr,
+    out_ptr,
+    ld_ptr,
+    n,
+    K,
+    INVERSE: tl.constexpr,
+    BLOCK: tl.constexpr,
+    KP: tl.constexpr,
+):
+    i, ok, _j, v, vs, inside, _k, _pw, _ph, x0, w, y0, h, d0, d1, _ud0, _ud1, _bound, _min_w, _min_h = _locate(
+        x_ptr, w_ptr, ws, h_ptr, hs, d_ptr, ds, consts_ptr, n, K, tl.program_id(0), INVERSE, BLOCK, KP
+    )
     t = _position(vs, x0, w, y0, h, d0, d1, INVERSE)
     s = h / w
     q = t * (1.0 - t)
@@ -130,11 +160,30 @@ def _softmax_backward(p, j, k, c, g_left, g_width):
 
 
 @triton.jit
-def _backward_kernel(x_ptr, w_ptr, ws, h_ptr, hs, d_ptr, ds, consts_ptr, gout_ptr, gld_ptr,
-                     gx_ptr, gw_ptr, gh_ptr, gd_ptr, n, K,
-                     INVERSE: tl.constexpr, BLOCK: tl.constexpr, KP: tl.constexpr):
-    i, ok, j, v, vs, inside, k, pw, ph, x0, w, y0, h, d0, d1, ud0, ud1, bound, min_w, min_h = _locate(
-        x_ptr, w_ptr, ws, h_ptr, hs, d_ptr, ds, consts_ptr, n, K, tl.program_id(0), INVERSE, BLOCK, KP)
+def _backward_kernel(
+    x_ptr,
+    w_ptr,
+    ws,
+    h_ptr,
+    hs,
+    d_ptr,
+    ds,
+    consts_ptr,
+    gout_ptr,
+    gld_ptr,
+    gx_ptr,
+    gw_ptr,
+    gh_ptr,
+    gd_ptr,
+    n,
+    K,
+    INVERSE: tl.constexpr,
+    BLOCK: tl.constexpr,
+    KP: tl.constexpr,
+):
+    i, ok, j, _v, vs, inside, k, pw, ph, x0, w, y0, h, d0, d1, ud0, ud1, bound, min_w, min_h = _locate(
+        x_ptr, w_ptr, ws, h_ptr, hs, d_ptr, ds, consts_ptr, n, K, tl.program_id(0), INVERSE, BLOCK, KP
+    )
     g_out = tl.load(gout_ptr + i, mask=ok, other=0).to(bound.dtype)
     g_ld = tl.load(gld_ptr + i, mask=ok, other=0).to(bound.dtype)
     t = _position(vs, x0, w, y0, h, d0, d1, INVERSE)
@@ -193,7 +242,9 @@ def _backward_kernel(x_ptr, w_ptr, ws, h_ptr, hs, d_ptr, ds, consts_ptr, gout_pt
     gv1 = g_d1 / (1.0 + tl.exp(-ud1))
     gd = tl.where(j[None, :] == (k - 1)[:, None], gv0[:, None], tl.where(j[None, :] == k[:, None], gv1[:, None], 0.0))
     gd_rows = i[:, None] * (K - 1) + j[None, :]
-    tl.store(gd_ptr + gd_rows, tl.where(keep, gd, 0.0).to(gd_ptr.dtype.element_ty), mask=ok[:, None] & (j[None, :] < K - 1))
+    tl.store(
+        gd_ptr + gd_rows, tl.where(keep, gd, 0.0).to(gd_ptr.dtype.element_ty), mask=ok[:, None] & (j[None, :] < K - 1)
+    )
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -225,8 +276,22 @@ def forward(x, uw, uh, ud, inverse, bound, mw, mh, md):
         return out, logdet
     block, kp = _launch_config(K)
     _forward_kernel[(triton.cdiv(n, block),)](
-        x, uw, _row_stride(uw), uh, _row_stride(uh), ud, _row_stride(ud), _consts(x, bound, mw, mh, md),
-        out, logdet, n, K, INVERSE=bool(inverse), BLOCK=block, KP=kp)
+        x,
+        uw,
+        _row_stride(uw),
+        uh,
+        _row_stride(uh),
+        ud,
+        _row_stride(ud),
+        _consts(x, bound, mw, mh, md),
+        out,
+        logdet,
+        n,
+        K,
+        INVERSE=bool(inverse),
+        BLOCK=block,
+        KP=kp,
+    )
     return out, logdet
 
 
@@ -241,6 +306,24 @@ def backward(g_out, g_ld, x, uw, uh, ud, inverse, bound, mw, mh, md):
         return gx, gw, gh, gd
     block, kp = _launch_config(K)
     _backward_kernel[(triton.cdiv(n, block),)](
-        x, uw, _row_stride(uw), uh, _row_stride(uh), ud, _row_stride(ud), _consts(x, bound, mw, mh, md),
-        g_out, g_ld, gx, gw, gh, gd, n, K, INVERSE=bool(inverse), BLOCK=block, KP=kp)
+        x,
+        uw,
+        _row_stride(uw),
+        uh,
+        _row_stride(uh),
+        ud,
+        _row_stride(ud),
+        _consts(x, bound, mw, mh, md),
+        g_out,
+        g_ld,
+        gx,
+        gw,
+        gh,
+        gd,
+        n,
+        K,
+        INVERSE=bool(inverse),
+        BLOCK=block,
+        KP=kp,
+    )
     return gx, gw, gh, gd

@@ -15,8 +15,23 @@ from hepgen.triton._scalars import joined, split_scalar
 
 
 @triton.jit
-def _forward_kernel(x_ptr, mask_ptr, out_ptr, N, D, sxb, sxn, sxd, smb, smn, sum_scale_hi, sum_scale_lo,
-                    ACC: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
+def _forward_kernel(
+    x_ptr,
+    mask_ptr,
+    out_ptr,
+    N,
+    D,
+    sxb,
+    sxn,
+    sxd,
+    smb,
+    smn,
+    sum_scale_hi,
+    sum_scale_lo,
+    ACC: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
     sum_scale = joined(sum_scale_hi, sum_scale_lo, ACC)
     b = tl.program_id(0).to(tl.int64)
     d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
@@ -38,8 +53,20 @@ def _forward_kernel(x_ptr, mask_ptr, out_ptr, N, D, sxb, sxn, sxd, smb, smn, sum
 
 
 @triton.jit
-def _backward_kernel(g_ptr, mask_ptr, gx_ptr, N, D, smb, smn, sum_scale_hi, sum_scale_lo,
-                     ACC: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
+def _backward_kernel(
+    g_ptr,
+    mask_ptr,
+    gx_ptr,
+    N,
+    D,
+    smb,
+    smn,
+    sum_scale_hi,
+    sum_scale_lo,
+    ACC: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
     sum_scale = joined(sum_scale_hi, sum_scale_lo, ACC)
     b = tl.program_id(0).to(tl.int64)
     d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
@@ -58,8 +85,11 @@ def _backward_kernel(g_ptr, mask_ptr, gx_ptr, N, D, smb, smn, sum_scale_hi, sum_
         n_ok = n < N
         m = tl.load(mask_ptr + b * smb + n * smn, mask=n_ok, other=0).to(ACC)
         gx = m[:, None] * coef[None, :]
-        tl.store(gx_ptr + (b * N + n[:, None]) * D + d[None, :], gx.to(gx_ptr.dtype.element_ty),
-                 mask=n_ok[:, None] & d_ok[None, :])
+        tl.store(
+            gx_ptr + (b * N + n[:, None]) * D + d[None, :],
+            gx.to(gx_ptr.dtype.element_ty),
+            mask=n_ok[:, None] & d_ok[None, :],
+        )
 
 
 def _acc(dtype: torch.dtype):
@@ -79,8 +109,19 @@ def forward(x: torch.Tensor, mask: torch.Tensor, sum_scale: float) -> torch.Tens
         return out
     block_n, block_d = _blocks(N, D)
     grid = (B, triton.cdiv(D, block_d))
-    _forward_kernel[grid](x, mask, out, N, D, *x.stride(), *mask.stride(), *split_scalar(sum_scale),
-                          ACC=_acc(x.dtype), BLOCK_N=block_n, BLOCK_D=block_d)
+    _forward_kernel[grid](
+        x,
+        mask,
+        out,
+        N,
+        D,
+        *x.stride(),
+        *mask.stride(),
+        *split_scalar(sum_scale),
+        ACC=_acc(x.dtype),
+        BLOCK_N=block_n,
+        BLOCK_D=block_d,
+    )
     return out
 
 
@@ -93,6 +134,16 @@ def backward(grad_out: torch.Tensor, mask: torch.Tensor, sum_scale: float) -> to
         return grad_x
     block_n, block_d = _blocks(N, D)
     grid = (B, triton.cdiv(D, block_d))
-    _backward_kernel[grid](grad_out, mask, grad_x, N, D, *mask.stride(), *split_scalar(sum_scale),
-                           ACC=_acc(grad_out.dtype), BLOCK_N=block_n, BLOCK_D=block_d)
+    _backward_kernel[grid](
+        grad_out,
+        mask,
+        grad_x,
+        N,
+        D,
+        *mask.stride(),
+        *split_scalar(sum_scale),
+        ACC=_acc(grad_out.dtype),
+        BLOCK_N=block_n,
+        BLOCK_D=block_d,
+    )
     return grad_x

@@ -24,8 +24,10 @@ def test_both_generators_solve_the_same_ode():
     mask = torch.ones(3, 5, dtype=torch.bool)
     # 4 steps: every stage time is exact in binary in both loops. (Elsewhere the two grids differ
     # in the last bit, and cos(π t e^31) of the time embedding turns that into ~1e-4.)
-    torch.testing.assert_close(epic._generator(epic.hepgen_generate, net, y0, mask, 4)(),
-                               epic._generator(epic.plain_midpoint, net, y0, mask, 4)())
+    torch.testing.assert_close(
+        epic._generator(epic.hepgen_generate, net, y0, mask, 4)(),
+        epic._generator(epic.plain_midpoint, net, y0, mask, 4)(),
+    )
     # and the baseline network is the published form of the same modules
     with torch.no_grad():
         torch.testing.assert_close(net(y0, 0.25, mask), plain_epic_forward(net, y0, 0.25, mask))

@@ -26,5 +26,7 @@ def test_torchdiffeq_baseline_solves_the_same_ode():
     y0 = torch.randn(3, 5, 3, dtype=torch.float64)
     mask = torch.ones(3, 5, dtype=torch.bool)
     # 4 steps: the stage times are exact in binary on both sides (see test_epic_suite.py).
-    torch.testing.assert_close(epic._generator(epic.hepgen_generate, net, y0, mask, 4)(),
-                               epic._generator(jets.torchdiffeq_midpoint, net, y0, mask, 4)())
+    torch.testing.assert_close(
+        epic._generator(epic.hepgen_generate, net, y0, mask, 4)(),
+        epic._generator(jets.torchdiffeq_midpoint, net, y0, mask, 4)(),
+    )

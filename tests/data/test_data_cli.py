@@ -72,12 +72,9 @@ def test_interrupt_keeps_a_valid_file_with_the_finished_chunks(tmp_path, stop):
         str(path),
     ]
     # stderr is a pipe, where progress bars are off by default: the test reads the bar.
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "HEPGEN_PROGRESS": "1"})
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, "HEPGEN_PROGRESS": "1"})
     seen = []
-    reader = threading.Thread(
-        target=lambda: seen.extend(iter(lambda: process.stderr.read(1), "")), daemon=True
-    )
+    reader = threading.Thread(target=lambda: seen.extend(iter(lambda: process.stderr.read(1), "")), daemon=True)
     reader.start()
     # Generous limits: on a loaded shared machine (load 10+ on 2 cores) start-up and the pool's
     # shutdown after the signal were seen to take over a minute.

@@ -93,9 +93,7 @@ def test_relative_phi_round_trip(rng, n_jets):
     np.testing.assert_allclose(transform.inverse(y, phi_leading=x[:, 2]), x, atol=1e-12)
     # Rotating the whole event changes nothing.
     rotated = x.copy()
-    rotated[:, transform.absolute_phi] = (
-        np.mod(rotated[:, transform.absolute_phi] + 1.0 + np.pi, 2 * np.pi) - np.pi
-    )
+    rotated[:, transform.absolute_phi] = np.mod(rotated[:, transform.absolute_phi] + 1.0 + np.pi, 2 * np.pi) - np.pi
     np.testing.assert_allclose(transform.forward(rotated), y, atol=1e-12)
 
 

@@ -29,16 +29,33 @@ def content(path):
 
 
 EXPECTED = {
-    "jets": ({"particle_features": (np.float32, None), "jet_features": (np.float32, "GeV")},
-             {"format": "jetnet", "energy_unit": "GeV",
-              "particle_feature_names": ["eta_rel", "phi_rel", "pt_rel", "mask"],
-              "jet_feature_names": ["pt", "eta", "mass", "n_particles"]}),
-    "showers": ({"incident_energies": (np.float32, "MeV"), "showers": (np.float32, "MeV")},
-                {"format": "calochallenge", "energy_unit": "MeV"}),
-    "events": ({"muons": (np.float32, "GeV"), "jets": (np.float32, "GeV"), "n_jets": (np.int64, None),
-                "member": (np.int64, None)},
-               {"format": "hepgen-zjets", "energy_unit": "GeV", "object_feature_names": ["pt", "eta", "phi", "m"],
-                "ensemble": 2}),
+    "jets": (
+        {"particle_features": (np.float32, None), "jet_features": (np.float32, "GeV")},
+        {
+            "format": "jetnet",
+            "energy_unit": "GeV",
+            "particle_feature_names": ["eta_rel", "phi_rel", "pt_rel", "mask"],
+            "jet_feature_names": ["pt", "eta", "mass", "n_particles"],
+        },
+    ),
+    "showers": (
+        {"incident_energies": (np.float32, "MeV"), "showers": (np.float32, "MeV")},
+        {"format": "calochallenge", "energy_unit": "MeV"},
+    ),
+    "events": (
+        {
+            "muons": (np.float32, "GeV"),
+            "jets": (np.float32, "GeV"),
+            "n_jets": (np.int64, None),
+            "member": (np.int64, None),
+        },
+        {
+            "format": "hepgen-zjets",
+            "energy_unit": "GeV",
+            "object_feature_names": ["pt", "eta", "phi", "m"],
+            "ensemble": 2,
+        },
+    ),
 }
 
 
@@ -73,8 +90,9 @@ def _part(sample, start, stop):
         return JetSample(sample.particles[start:stop], sample.jets[start:stop])
     if isinstance(sample, ShowerSample):
         return ShowerSample(sample.incident_energies[start:stop], sample.showers[start:stop])
-    return EventSample(sample.muons[start:stop], sample.jets[start:stop], sample.n_jets[start:stop],
-                       members=sample.members[start:stop])
+    return EventSample(
+        sample.muons[start:stop], sample.jets[start:stop], sample.n_jets[start:stop], members=sample.members[start:stop]
+    )
 
 
 def test_concatenate_and_read_back(tmp_path, rng, make_events):

@@ -61,9 +61,7 @@ def test_same_seed_same_jets_different_seed_different():
 
 def test_file_is_the_same_for_one_or_two_workers(tmp_path):
     one = read_jets(generate_jets(tmp_path / "a.h5", 12, process="top", particles=150, seed=3, chunk_size=6))
-    two = read_jets(
-        generate_jets(tmp_path / "b.h5", 12, process="top", particles=150, seed=3, workers=2, chunk_size=6)
-    )
+    two = read_jets(generate_jets(tmp_path / "b.h5", 12, process="top", particles=150, seed=3, workers=2, chunk_size=6))
     np.testing.assert_array_equal(one.particles, two.particles)
     assert one.particles.shape == (12, 150, 4)
     attrs = one.attrs

@@ -14,8 +14,9 @@ import torch
 import hepgen.ops as ops
 from hepgen.ops import rq_spline
 
-BACKENDS = [b for b in ("reference", "cpu", "triton", "cuda")
-            if not ops.why_unavailable(b, torch.device("cpu"), torch.float64)]
+BACKENDS = [
+    b for b in ("reference", "cpu", "triton", "cuda") if not ops.why_unavailable(b, torch.device("cpu"), torch.float64)
+]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -26,10 +27,12 @@ def backend(request):
 
 def params(shape, num_bins, generator, dtype=torch.float64, scale=1.0, num_derivatives=None):
     g = generator
-    return (torch.randn(*shape, num_bins, generator=g, dtype=dtype) * scale,
-            torch.randn(*shape, num_bins, generator=g, dtype=dtype) * scale,
-            torch.randn(*shape, num_bins - 1 if num_derivatives is None else num_derivatives, generator=g,
-                        dtype=dtype) * scale)
+    return (
+        torch.randn(*shape, num_bins, generator=g, dtype=dtype) * scale,
+        torch.randn(*shape, num_bins, generator=g, dtype=dtype) * scale,
+        torch.randn(*shape, num_bins - 1 if num_derivatives is None else num_derivatives, generator=g, dtype=dtype)
+        * scale,
+    )
 
 
 # ---------------------------------------------------------------- nflows' spline tests, re-stated
@@ -54,7 +57,8 @@ def test_forward_inverse_are_consistent_in_tails(backend):
     w, h, d = params([2, 3, 4], 10, g)
     tail_bound = 1.0
     inputs = torch.sign(torch.randn(2, 3, 4, generator=g, dtype=torch.float64)) * (
-        tail_bound + torch.rand(2, 3, 4, generator=g, dtype=torch.float64))  # all outside
+        tail_bound + torch.rand(2, 3, 4, generator=g, dtype=torch.float64)
+    )  # all outside
     outputs, logabsdet = rq_spline(inputs, w, h, d)
     assert torch.equal(outputs, inputs) and torch.equal(logabsdet, torch.zeros_like(logabsdet))
     back, logabsdet_inv = rq_spline(outputs, w, h, d, inverse=True)
@@ -85,7 +89,8 @@ def test_forward_inverse_are_consistent_in_tails_with_nflows_k_plus_1_derivative
     w, h, d = params([2, 3, 4], 10, g, num_derivatives=11)
     tail_bound = 1.0
     inputs = torch.sign(torch.randn(2, 3, 4, generator=g, dtype=torch.float64)) * (
-        tail_bound + torch.rand(2, 3, 4, generator=g, dtype=torch.float64))  # all outside
+        tail_bound + torch.rand(2, 3, 4, generator=g, dtype=torch.float64)
+    )  # all outside
     outputs, logabsdet = rq_spline(inputs, w, h, d)
     assert torch.equal(outputs, inputs) and torch.equal(logabsdet, torch.zeros_like(logabsdet))
     back, logabsdet_inv = rq_spline(outputs, w, h, d, inverse=True)
@@ -118,8 +123,9 @@ def test_agrees_with_nflows_in_float64(backend, shape, num_bins, inverse, kwargs
         out, lad = spline(*leaves, inverse=inverse, tails="linear", **kwargs)
         (out * 0.7 + lad * 1.3).sum().backward()
         grads.append([out.detach(), lad.detach()] + [v.grad for v in leaves])
-    for name, ours, theirs in zip(["outputs", "logabsdet", "d inputs", "d widths", "d heights", "d derivatives"],
-                                  *grads):
+    for name, ours, theirs in zip(
+        ["outputs", "logabsdet", "d inputs", "d widths", "d heights", "d derivatives"], *grads
+    ):
         torch.testing.assert_close(ours, theirs, rtol=1e-9, atol=1e-11, msg=lambda m: f"{name}: {m}")
 
 
@@ -146,14 +152,18 @@ def _coupling(shape, seed):
 
     torch.manual_seed(seed)
     if len(shape) == 1:
+
         def create_net(i, o):
             return nets.ResidualNet(i, o, hidden_features=30, num_blocks=5)
     else:
+
         def create_net(i, o):
             return nets.ConvResidualNet(in_channels=i, out_channels=o, hidden_channels=16)
+
     mask = torchutils.create_mid_split_binary_mask(shape[0])
-    return coupling.PiecewiseRationalQuadraticCouplingTransform(mask=mask, transform_net_create_fn=create_net,
-                                                                tails="linear", tail_bound=2.0).double()
+    return coupling.PiecewiseRationalQuadraticCouplingTransform(
+        mask=mask, transform_net_create_fn=create_net, tails="linear", tail_bound=2.0
+    ).double()
 
 
 @pytest.mark.parametrize("shape", [[20], [2, 4, 4]], ids=str)

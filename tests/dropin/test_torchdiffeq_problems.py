@@ -47,11 +47,17 @@ class Constant(torch.nn.Module):
 
 class Sine(torch.nn.Module):
     def forward(self, t, y):
-        return 2 * y / t + t ** 4 * torch.sin(2 * t) - t ** 2 + 4 * t ** 3
+        return 2 * y / t + t**4 * torch.sin(2 * t) - t**2 + 4 * t**3
 
     def exact(self, t):
-        return (-0.5 * t ** 4 * torch.cos(2 * t) + 0.5 * t ** 3 * torch.sin(2 * t) + 0.25 * t ** 2 * torch.cos(2 * t)
-                - t ** 3 + 2 * t ** 4 + (math.pi - 0.25) * t ** 2)
+        return (
+            -0.5 * t**4 * torch.cos(2 * t)
+            + 0.5 * t**3 * torch.sin(2 * t)
+            + 0.25 * t**2 * torch.cos(2 * t)
+            - t**3
+            + 2 * t**4
+            + (math.pi - 0.25) * t**2
+        )
 
 
 class Linear(torch.nn.Module):
@@ -71,8 +77,9 @@ class Linear(torch.nn.Module):
 
     def exact(self, t):
         a = self.A.detach().double()
-        return torch.stack([torch.linalg.matrix_exp(a * float(ti)) @ torch.ones(self.dim, dtype=torch.float64)
-                            for ti in t.detach()]).to(t.dtype)
+        return torch.stack(
+            [torch.linalg.matrix_exp(a * float(ti)) @ torch.ones(self.dim, dtype=torch.float64) for ti in t.detach()]
+        ).to(t.dtype)
 
 
 class Exp(torch.nn.Module):
@@ -213,7 +220,8 @@ def test_gradcheck_tuple_state(method):
     f, y0, t, _ = construct("constant")
     for i in range(2):
         assert torch.autograd.gradcheck(
-            lambda y, tt: odeint(lambda s, v: (f(s, v[0]), f(s, v[1])), (y, y), tt, method=method)[i], (y0, t))
+            lambda y, tt: odeint(lambda s, v: (f(s, v[0]), f(s, v[1])), (y, y), tt, method=method)[i], (y0, t)
+        )
 
 
 @pytest.mark.parametrize("ode", ["constant", "linear", "sine"])
@@ -237,15 +245,18 @@ def test_step_size_grid_and_interpolation_onto_t(method, interp):
     # A grid of step 0.3 that does not contain the output times: torchdiffeq interpolates.
     t = torch.tensor([0.0, 0.25, 0.5, 1.0, 1.7], dtype=torch.float64)
     y0 = torch.tensor([1.0, -0.5], dtype=torch.float64)
-    func = lambda tt, y: torch.sin(tt) * y - 0.3 * y ** 2  # noqa: E731
+    func = lambda tt, y: torch.sin(tt) * y - 0.3 * y**2  # noqa: E731
     options = {"step_size": 0.3, "interp": interp}
     y = odeint(func, y0, t, method=method, options=options)
     assert y.shape == (5, 2)
     torchdiffeq = _torchdiffeq()
     if torchdiffeq is not None:
         agree(y, torchdiffeq.odeint(func, y0, t, method=method, options=options), torch.float64)
-        agree(odeint(func, y0, -t, method=method, options=options),
-              torchdiffeq.odeint(func, y0, -t, method=method, options=options), torch.float64)
+        agree(
+            odeint(func, y0, -t, method=method, options=options),
+            torchdiffeq.odeint(func, y0, -t, method=method, options=options),
+            torch.float64,
+        )
 
 
 def test_step_callback_once_per_step():
@@ -267,9 +278,14 @@ def test_step_callback_once_per_step():
 def test_grid_constructor():
     # odeint_tests.TestGridConstructor (forward part): Euler on 10 steps of x' = x.
     x0 = torch.tensor(1.0, requires_grad=True)
-    xs = odeint(lambda t, x: x, x0, torch.tensor([0.0, 1.0]), method="euler",
-                options={"grid_constructor": lambda f, y0, t: torch.linspace(0, 1, 11)})
-    assert abs(float(xs[1]) - 1.1 ** 10) < 1e-6
+    xs = odeint(
+        lambda t, x: x,
+        x0,
+        torch.tensor([0.0, 1.0]),
+        method="euler",
+        options={"grid_constructor": lambda f, y0, t: torch.linspace(0, 1, 11)},
+    )
+    assert abs(float(xs[1]) - 1.1**10) < 1e-6
 
 
 @pytest.mark.parametrize("method", FIXED)
@@ -282,8 +298,13 @@ def test_perturb(method, perturb):
         ts.append(t.item())
         return -x
 
-    odeint(f, torch.tensor([1.0, 2.0]), torch.tensor([0.0, 1.0]), method=method,
-           options={"step_size": 0.5, "perturb": perturb})
+    odeint(
+        f,
+        torch.tensor([1.0, 2.0]),
+        torch.tensor([0.0, 1.0]),
+        method=method,
+        options={"step_size": 0.5, "perturb": perturb},
+    )
     assert (0.0 in ts and 0.5 in ts) != perturb
 
 
@@ -295,7 +316,8 @@ def test_jump_t_saves_evaluations(method):
 
         def f(t, x):
             n[0] += 1
-            return -0.5 * x if t < 0.5 else x ** 2
+            return -0.5 * x if t < 0.5 else x**2
+
         return f, n
 
     x0, t = torch.tensor([1.0, 2.0]), torch.tensor([0.0, 1.0])
@@ -343,7 +365,7 @@ def test_defaults_are_torchdiffeqs():
 
 def test_rk4_is_the_three_eighths_rule_and_classic_is_kept():
     y0, t = torch.tensor(1.0, dtype=torch.float64), torch.tensor([0.0, 0.5], dtype=torch.float64)
-    func = lambda tt, y: torch.cos(tt) * y ** 2  # noqa: E731
+    func = lambda tt, y: torch.cos(tt) * y**2  # noqa: E731
     h = 0.5
     k1 = func(torch.tensor(0.0, dtype=torch.float64), y0)
     k2 = func(torch.tensor(h / 3, dtype=torch.float64), y0 + h * k1 / 3)
@@ -359,9 +381,12 @@ def test_rk4_is_the_three_eighths_rule_and_classic_is_kept():
 def test_bad_times_raise_torchdiffeqs_errors():
     f = lambda t, y: -y  # noqa: E731
     y0 = torch.ones(3)
-    for bad, message in [(torch.tensor([0.0, 1.0, 0.5]), "strictly increasing or decreasing"),
-                         (torch.tensor([0.0, 1.0, 1.0]), "strictly increasing or decreasing"),
-                         (torch.zeros(2, 2), "one dimensional"), ([0.0, 1.0], "must be a torch.Tensor")]:
+    for bad, message in [
+        (torch.tensor([0.0, 1.0, 0.5]), "strictly increasing or decreasing"),
+        (torch.tensor([0.0, 1.0, 1.0]), "strictly increasing or decreasing"),
+        (torch.zeros(2, 2), "one dimensional"),
+        ([0.0, 1.0], "must be a torch.Tensor"),
+    ]:
         for kind in (AssertionError, ValueError):  # torchdiffeq asserts; ours is both
             with pytest.raises(kind, match=message):
                 odeint(f, y0, bad)

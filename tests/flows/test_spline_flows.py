@@ -5,8 +5,15 @@ import math
 import pytest
 import torch
 
-from hepgen.flows import (LULinear, MaskedRQSAutoregressiveTransform, RandomPermutation, RQSCouplingTransform,
-                          alternating_mask, autoregressive_spline_flow, coupling_spline_flow)
+from hepgen.flows import (
+    LULinear,
+    MaskedRQSAutoregressiveTransform,
+    RandomPermutation,
+    RQSCouplingTransform,
+    alternating_mask,
+    autoregressive_spline_flow,
+    coupling_spline_flow,
+)
 
 torch.set_default_dtype(torch.float32)
 
@@ -83,8 +90,11 @@ def test_autoregressive_layer_is_autoregressive():
 
 def test_layers_log_det_matches_the_jacobian():
     x, c = torch.randn(1, 5, dtype=torch.float64), torch.randn(1, 2, dtype=torch.float64)
-    for layer in (_perturb(LULinear(5).double()), RandomPermutation(5),
-                  _perturb(RQSCouplingTransform(alternating_mask(5, True), 8, 2, 2).double())):
+    for layer in (
+        _perturb(LULinear(5).double()),
+        RandomPermutation(5),
+        _perturb(RQSCouplingTransform(alternating_mask(5, True), 8, 2, 2).double()),
+    ):
         jac = torch.autograd.functional.jacobian(lambda t: layer(t, c)[0], x)[0, :, 0, :]
         torch.testing.assert_close(layer(x, c)[1][0], torch.linalg.slogdet(jac)[1])
 
@@ -96,15 +106,32 @@ def test_log_prob_agrees_with_nflows_carrying_the_same_weights():
     from nflows.utils import torchutils
 
     D, C = 6, 2
-    ours = _perturb(coupling_spline_flow(D, C, num_layers=4, hidden_features=64, num_blocks=3, num_bins=8,
-                                         tail_bound=1.0, generator=torch.Generator().manual_seed(3)), scale=0.1)
+    ours = _perturb(
+        coupling_spline_flow(
+            D,
+            C,
+            num_layers=4,
+            hidden_features=64,
+            num_blocks=3,
+            num_bins=8,
+            tail_bound=1.0,
+            generator=torch.Generator().manual_seed(3),
+        ),
+        scale=0.1,
+    )
     layers = []
     for i in range(4):
-        layers += [transforms.PiecewiseRationalQuadraticCouplingTransform(
-                       mask=torchutils.create_alternating_binary_mask(D, even=i % 2 == 0),
-                       transform_net_create_fn=lambda a, b: NflowsResidualNet(a, b, 64, context_features=C, num_blocks=3),
-                       num_bins=8, tails="linear", tail_bound=1.0),
-                   transforms.RandomPermutation(D), transforms.LULinear(D, identity_init=True)]
+        layers += [
+            transforms.PiecewiseRationalQuadraticCouplingTransform(
+                mask=torchutils.create_alternating_binary_mask(D, even=i % 2 == 0),
+                transform_net_create_fn=lambda a, b: NflowsResidualNet(a, b, 64, context_features=C, num_blocks=3),
+                num_bins=8,
+                tails="linear",
+                tail_bound=1.0,
+            ),
+            transforms.RandomPermutation(D),
+            transforms.LULinear(D, identity_init=True),
+        ]
     theirs = flows.Flow(transforms.CompositeTransform(layers), distributions.StandardNormal([D]))
     with torch.no_grad():
         for mine, their in zip(ours.transform.transforms, theirs._transform._transforms):
@@ -118,8 +145,9 @@ def test_log_prob_agrees_with_nflows_carrying_the_same_weights():
         x, c = torch.randn(256, D) * 1.3, torch.randn(256, C)
         torch.testing.assert_close(ours.log_prob(x, c), theirs.log_prob(x, c), rtol=1e-4, atol=1e-4)
         z = torch.randn(32, D)
-        torch.testing.assert_close(ours.transform.inverse(z, c[:32])[0], theirs._transform.inverse(z, c[:32])[0],
-                                   rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(
+            ours.transform.inverse(z, c[:32])[0], theirs._transform.inverse(z, c[:32])[0], rtol=1e-4, atol=1e-4
+        )
 
 
 def _two_moons_like(n, g):
@@ -137,8 +165,7 @@ def _true_log_prob(x):
 def test_tiny_fit_to_a_known_2d_density_improves_the_nll():
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
-    flow = coupling_spline_flow(2, None, num_layers=4, hidden_features=32, num_blocks=2, tail_bound=3.0,
-                                generator=g)
+    flow = coupling_spline_flow(2, None, num_layers=4, hidden_features=32, num_blocks=2, tail_bound=3.0, generator=g)
     test = _two_moons_like(4000, g)
     best = -_true_log_prob(test).mean().item()
     with torch.no_grad():

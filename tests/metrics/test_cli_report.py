@@ -4,13 +4,12 @@ import json
 
 import numpy as np
 import pytest
+from toys import photon_showers, top_jets, write_events, write_h5, write_jets, write_showers, z_events
 
 from hepgen.cli import main
 from hepgen.metrics.features import detect_kind
-from toys import photon_showers, top_jets, write_events, write_h5, write_jets, write_showers, z_events
 
-FAST = ["--epochs", "3", "--layers", "2", "--units", "32", "--batch-size", "256", "--quiet",
-        "--threads", "1"]
+FAST = ["--epochs", "3", "--layers", "2", "--units", "32", "--batch-size", "256", "--quiet", "--threads", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +18,7 @@ def files(tmp_path_factory):
     rng = np.random.default_rng(0)
     paths = {}
     write_events(paths.setdefault("events_a", folder / "events_a.h5"), z_events(2000, rng))
-    write_events(paths.setdefault("events_b", folder / "events_b.h5"),
-                 z_events(2000, rng, muon_pt_resolution=0.05))
+    write_events(paths.setdefault("events_b", folder / "events_b.h5"), z_events(2000, rng, muon_pt_resolution=0.05))
     write_jets(paths.setdefault("jets", folder / "jets.h5"), top_jets(200, rng))
     write_showers(paths.setdefault("showers", folder / "showers.h5"), photon_showers(200, rng))
     events = z_events(300, rng)
@@ -41,22 +39,32 @@ def test_detect_kind(files):
 def test_report_has_markdown_json_and_figures(files, tmp_path):
     out = tmp_path / "report"
     # Observables of every binning: linear, log, discrete, and undefined in most events.
-    code = main(["evaluate", "--truth", str(files["events_a"]), "--generated",
-                 str(files["events_b"]), "-o", str(out), *FAST,
-                 "--observables", "m_mumu,pt_j1,n_jets,dr_j2j3"])
+    code = main(
+        [
+            "evaluate",
+            "--truth",
+            str(files["events_a"]),
+            "--generated",
+            str(files["events_b"]),
+            "-o",
+            str(out),
+            *FAST,
+            "--observables",
+            "m_mumu,pt_j1,n_jets,dr_j2j3",
+        ]
+    )
     assert code == 0
     numbers = json.loads((out / "metrics.json").read_text())
     assert numbers["kind"] == "events"
     assert 0.5 < numbers["auc"] <= 1 and numbers["jsd"] < 1
-    assert set(numbers["tail_fractions"]["generated"]) == {"w<0.5", "w>2", "w<0.2", "w>5",
-                                                          "w<0.1", "w>10"}
+    assert set(numbers["tail_fractions"]["generated"]) == {"w<0.5", "w>2", "w<0.2", "w>5", "w<0.1", "w>10"}
     assert {"full", "test", "test_reweighted", "floor", "floor_test"} <= set(numbers["separation_power"]["m_mumu"])
     assert [g["name"] for g in numbers["groups"]] == ["1 jet", "2 jets", "3 jets"]
     report = (out / "report.md").read_text()
     figures = {p.name for p in (out / "figures").iterdir()}
     assert figures == {"weights.png", "calibration.png"} | {
-        f"{plot}_{name}.png" for plot in ("slices", "reweighted")
-        for name in ("m_mumu", "pt_j1", "n_jets", "dr_j2j3")}
+        f"{plot}_{name}.png" for plot in ("slices", "reweighted") for name in ("m_mumu", "pt_j1", "n_jets", "dr_j2j3")
+    }
     for figure in figures:
         assert (out / "figures" / figure).stat().st_size > 1000
         assert f"figures/{figure}" in report
@@ -69,8 +77,18 @@ def test_existing_report_is_kept_without_force(files, tmp_path, capsys):
     out = tmp_path / "report"
     out.mkdir()
     (out / "keep.txt").write_text("old")
-    args = ["evaluate", "--truth", str(files["events_a"]), "--generated", str(files["events_b"]),
-            "-o", str(out), *FAST, "--observables", "m_mumu"]
+    args = [
+        "evaluate",
+        "--truth",
+        str(files["events_a"]),
+        "--generated",
+        str(files["events_b"]),
+        "-o",
+        str(out),
+        *FAST,
+        "--observables",
+        "m_mumu",
+    ]
     assert main(args) == 1
     assert "exists and is not empty; pass --force" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
@@ -86,17 +104,18 @@ def test_existing_report_is_kept_without_force(files, tmp_path, capsys):
     assert again["auc"] == first["auc"] and again["jsd"] == first["jsd"]
 
 
-@pytest.mark.parametrize("generated, kind, message", [
-    ("jets", None, "mixing sample kinds: --truth .* holds events, --generated .* holds jets"),
-    ("events_b", "showers", "--kind showers: the files hold events"),
-    ("events_nan", None, "expected finite values"),
-    ("unknown", None, "cannot tell the sample kind"),
-])
-def test_bad_requests_fail_cleanly_and_write_nothing(files, tmp_path, capsys, generated, kind,
-                                                     message):
+@pytest.mark.parametrize(
+    "generated, kind, message",
+    [
+        ("jets", None, "mixing sample kinds: --truth .* holds events, --generated .* holds jets"),
+        ("events_b", "showers", "--kind showers: the files hold events"),
+        ("events_nan", None, "expected finite values"),
+        ("unknown", None, "cannot tell the sample kind"),
+    ],
+)
+def test_bad_requests_fail_cleanly_and_write_nothing(files, tmp_path, capsys, generated, kind, message):
     out = tmp_path / "report"
-    args = ["evaluate", "--truth", str(files["events_a"]), "--generated", str(files[generated]),
-            "-o", str(out), *FAST]
+    args = ["evaluate", "--truth", str(files["events_a"]), "--generated", str(files[generated]), "-o", str(out), *FAST]
     if kind:
         args += ["--kind", kind]
     assert main(args) == 1
@@ -114,8 +133,7 @@ def test_failure_while_writing_leaves_nothing(files, tmp_path, monkeypatch):
 
     monkeypatch.setattr(plots, "reweighted_histogram", broken)
     out = tmp_path / "report"
-    args = ["evaluate", "--truth", str(files["events_a"]), "--generated", str(files["events_b"]),
-            "-o", str(out), *FAST]
+    args = ["evaluate", "--truth", str(files["events_a"]), "--generated", str(files["events_b"]), "-o", str(out), *FAST]
     assert main(args) == 1
     assert list(tmp_path.iterdir()) == []
 
@@ -123,10 +141,21 @@ def test_failure_while_writing_leaves_nothing(files, tmp_path, monkeypatch):
 def test_jets_and_showers_reports(files, tmp_path):
     for kind in ("jets", "showers"):
         out = tmp_path / kind
-        code = main(["evaluate", "--truth", str(files[kind]), "--generated", str(files[kind]),
-                     "-o", str(out), *FAST, "--max-samples", "150",
-                     *(["--observables", "e_layer2"] if kind == "showers"
-                       else ["--observables", "mass", "--particles"])])
+        code = main(
+            [
+                "evaluate",
+                "--truth",
+                str(files[kind]),
+                "--generated",
+                str(files[kind]),
+                "-o",
+                str(out),
+                *FAST,
+                "--max-samples",
+                "150",
+                *(["--observables", "e_layer2"] if kind == "showers" else ["--observables", "mass", "--particles"]),
+            ]
+        )
         assert code == 0
         numbers = json.loads((out / "metrics.json").read_text())
         assert numbers["kind"] == kind and numbers["n_truth"] == 150

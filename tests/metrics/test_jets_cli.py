@@ -7,8 +7,9 @@ import pytest
 
 pytest.importorskip("scipy", reason="the jet metrics need the eval extra (scipy)")
 
-from hepgen.cli import main  # noqa: E402
-from toys import top_jets, write_jets  # noqa: E402
+from toys import top_jets, write_jets
+
+from hepgen.cli import main
 
 FAST = ["--batches", "2", "--quiet"]
 
@@ -28,14 +29,41 @@ def files(tmp_path_factory):
 
 def test_jets_report_has_table_json_and_figures(files, tmp_path):
     out = tmp_path / "report"
-    code = main(["metrics", "jets", "--generated", str(files["b"]), "--truth", str(files["a"]),
-                 "-o", str(out), "--no-fpd-kpd", *FAST])
+    code = main(
+        [
+            "metrics",
+            "jets",
+            "--generated",
+            str(files["b"]),
+            "--truth",
+            str(files["a"]),
+            "-o",
+            str(out),
+            "--no-fpd-kpd",
+            *FAST,
+        ]
+    )
     assert code == 0
     data = json.loads((out / "metrics.json").read_text())
     # The old spelling, --reference, gives the same report.
     old = tmp_path / "old"
-    assert main(["metrics", "jets", "--generated", str(files["b"]), "--reference", str(files["a"]),
-                 "-o", str(old), "--no-fpd-kpd", *FAST]) == 0
+    assert (
+        main(
+            [
+                "metrics",
+                "jets",
+                "--generated",
+                str(files["b"]),
+                "--reference",
+                str(files["a"]),
+                "-o",
+                str(old),
+                "--no-fpd-kpd",
+                *FAST,
+            ]
+        )
+        == 0
+    )
     assert json.loads((old / "metrics.json").read_text())["metrics"] == data["metrics"]
     assert {"w1m", "w1p", "w1efp", "w1_jet_mass"} <= set(data["metrics"])
     assert data["n_generated"] == data["n_reference"] == 120
@@ -43,8 +71,7 @@ def test_jets_report_has_table_json_and_figures(files, tmp_path):
     m = data["metrics"]["w1_jet_mass"]
     assert m["value"] > 5 * m["error"]
     figures = {p.name for p in (out / "figures").iterdir()}
-    assert figures == {f"{n}.png" for n in ("mass_rel", "pt_rel", "eta_rel", "phi_rel", "multiplicity",
-                                             "jet_mass")}
+    assert figures == {f"{n}.png" for n in ("mass_rel", "pt_rel", "eta_rel", "phi_rel", "multiplicity", "jet_mass")}
     report = (out / "report.md").read_text()
     assert "W1M" in report and "hepgen metrics jets" in report
     for name in figures:
@@ -61,8 +88,22 @@ def test_existing_output_and_bad_arguments_write_nothing(files, tmp_path, capsys
     with pytest.raises(SystemExit):
         main([*args, "-o", str(tmp_path / "r"), "--n-eval", "1"])
     assert "argument --n-eval: expected an integer >= 2" in capsys.readouterr().err
-    assert main(["metrics", "jets", "--generated", str(tmp_path / "missing.h5"), "--truth",
-                 str(files["a"]), "-o", str(tmp_path / "r"), *FAST]) == 1
+    assert (
+        main(
+            [
+                "metrics",
+                "jets",
+                "--generated",
+                str(tmp_path / "missing.h5"),
+                "--truth",
+                str(files["a"]),
+                "-o",
+                str(tmp_path / "r"),
+                *FAST,
+            ]
+        )
+        == 1
+    )
     assert not (tmp_path / "r").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
@@ -73,8 +114,9 @@ def checkpoint(files, tmp_path_factory):
     from hepgen.models.epic import EPiCConfig, TrainSettings, save_checkpoint, train_epic
 
     sample = read_jets(files["a"])
-    state = train_epic(sample.particles, sample.jets, EPiCConfig(hidden=8, latent=4, layers=1),
-                       TrainSettings(epochs=1, batch_size=64))
+    state = train_epic(
+        sample.particles, sample.jets, EPiCConfig(hidden=8, latent=4, layers=1), TrainSettings(epochs=1, batch_size=64)
+    )
     path = tmp_path_factory.mktemp("model") / "tiny.pt"
     save_checkpoint(state.model, path)
     return path
@@ -82,9 +124,25 @@ def checkpoint(files, tmp_path_factory):
 
 def test_samplers_report(files, checkpoint, tmp_path):
     out = tmp_path / "study"
-    code = main(["metrics", "samplers", "--model", str(checkpoint), "--truth", str(files["small_a"]),
-                 "--floor", str(files["small_b"]), "-o", str(out), "-n", "40",
-                 "--samplers", "midpoint:100,rk4:3,dopri5:0.1", *FAST])
+    code = main(
+        [
+            "metrics",
+            "samplers",
+            "--model",
+            str(checkpoint),
+            "--truth",
+            str(files["small_a"]),
+            "--floor",
+            str(files["small_b"]),
+            "-o",
+            str(out),
+            "-n",
+            "40",
+            "--samplers",
+            "midpoint:100,rk4:3,dopri5:0.1",
+            *FAST,
+        ]
+    )
     assert code == 0
     data = json.loads((out / "results.json").read_text())
     rows = {r["sampler"]: r for r in data["samplers"]}
@@ -106,6 +164,20 @@ def test_sampler_spec_errors(files, tmp_path, capsys):
     for bad in ("rk4", "rk4:0", "dopri5", "dopri5:-1", "midpoint:x"):
         with pytest.raises(ValueError, match="expected METHOD:STEPS"):
             Sampler.parse(bad)
-    assert main(["metrics", "samplers", "--truth", str(files["a"]), "-o", str(tmp_path / "s"),
-                 "--samplers", "rk4:x", "--quiet"]) == 1
+    assert (
+        main(
+            [
+                "metrics",
+                "samplers",
+                "--truth",
+                str(files["a"]),
+                "-o",
+                str(tmp_path / "s"),
+                "--samplers",
+                "rk4:x",
+                "--quiet",
+            ]
+        )
+        == 1
+    )
     assert "sampler 'rk4:x'" in capsys.readouterr().err

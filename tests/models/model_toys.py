@@ -6,12 +6,29 @@ import torch
 from events_toys import z_sample
 from jet_toys import P, toy_jets
 
-CALO_SMALL = dict(latent=4, hidden=(16,), flow_layers=2, flow_hidden=8, flow_blocks=1, flow_bins=4,
-                  layer_flow_layers=2, layer_flow_hidden=8, layer_flow_blocks=1)
+CALO_SMALL = dict(
+    latent=4,
+    hidden=(16,),
+    flow_layers=2,
+    flow_hidden=8,
+    flow_blocks=1,
+    flow_bins=4,
+    layer_flow_layers=2,
+    layer_flow_hidden=8,
+    layer_flow_blocks=1,
+)
 EVENTS_TINY = dict(hidden=16, layers=1, timesteps=20, ode_steps=3, flow_bins=4, flow_blocks=1)
 # Every kind and every event architecture (and a Bayesian one for ensemble members).
-KINDS = ("showers", "jets", "jets-unconditional", "events-cfm", "events-ddpm", "events-inn", "events-jetgpt",
-         "events-cfm-bayesian")
+KINDS = (
+    "showers",
+    "jets",
+    "jets-unconditional",
+    "events-cfm",
+    "events-ddpm",
+    "events-inn",
+    "events-jetgpt",
+    "events-cfm-bayesian",
+)
 
 
 def calo_toy(seed: int = 0):
@@ -20,8 +37,11 @@ def calo_toy(seed: int = 0):
 
     sample = GFlashSimulator().sample(64, np.random.default_rng(seed), (1024.0, 4096.0, 16384.0))
     model = CaloMan(CaloManConfig(**CALO_SMALL), seed=seed)
-    model.preprocessing.fit(torch.as_tensor(sample.showers), torch.as_tensor(sample.incident_energies),
-                            generator=torch.Generator().manual_seed(seed))
+    model.preprocessing.fit(
+        torch.as_tensor(sample.showers),
+        torch.as_tensor(sample.incident_energies),
+        generator=torch.Generator().manual_seed(seed),
+    )
     return model.eval()
 
 

@@ -7,8 +7,15 @@ import torch
 
 from hepgen.data import CaloGeometry, GFlashSimulator
 from hepgen.metrics.separation import common_bins, histogram, separation_power
-from hepgen.models.caloman import (VERSION, CaloMan, CaloManConfig, Preprocessing, load_checkpoint, save_checkpoint,
-                                   train_caloman)
+from hepgen.models.caloman import (
+    VERSION,
+    CaloMan,
+    CaloManConfig,
+    Preprocessing,
+    load_checkpoint,
+    save_checkpoint,
+    train_caloman,
+)
 from hepgen.models.caloman.preprocessing import SHARE_DELTA
 
 ENERGIES = (256.0, 4096.0, 65536.0)
@@ -23,8 +30,9 @@ def showers():
 @pytest.fixture(scope="module")
 def trained(showers):
     torch.set_num_threads(1)  # these networks are small: one thread is fastest on a busy machine
-    return train_caloman(showers.showers, showers.incident_energies, CaloManConfig(**SMALL), epochs=12,
-                         batch_size=100, lr=2e-3, seed=0)
+    return train_caloman(
+        showers.showers, showers.incident_energies, CaloManConfig(**SMALL), epochs=12, batch_size=100, lr=2e-3, seed=0
+    )
 
 
 def test_preprocessing_round_trip(showers):
@@ -71,7 +79,7 @@ def test_shapes_and_finite_log_probs():
     x, c = torch.randn(7, 368), torch.rand(7, 1)
     mean, log_var = model.vae.encode(x)
     assert mean.shape == log_var.shape == (7, 8) and model.vae.decode(mean).shape == (7, 368)
-    total, recon, kl = model.vae.loss(x, 1e-3)
+    total, _recon, kl = model.vae.loss(x, 1e-3)
     assert total.dim() == 0 and torch.isfinite(total) and kl >= 0
     y = torch.randn(7, 5)
     assert model.latent_log_prob(torch.randn(7, 8), c, y).shape == (7,)
@@ -126,8 +134,10 @@ def _separations(model, truth):
     for e in ENERGIES:
         t = truth.showers[truth.incident_energies[:, 0] == e]
         g = model.sample(np.full(1500, e), batch_size=500)
-        for name, f in (("layer energy", lambda x: geometry.layer_energies(x)[:, :3]),
-                        ("width", lambda x: geometry.widths(x)[0][:, 1:3])):
+        for name, f in (
+            ("layer energy", lambda x: geometry.layer_energies(x)[:, :3]),
+            ("width", lambda x: geometry.widths(x)[0][:, 1:3]),
+        ):
             ft, fg = f(t), f(g)
             for k in range(ft.shape[1]):
                 log = (ft[:, k] > 0).mean() > 0.5  # layer 0 is empty in a third of the showers
@@ -152,8 +162,9 @@ def test_layer_energies_and_shapes_match_truth(trained, truth):
 def test_layer_and_shape_checks_can_fail(showers, truth):
     """The windows above reject an undertrained model (one epoch per phase)."""
     torch.set_num_threads(1)
-    weak = train_caloman(showers.showers, showers.incident_energies, CaloManConfig(**SMALL), epochs=1,
-                         batch_size=100, lr=2e-3, seed=0).model
+    weak = train_caloman(
+        showers.showers, showers.incident_energies, CaloManConfig(**SMALL), epochs=1, batch_size=100, lr=2e-3, seed=0
+    ).model
     sep = _separations(weak, truth)
     assert max(v for (e, name, k), v in sep.items() if name == "layer energy") > 0.11
     assert max(v for (e, name, k), v in sep.items() if name == "width") > 0.45

@@ -31,7 +31,17 @@ def test_nflows_twin_runs_the_same_pipeline():
 
 
 def test_table_shows_gflops():
-    row = Row("calo", "batch=1000 showers=1000", "generate", "cpu", "hepgen CaloMan", 100.0, "nflows flows",
-              200.0, elements=1000, flops_per_element=2e6)
+    row = Row(
+        "calo",
+        "batch=1000 showers=1000",
+        "generate",
+        "cpu",
+        "hepgen CaloMan",
+        100.0,
+        "nflows flows",
+        200.0,
+        elements=1000,
+        flops_per_element=2e6,
+    )
     table = format_table([row])
     assert "GFLOP/s" in table and "| 20 " in table  # 2e9 FLOP in 0.1 s

@@ -20,15 +20,35 @@ def data_file(tmp_path_factory):
 def checkpoint(data_file):
     torch.set_num_threads(1)
     path = data_file.parent / "calo.pt"
-    assert main(["train", "calo", "--data", str(data_file), "-o", str(path), "--epochs", "1",
-                 "--batch-size", "100", "--latent", "4", "--hidden", "64", "64", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "calo",
+                "--data",
+                str(data_file),
+                "-o",
+                str(path),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "100",
+                "--latent",
+                "4",
+                "--hidden",
+                "64",
+                "64",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return path
 
 
 def test_train_then_generate(checkpoint, tmp_path, capsys):
     out = tmp_path / "gen.h5"
-    assert main(["generate", "calo", "--model", str(checkpoint), "-n", "25", "--batch-size", "10",
-                 "-o", str(out)]) == 0
+    assert main(["generate", "calo", "--model", str(checkpoint), "-n", "25", "--batch-size", "10", "-o", str(out)]) == 0
     sample = read_showers(out)
     assert sample.showers.shape == (25, 368) and np.isfinite(sample.showers).all()
     # dataset 1 energies within the training range 1-8 GeV
@@ -45,14 +65,48 @@ def test_train_then_generate(checkpoint, tmp_path, capsys):
     parts = dict(zip([2, 0, 1], model.sample_chunks(25, seed=0, chunk_size=10, chunks=[2, 0, 1])))
     assert np.array_equal(np.concatenate([parts[k].showers for k in range(3)]), sample.showers)
     assert sample.attrs["seed"] == 0 and sample.attrs["seeding"] == "per-chunk"
-    assert main(["generate", "calo", "--model", str(checkpoint), "-n", "5", "-o", str(out),
-                 "--energy", "2048"]) == 1
+    assert main(["generate", "calo", "--model", str(checkpoint), "-n", "5", "-o", str(out), "--energy", "2048"]) == 1
     assert "exists" in capsys.readouterr().err
-    assert main(["generate", "calo", "--model", str(checkpoint), "-n", "5", "-o", str(out),
-                 "--energy", "2048", "--force", "--seed", "3"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "calo",
+                "--model",
+                str(checkpoint),
+                "-n",
+                "5",
+                "-o",
+                str(out),
+                "--energy",
+                "2048",
+                "--force",
+                "--seed",
+                "3",
+            ]
+        )
+        == 0
+    )
     again = tmp_path / "again.h5"
-    assert main(["generate", "calo", "--model", str(checkpoint), "-n", "5", "-o", str(again),
-                 "--energy", "2048", "--seed", "3"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "calo",
+                "--model",
+                str(checkpoint),
+                "-n",
+                "5",
+                "-o",
+                str(again),
+                "--energy",
+                "2048",
+                "--seed",
+                "3",
+            ]
+        )
+        == 0
+    )
     first, second = read_showers(out), read_showers(again)
     assert (first.incident_energies == 2048).all()
     assert np.array_equal(first.showers, second.showers)  # same seed, same showers
@@ -63,9 +117,11 @@ def test_generate_errors_leave_no_file(checkpoint, tmp_path, capsys):
     base = ["generate", "calo", "--model", str(checkpoint), "-n", "5", "-o", str(out)]
     assert main(base + ["--energy", "1e8"]) == 1
     assert "training range" in capsys.readouterr().err
-    for argv, message in [(["--energy", "-5"], "argument --energy: expected a positive number"),
-                          (["--batch-size", "0"], "argument --batch-size: expected a positive integer"),
-                          (["-n", "0"], "argument -n: expected a positive integer")]:
+    for argv, message in [
+        (["--energy", "-5"], "argument --energy: expected a positive number"),
+        (["--batch-size", "0"], "argument --batch-size: expected a positive integer"),
+        (["-n", "0"], "argument -n: expected a positive integer"),
+    ]:
         with pytest.raises(SystemExit):
             main(base + argv)
         assert message in capsys.readouterr().err

@@ -13,8 +13,14 @@ from hepgen.models.registry import PRETRAINED
 
 
 def small_checkpoint(**changes) -> Checkpoint:
-    fields = dict(format="hepgen.epic", version=1, config={"a": 1}, weights={"w": torch.arange(3.0)},
-                  provenance={"data": "toy"}, entries={"train_state": {"epoch": 2}})
+    fields = dict(
+        format="hepgen.epic",
+        version=1,
+        config={"a": 1},
+        weights={"w": torch.arange(3.0)},
+        provenance={"data": "toy"},
+        entries={"train_state": {"epoch": 2}},
+    )
     return Checkpoint(**{**fields, **changes})
 
 
@@ -32,13 +38,20 @@ def test_round_trip_keeps_everything(tmp_path):
 def test_on_disk_layout_is_the_older_one(tmp_path):
     path = small_checkpoint().write(tmp_path / "c.pt")
     payload = torch.load(path, weights_only=True)
-    assert sorted(payload) == sorted(["format", "version", "hepgen_version", "config", "state_dict", "extra",
-                                      "train_state"])
+    assert sorted(payload) == sorted(
+        ["format", "version", "hepgen_version", "config", "state_dict", "extra", "train_state"]
+    )
     assert payload["extra"] == {"data": "toy"}
     # A file as the older writer made it reads unchanged.
     model = jets_toy()
-    old = {"format": "hepgen.epic", "version": 1, "hepgen_version": "0.0.9", "config": model.config.to_dict(),
-           "state_dict": model.state_dict(), "extra": {"data": "old.h5"}}
+    old = {
+        "format": "hepgen.epic",
+        "version": 1,
+        "hepgen_version": "0.0.9",
+        "config": model.config.to_dict(),
+        "state_dict": model.state_dict(),
+        "extra": {"data": "old.h5"},
+    }
     torch.save(old, tmp_path / "old.pt")
     loaded = hepgen.models.load(tmp_path / "old.pt")
     assert loaded.provenance == {"data": "old.h5", "hepgen_version": "0.0.9"}
@@ -92,10 +105,14 @@ def test_every_refusal_names_the_file(tmp_path):
         _write(tmp_path / "plain.pt", {"weight": torch.ones(2)}).name: (ValueError, "no 'format' tag"),
         _write(tmp_path / "list.pt", [1, 2]).name: (ValueError, "no 'format' tag"),
         _write(tmp_path / "newer.pt", {**payload, "version": 99}).name: (ValueError, "newer hepgen"),
-        _write(tmp_path / "older.pt", {**payload, "format": "hepgen.caloman", "version": 1}).name:
-            (ValueError, "no longer read"),
-        _write(tmp_path / "unknown.pt", {**payload, "format": "other.thing"}).name:
-            (ValueError, "unknown checkpoint format"),
+        _write(tmp_path / "older.pt", {**payload, "format": "hepgen.caloman", "version": 1}).name: (
+            ValueError,
+            "no longer read",
+        ),
+        _write(tmp_path / "unknown.pt", {**payload, "format": "other.thing"}).name: (
+            ValueError,
+            "unknown checkpoint format",
+        ),
         _write(tmp_path / "damaged.pt", {**payload, "state_dict": {"w": "text"}}).name: (ValueError, "damaged"),
         _write(tmp_path / "badversion.pt", {**payload, "version": "1"}).name: (ValueError, "damaged"),
     }

@@ -14,8 +14,11 @@ READ = {"showers": read_showers, "jets": read_jets, "events": read_events}
 
 
 def arrays(sample) -> dict:
-    names = {JetSample: ("particles", "jets"), ShowerSample: ("incident_energies", "showers"),
-             EventSample: ("muons", "jets", "n_jets", "members")}[type(sample)]
+    names = {
+        JetSample: ("particles", "jets"),
+        ShowerSample: ("incident_energies", "showers"),
+        EventSample: ("muons", "jets", "n_jets", "members"),
+    }[type(sample)]
     return {k: getattr(sample, k) for k in names if getattr(sample, k) is not None}
 
 
@@ -39,8 +42,10 @@ def test_sample_type_shape_and_seeds(case):
     s = model.sample(7, seed=3)
     assert isinstance(s, SAMPLE_TYPE[model.kind]) and len(s) == 7
     assert_same(s, model.sample(7, seed=3))
-    assert_same(model.sample(7, generator=torch.Generator().manual_seed(1)),
-                model.sample(7, generator=torch.Generator().manual_seed(1)))
+    assert_same(
+        model.sample(7, generator=torch.Generator().manual_seed(1)),
+        model.sample(7, generator=torch.Generator().manual_seed(1)),
+    )
     other = model.sample(7, seed=4)
     assert any(not np.array_equal(a, b) for a, b in zip(arrays(s).values(), arrays(other).values()))
     assert not model.training  # left in eval mode, as loaded
@@ -62,8 +67,10 @@ def test_chunks_equal_sample_and_do_not_depend_on_order(case):
     assert_same(next(model.sample_chunks(10, seed=5, chunk_size=4, chunks=[1])), chunks[1])
     # One generator stream: sample() is its chunks in sequence.
     streamed = list(model.sample_chunks(10, generator=torch.Generator().manual_seed(2), chunk_size=4))
-    assert_same(type(streamed[0]).concatenate(streamed),
-                model.sample(10, generator=torch.Generator().manual_seed(2), batch_size=4))
+    assert_same(
+        type(streamed[0]).concatenate(streamed),
+        model.sample(10, generator=torch.Generator().manual_seed(2), batch_size=4),
+    )
 
 
 def test_chunk_arguments_are_checked(case):

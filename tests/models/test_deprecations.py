@@ -88,8 +88,9 @@ def test_generate_events_keeps_its_numbers():
     assert (members == 0).all()
 
 
-@pytest.mark.parametrize("old, new", [("plots", "events_plots"), ("precision", "events_precision"),
-                                      ("observables", "events_observables")])
+@pytest.mark.parametrize(
+    "old, new", [("plots", "events_plots"), ("precision", "events_precision"), ("observables", "events_observables")]
+)
 def test_moved_evaluation_modules(old, new):
     sys.modules.pop(f"hepgen.models.events.{old}", None)
     with pytest.warns(DeprecationWarning, match=f"hepgen.metrics.{new}"):

@@ -31,8 +31,26 @@ def checkpoint(data_file):
 
 def test_train_then_generate(checkpoint, tmp_path, capsys):
     out = tmp_path / "gen.h5"
-    assert main(["generate", "jets", "--model", str(checkpoint), "-n", "25", "--batch-size", "10", "--steps", "2",
-                 "-o", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "jets",
+                "--model",
+                str(checkpoint),
+                "-n",
+                "25",
+                "--batch-size",
+                "10",
+                "--steps",
+                "2",
+                "-o",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     sample = read_jets(out)
     assert sample.particles.shape == (25, 8, 4) and np.isfinite(sample.particles).all()
     assert (sample.particles[~sample.mask] == 0).all()
@@ -42,8 +60,26 @@ def test_train_then_generate(checkpoint, tmp_path, capsys):
     assert main(["generate", "jets", "--model", str(checkpoint), "-n", "5", "-o", str(out)]) == 1
     assert "exists" in capsys.readouterr().err
     again = tmp_path / "again.h5"
-    assert main(["generate", "jets", "--model", str(checkpoint), "-n", "25", "--batch-size", "10", "--steps", "2",
-                 "-o", str(again), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "jets",
+                "--model",
+                str(checkpoint),
+                "-n",
+                "25",
+                "--batch-size",
+                "10",
+                "--steps",
+                "2",
+                "-o",
+                str(again),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert np.array_equal(read_jets(again).particles, sample.particles)  # same seed, same jets
 
 
@@ -55,8 +91,26 @@ def test_resume_continues_the_run(data_file, tmp_path):
     extra, state = hepgen.models.load(path).provenance, read_train_state(path)
     assert extra["epochs"] == 2 and len(extra["losses"]) == 2 and state["epoch"] == 2
     out = tmp_path / "gen.h5"
-    assert main(["generate", "jets", "--model", str(path), "-n", "6", "--method", "ddim", "--steps", "3",
-                 "-o", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "jets",
+                "--model",
+                str(path),
+                "-n",
+                "6",
+                "--method",
+                "ddim",
+                "--steps",
+                "3",
+                "-o",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert read_jets(out).attrs["generator"] == "hepgen epic-jedi"
 
 
@@ -65,9 +119,11 @@ def test_generate_errors_leave_no_file(checkpoint, tmp_path, capsys):
     base = ["generate", "jets", "--model", str(checkpoint), "-n", "5", "-o", str(out)]
     assert main(base + ["--method", "em"]) == 1
     assert "method must be one of" in capsys.readouterr().err
-    for argv, message in [(["--steps", "0"], "argument --steps: expected a positive integer"),
-                          (["--batch-size", "0"], "argument --batch-size: expected a positive integer"),
-                          (["-n", "0"], "argument -n: expected a positive integer")]:
+    for argv, message in [
+        (["--steps", "0"], "argument --steps: expected a positive integer"),
+        (["--batch-size", "0"], "argument --batch-size: expected a positive integer"),
+        (["-n", "0"], "argument -n: expected a positive integer"),
+    ]:
         with pytest.raises(SystemExit):
             main(base + argv)
         assert message in capsys.readouterr().err

@@ -3,12 +3,20 @@
 import numpy as np
 import pytest
 import torch
-
-from hepgen.models.epic import (ConditionScaler, EPiCConfig, EPiCGenerator, JetFeatureDensity, ParticleScaler,
-                                TrainSettings, load_checkpoint, relative_mass, save_checkpoint, train_epic)
-from hepgen.models.epic.dynamics import CosineSchedule
-
 from jet_toys import P, toy_jets
+
+from hepgen.models.epic import (
+    ConditionScaler,
+    EPiCConfig,
+    JetFeatureDensity,
+    ParticleScaler,
+    TrainSettings,
+    load_checkpoint,
+    relative_mass,
+    save_checkpoint,
+    train_epic,
+)
+from hepgen.models.epic.dynamics import CosineSchedule
 
 
 def tiny_config(model="epic-fm", conditional=True):
@@ -57,8 +65,9 @@ def test_jet_density_resamples_the_training_jets():
     # the state (with its data-sized point table) survives a state_dict round trip
     again = JetFeatureDensity(P)
     again.load_state_dict(density.state_dict())
-    torch.testing.assert_close(again.sample(5, torch.Generator().manual_seed(2)),
-                               density.sample(5, torch.Generator().manual_seed(2)))
+    torch.testing.assert_close(
+        again.sample(5, torch.Generator().manual_seed(2)), density.sample(5, torch.Generator().manual_seed(2))
+    )
     with pytest.raises(ValueError, match="N must lie in"):
         JetFeatureDensity(4).fit(torch.as_tensor(jets))
 
@@ -74,8 +83,14 @@ def test_training_lowers_the_loss(kind):
     def fixed_loss(net):
         y, mask, cond = state.model.prepare(torch.as_tensor(particles), torch.as_tensor(jets))
         with torch.no_grad():
-            return float(np.mean([state.model.loss(y, mask, cond, net=net, generator=torch.Generator().manual_seed(s))
-                                  for s in range(4)]))
+            return float(
+                np.mean(
+                    [
+                        state.model.loss(y, mask, cond, net=net, generator=torch.Generator().manual_seed(s))
+                        for s in range(4)
+                    ]
+                )
+            )
 
     before = fixed_loss(state.ema)  # EMA after 2 steps is still close to the initial weights
     state = train_epic(particles, jets, config, TrainSettings(epochs=40, batch_size=64, seed=2))
@@ -85,8 +100,10 @@ def test_training_lowers_the_loss(kind):
     assert after < 0.93 * before, (before, after)
 
 
-@pytest.mark.parametrize("kind, methods", [("epic-fm", ["euler", "midpoint", "heun", "rk4", "rk4_38"]),
-                                           ("epic-jedi", ["midpoint", "em", "ddim"])])
+@pytest.mark.parametrize(
+    "kind, methods",
+    [("epic-fm", ["euler", "midpoint", "heun", "rk4", "rk4_38"]), ("epic-jedi", ["midpoint", "em", "ddim"])],
+)
 def test_sampling_layout_and_padding(trained, kind, methods):
     model = trained[kind].sampling_model()
     for method in methods:
@@ -139,14 +156,19 @@ def test_checkpoint_round_trip_and_errors(trained, tmp_path):
     loaded, extra = load_checkpoint(path)
     assert extra == {"note": 1} and loaded.config == model.config
     g = lambda: torch.Generator().manual_seed(4)  # noqa: E731
-    a, b = model.sample(6, steps=3, method="ddim", generator=g()), loaded.sample(6, steps=3, method="ddim", generator=g())
+    a, b = (
+        model.sample(6, steps=3, method="ddim", generator=g()),
+        loaded.sample(6, steps=3, method="ddim", generator=g()),
+    )
     assert np.array_equal(a.particles, b.particles) and np.array_equal(a.jets, b.jets)
     with pytest.raises(FileExistsError):
         save_checkpoint(model, path)
     payload = torch.load(path, weights_only=True)
-    for change, message in [({"format": "hepgen.caloman"}, "expected 'hepgen.epic'"),
-                            ({"version": 99}, "version 99"),
-                            ({"config": {**payload["config"], "hidden": 7}}, "damaged")]:
+    for change, message in [
+        ({"format": "hepgen.caloman"}, "expected 'hepgen.epic'"),
+        ({"version": 99}, "version 99"),
+        ({"config": {**payload["config"], "hidden": 7}}, "damaged"),
+    ]:
         bad = tmp_path / "bad.pt"
         torch.save({**payload, **change}, bad)
         with pytest.raises(ValueError, match=message):

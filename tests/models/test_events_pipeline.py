@@ -26,7 +26,7 @@ def test_preprocessing_round_trip_keeps_the_physics():
     assert x.shape == (600, 17) and torch.isfinite(x).all()
     # Standardised: every real component has mean 0 and std 1 within its multiplicity.
     for k in (1, 2, 3):
-        rows = x[n == k][:, :5 + 4 * k]
+        rows = x[n == k][:, : 5 + 4 * k]
         assert torch.allclose(rows.mean(0), torch.zeros(5 + 4 * k), atol=1e-4)
     back = prep.decode(x, n, np.random.default_rng(0))
     order = np.concatenate([np.flatnonzero(sample.n_jets == k) for k in (1, 2, 3)])
@@ -40,8 +40,9 @@ def test_preprocessing_round_trip_keeps_the_physics():
 
 def test_train_save_load_generate_an_ensemble(tmp_path):
     sample = z_sample(800, seed=4)
-    result = train_events(sample, EventModelConfig(model="cfm", bayesian=True, **TINY), epochs=2,
-                          batch_size=256, seed=0)
+    result = train_events(
+        sample, EventModelConfig(model="cfm", bayesian=True, **TINY), epochs=2, batch_size=256, seed=0
+    )
     assert len(result.history["loss"]) == 2 and result.history["kl"][0] > 0
     path = result.model.save(tmp_path / "m.pt", provenance={"note": 1})
     with pytest.raises(FileExistsError):
@@ -50,8 +51,9 @@ def test_train_save_load_generate_an_ensemble(tmp_path):
     assert model.provenance["note"] == 1 and model.config == result.model.config
 
     def ensemble(seed):  # member k: the k-th weight draw; its own noise stream (seed + k)
-        return EventSample.concatenate([model.sample(300, seed=seed + k, batch_size=200, member=k, weight_seed=seed)
-                                        for k in range(3)])
+        return EventSample.concatenate(
+            [model.sample(300, seed=seed + k, batch_size=200, member=k, weight_seed=seed) for k in range(3)]
+        )
 
     events = ensemble(5)
     members = events.members
@@ -67,10 +69,12 @@ def test_checkpoints_are_validated(tmp_path):
     result = train_events(z_sample(200), EventModelConfig(model="ddpm", **TINY), epochs=1, batch_size=100)
     path = result.model.save(tmp_path / "m.pt")
     payload = torch.load(path, weights_only=True)
-    for change, message in [({"format": "hepgen.caloman", "version": 2}, "generates showers, expected events"),
-                            ({"version": 99}, "version 99"),
-                            ({"config": {**payload["config"], "hidden": 64}}, "damaged"),
-                            ({"preprocessing": {}}, "damaged")]:
+    for change, message in [
+        ({"format": "hepgen.caloman", "version": 2}, "generates showers, expected events"),
+        ({"version": 99}, "version 99"),
+        ({"config": {**payload["config"], "hidden": 64}}, "damaged"),
+        ({"preprocessing": {}}, "damaged"),
+    ]:
         torch.save({**payload, **change}, tmp_path / "bad.pt")
         with pytest.raises(ValueError, match=message):
             hepgen.models.load(tmp_path / "bad.pt", kind="events")
@@ -93,12 +97,53 @@ def test_cli_train_generate_compare(tmp_path, capsys):
     ckpt, bckpt = tmp_path / "inn.pt", tmp_path / "bddpm.pt"
     common = ["--data", str(data), "--epochs", "1", "--hidden", "16", "--layers", "2", "--quiet"]
     assert main(["train", "events", "--model", "inn", *common, "-o", str(ckpt)]) == 0
-    assert main(["train", "events", "--model", "ddpm", "--bayesian", "--timesteps", "20", *common,
-                 "--option", "sampler=ddim", "--option", "sample_steps=5", "-o", str(bckpt)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "events",
+                "--model",
+                "ddpm",
+                "--bayesian",
+                "--timesteps",
+                "20",
+                *common,
+                "--option",
+                "sampler=ddim",
+                "--option",
+                "sample_steps=5",
+                "-o",
+                str(bckpt),
+            ]
+        )
+        == 0
+    )
     gen, bgen = tmp_path / "inn.h5", tmp_path / "bddpm.h5"
     assert main(["generate", "events", "--model", str(ckpt), "-n", "300", "-o", str(gen), "--quiet"]) == 0
-    assert main(["generate", "events", "--model", str(bckpt), "-n", "200", "--ensemble", "3", "-o", str(bgen),
-                 "--truth", str(truth), "--plots", str(tmp_path / "p"), "--observables", "m_mumu", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "events",
+                "--model",
+                str(bckpt),
+                "-n",
+                "200",
+                "--ensemble",
+                "3",
+                "-o",
+                str(bgen),
+                "--truth",
+                str(truth),
+                "--plots",
+                str(tmp_path / "p"),
+                "--observables",
+                "m_mumu",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "p" / "m_mumu.png").is_file()
     assert len(read_events(gen)) == 300  # readable by hepgen.data
     sample = read_events(bgen)
@@ -107,9 +152,27 @@ def test_cli_train_generate_compare(tmp_path, capsys):
     with h5py.File(bgen) as f:
         assert f.attrs["ensemble"] == 3
     out = tmp_path / "cmp"
-    assert main(["compare", "events", "--truth", str(truth), "--generated", str(gen), str(bgen),
-                 "--labels", "INN,B-DDPM", "-o", str(out), "--observables", "m_mumu,pt_mu1,eta_j1,dr_j1j2,pt_j3",
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "events",
+                "--truth",
+                str(truth),
+                "--generated",
+                str(gen),
+                str(bgen),
+                "--labels",
+                "INN,B-DDPM",
+                "-o",
+                str(out),
+                "--observables",
+                "m_mumu,pt_mu1,eta_j1,dr_j1j2,pt_j3",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     result = json.loads((out / "precision.json").read_text())
     assert set(result) == {"INN", "B-DDPM"} and len(result["B-DDPM"]["m_mumu"]["w1_members"]) == 3
     assert result["INN"]["run"]["epochs"] == 1 and result["INN"]["run"]["seconds_per_1e5"] > 0
@@ -119,21 +182,43 @@ def test_cli_train_generate_compare(tmp_path, capsys):
     # The older spelling, files as positional arguments, still works for one release.
     capsys.readouterr()
     old = tmp_path / "cmp_old"
-    assert main(["compare", "events", "--truth", str(truth), str(gen), "-o", str(old), "--observables", "m_mumu",
-                 "--quiet"]) == 0
+    assert (
+        main(
+            ["compare", "events", "--truth", str(truth), str(gen), "-o", str(old), "--observables", "m_mumu", "--quiet"]
+        )
+        == 0
+    )
     assert "positional arguments is deprecated" in capsys.readouterr().err
     assert json.loads((old / "precision.json").read_text())["inn"]["m_mumu"] == result["INN"]["m_mumu"]
     # Errors: one line naming the problem, nothing written.
     capsys.readouterr()
-    assert main(["generate", "events", "--model", str(ckpt), "-n", "10", "--ensemble", "2",
-                 "-o", str(tmp_path / "x.h5")]) == 1
+    assert (
+        main(["generate", "events", "--model", str(ckpt), "-n", "10", "--ensemble", "2", "-o", str(tmp_path / "x.h5")])
+        == 1
+    )
     assert "not a Bayesian model" in capsys.readouterr().err and not (tmp_path / "x.h5").exists()
     assert main(["train", "events", "--model", "cfm", *common, "-o", str(ckpt)]) == 1
     assert "exists" in capsys.readouterr().err
     assert main(["train", "events", "--model", "cfm", *common, "--option", "oops", "-o", str(tmp_path / "y.pt")]) == 1
     assert "KEY=VALUE" in capsys.readouterr().err
-    assert main(["compare", "events", "--truth", str(truth), "--generated", str(gen), "-o", str(out),
-                 "--observables", "mass", "--force"]) == 1
+    assert (
+        main(
+            [
+                "compare",
+                "events",
+                "--truth",
+                str(truth),
+                "--generated",
+                str(gen),
+                "-o",
+                str(out),
+                "--observables",
+                "mass",
+                "--force",
+            ]
+        )
+        == 1
+    )
     assert "--observables: unknown" in capsys.readouterr().err
 
 

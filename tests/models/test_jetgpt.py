@@ -64,6 +64,7 @@ def fitted_model(dtype=torch.float64, seed=0, **kw):
 
 # ---- mixture ------------------------------------------------------------------------------
 
+
 def test_mixture_log_prob_matches_float64_direct_sum():
     g = torch.Generator().manual_seed(1)
     raw = torch.randn(50, 7, 3 * 5, generator=g) * 3
@@ -90,6 +91,7 @@ def test_mixture_widths_are_bounded_below_and_sampling_inverts_the_weights():
 
 
 # ---- KV cache against recomputation ---------------------------------------------------------
+
 
 @pytest.mark.parametrize("bayesian", [False, True])
 def test_kv_cache_sampling_equals_recomputing_the_prefix(bayesian):
@@ -132,6 +134,7 @@ def test_sampled_components_follow_the_networks_own_conditionals():
 
 # ---- padding --------------------------------------------------------------------------------
 
+
 def test_padding_does_not_reach_the_likelihood():
     model = fitted_model()
     g = torch.Generator().manual_seed(2)
@@ -145,7 +148,7 @@ def test_padding_does_not_reach_the_likelihood():
     assert torch.equal(model.log_prob(y, n_jets), lp)
     # ... and each event's likelihood is that of the event alone, unpadded.
     for i, n in enumerate(n_jets.tolist()):
-        alone = model.log_prob(x[i:i + 1, :5 + 4 * n], n_jets[i:i + 1])
+        alone = model.log_prob(x[i : i + 1, : 5 + 4 * n], n_jets[i : i + 1])
         assert alone.item() == pytest.approx(lp[i].item(), abs=1e-10)
     # Gradients: padded inputs get none, and they stay finite.
     y.requires_grad_(True)
@@ -181,6 +184,7 @@ def test_bad_inputs_are_named():
 
 # ---- learning a known distribution ----------------------------------------------------------
 
+
 def test_a_short_fit_learns_a_known_autoregressive_distribution():
     """x_0 ~ 0.5 N(-1.5, 0.3^2) + 0.5 N(1.5, 0.3^2); x_t = 0.8 x_{t-1} + 0.6 eps (t = 1..8), for
     1-jet events (9 components). The exact NLL is known; the fitted model must approach it
@@ -191,14 +195,17 @@ def test_a_short_fit_learns_a_known_autoregressive_distribution():
 
     def draw(count, gen):
         x = torch.empty(count, 9)
-        x[:, 0] = torch.where(torch.rand(count, generator=gen) < 0.5, -1.5, 1.5) + 0.3 * torch.randn(count, generator=gen)
+        x[:, 0] = torch.where(torch.rand(count, generator=gen) < 0.5, -1.5, 1.5) + 0.3 * torch.randn(
+            count, generator=gen
+        )
         for t in range(1, 9):
             x[:, t] = 0.8 * x[:, t - 1] + 0.6 * torch.randn(count, generator=gen)
         return x
 
     def exact_nll(x):
-        lp0 = torch.logsumexp(torch.stack([-0.5 * ((x[:, 0] - m) / 0.3) ** 2 for m in (-1.5, 1.5)]), 0) \
-            - math.log(2 * 0.3 * math.sqrt(2 * math.pi))
+        lp0 = torch.logsumexp(torch.stack([-0.5 * ((x[:, 0] - m) / 0.3) ** 2 for m in (-1.5, 1.5)]), 0) - math.log(
+            2 * 0.3 * math.sqrt(2 * math.pi)
+        )
         rest = (-0.5 * ((x[:, 1:] - 0.8 * x[:, :-1]) / 0.6) ** 2 - math.log(0.6 * math.sqrt(2 * math.pi))).sum(1)
         return -(lp0 + rest).mean().item()
 
@@ -207,7 +214,7 @@ def test_a_short_fit_learns_a_known_autoregressive_distribution():
     ones = torch.ones(n, dtype=torch.int64)
     untrained = -model.log_prob(test, torch.ones(2000, dtype=torch.int64)).mean().item()
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)
-    for step in range(400):
+    for _step in range(400):
         idx = torch.randint(0, n, (128,), generator=g)
         loss = -model.log_prob(data[idx], ones[idx]).mean()
         opt.zero_grad()
@@ -227,6 +234,7 @@ def test_a_short_fit_learns_a_known_autoregressive_distribution():
 
 
 # ---- events: preprocessing, training, Bayesian ---------------------------------------------
+
 
 def fit(model, x, n_jets, steps, lr=3e-3, batch_size=128, seed=0):
     g = torch.Generator().manual_seed(seed)

@@ -20,8 +20,9 @@ from hepgen.nn.bayesian import bayesian_layers, kl_divergence
 @pytest.mark.parametrize("bayesian", [False, True])
 def test_contract_loss_gradients_and_padded_samples(bayesian):
     torch.manual_seed(0)
-    net = build_model(EventModelConfig(model="jetgpt", bayesian=bayesian, hidden=16, layers=2,
-                                       options={"heads": 2, "components": 3}))
+    net = build_model(
+        EventModelConfig(model="jetgpt", bayesian=bayesian, hidden=16, layers=2, options={"heads": 2, "components": 3})
+    )
     n_jets = torch.tensor([1, 2, 3, 1, 3])
     x = torch.randn(5, 17) * component_mask(n_jets)
     loss = net.train().loss(x, n_jets)
@@ -38,8 +39,23 @@ def test_contract_loss_gradients_and_padded_samples(bayesian):
 def test_cli_train_and_generate_jetgpt(tmp_path, capsys):
     torch.set_num_threads(1)
     data = z_file(tmp_path / "train.h5", 400, seed=0)
-    common = ["--data", str(data), "--epochs", "1", "--hidden", "16", "--layers", "2", "--batch-size", "128",
-              "--option", "heads=2", "--option", "components=3", "--quiet"]
+    common = [
+        "--data",
+        str(data),
+        "--epochs",
+        "1",
+        "--hidden",
+        "16",
+        "--layers",
+        "2",
+        "--batch-size",
+        "128",
+        "--option",
+        "heads=2",
+        "--option",
+        "components=3",
+        "--quiet",
+    ]
     ckpt, bckpt = tmp_path / "gpt.pt", tmp_path / "bgpt.pt"
     assert main(["train", "events", "--model", "jetgpt", *common, "-o", str(ckpt)]) == 0
     assert main(["train", "events", "--model", "jetgpt", "--bayesian", *common, "-o", str(bckpt)]) == 0
@@ -47,8 +63,10 @@ def test_cli_train_and_generate_jetgpt(tmp_path, capsys):
     assert isinstance(model, JetGPT) and model.options.components == 3 and not bayesian_layers(model)
     gen, bgen = tmp_path / "gpt.h5", tmp_path / "bgpt.h5"
     assert main(["generate", "events", "--model", str(ckpt), "-n", "150", "-o", str(gen), "--quiet"]) == 0
-    assert main(["generate", "events", "--model", str(bckpt), "-n", "100", "--ensemble", "2", "-o", str(bgen),
-                 "--quiet"]) == 0
+    assert (
+        main(["generate", "events", "--model", str(bckpt), "-n", "100", "--ensemble", "2", "-o", str(bgen), "--quiet"])
+        == 0
+    )
     events = read_events(gen)
     assert len(events) == 150 and set(np.unique(events.n_jets)) <= {1, 2, 3}
     real = np.arange(3)[None] < events.n_jets[:, None]
@@ -59,6 +77,8 @@ def test_cli_train_and_generate_jetgpt(tmp_path, capsys):
     assert not np.allclose(sample.muons[members == 0], sample.muons[members == 1])
     # A bad JetGPT option is one line naming it, before any data is read; nothing written.
     capsys.readouterr()
-    assert main(["train", "events", "--model", "jetgpt", *common, "--option", "width=3",
-                 "-o", str(tmp_path / "x.pt")]) == 1
+    assert (
+        main(["train", "events", "--model", "jetgpt", *common, "--option", "width=3", "-o", str(tmp_path / "x.pt")])
+        == 1
+    )
     assert "JetGPT does not know ['width']" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()

@@ -45,8 +45,9 @@ def test_jets_same_numbers_as_the_older_loader():
     model = hepgen.models.load("pretrained-jets")
     assert model.sampler_settings() == {"method": "midpoint", "steps": 100, "rtol": 1e-3, "atol": 1e-3}
     new = model.sample(40, steps=4, generator=torch.Generator().manual_seed(0))
-    before = old(epic.load, "pretrained").sample(40, steps=4, method="midpoint",
-                                                 generator=torch.Generator().manual_seed(0))
+    before = old(epic.load, "pretrained").sample(
+        40, steps=4, method="midpoint", generator=torch.Generator().manual_seed(0)
+    )
     np.testing.assert_array_equal(new.particles, before.particles)
     np.testing.assert_array_equal(new.jets, before.jets)
     assert type(hepgen.models.load("pretrained", kind="jets")) is type(model)
@@ -66,7 +67,9 @@ def test_pretrained_names_are_checked():
 
 
 def test_importing_the_package_imports_no_torch():
-    code = ("import sys, hepgen.models, hepgen.models.events, hepgen.data; hepgen.models.list_pretrained(); "
-            "print('torch' in sys.modules)")
+    code = (
+        "import sys, hepgen.models, hepgen.models.events, hepgen.data; hepgen.models.list_pretrained(); "
+        "print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -60,7 +60,7 @@ def test_sampling_with_caches_equals_full_forward():
     assert all(isinstance(c, KVCache) and c.k.dtype == torch.float64 for c in caches)
     steps = []
     for i in range(L):
-        h = x[:, i:i + 1]
+        h = x[:, i : i + 1]
         for blk, cache in zip(blocks, caches):
             h = blk(h, cache=cache)
         steps.append(h)

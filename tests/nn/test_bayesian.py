@@ -7,8 +7,17 @@ import pytest
 import torch
 from torch import nn
 
-from hepgen.nn.bayesian import (BayesianLinear, bayesian_layers, is_bayesian, kl_divergence, linear, resample, to_bayesian,
-                                use_mean, weight_draws)
+from hepgen.nn.bayesian import (
+    BayesianLinear,
+    bayesian_layers,
+    is_bayesian,
+    kl_divergence,
+    linear,
+    resample,
+    to_bayesian,
+    use_mean,
+    weight_draws,
+)
 
 
 def _gaussian_kl(mu, var, prior_var):
@@ -23,8 +32,10 @@ def test_kl_matches_closed_form(prior_std):
     with torch.no_grad():
         layer.weight_mean.copy_(torch.randn(2, 3))
         layer.weight_log_var.copy_(torch.empty(2, 3).uniform_(-5, 2))
-    expected = sum(_gaussian_kl(float(m), math.exp(float(lv)), prior_std**2)
-                   for m, lv in zip(layer.weight_mean.detach().flatten(), layer.weight_log_var.detach().flatten()))
+    expected = sum(
+        _gaussian_kl(float(m), math.exp(float(lv)), prior_std**2)
+        for m, lv in zip(layer.weight_mean.detach().flatten(), layer.weight_log_var.detach().flatten())
+    )
     assert float(layer.kl().detach()) == pytest.approx(expected, rel=1e-12)
     # KL is zero exactly at the prior.
     with torch.no_grad():
@@ -78,8 +89,12 @@ def test_gradients_reach_means_log_variances_bias_and_input():
     x = torch.randn(8, 4, requires_grad=True)
     loss = layer(x).pow(2).sum() + layer.kl()
     loss.backward()
-    for name, tensor in (("mean", layer.weight_mean), ("log_var", layer.weight_log_var), ("bias", layer.bias),
-                         ("x", x)):
+    for name, tensor in (
+        ("mean", layer.weight_mean),
+        ("log_var", layer.weight_log_var),
+        ("bias", layer.bias),
+        ("x", x),
+    ):
         assert tensor.grad is not None and torch.isfinite(tensor.grad).all() and tensor.grad.abs().sum() > 0, name
 
 

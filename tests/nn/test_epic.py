@@ -25,8 +25,9 @@ def test_network_matches_published_epic_float64(backend, weight_norm, cond_dim):
     if ops.why_unavailable(backend, torch.device("cpu"), torch.float64):
         pytest.skip(ops.why_unavailable(backend, torch.device("cpu"), torch.float64))
     torch.manual_seed(0)
-    net = EPiCNet(features=3, hidden=16, latent=5, layers=3, time_dim=8, cond_dim=cond_dim,
-                  weight_norm=weight_norm).double()
+    net = EPiCNet(
+        features=3, hidden=16, latent=5, layers=3, time_dim=8, cond_dim=cond_dim, weight_norm=weight_norm
+    ).double()
     x, mask = _jets(5, 11, 3, seed=1)
     t = torch.rand(5, dtype=torch.float64)
     cond = torch.randn(5, cond_dim, dtype=torch.float64) if cond_dim else None

@@ -15,8 +15,10 @@ def test_graph_flag_needs_cuda_tensors():
 def test_without_graph_equals_integrate():
     t = torch.linspace(1, 0, 9, dtype=torch.float64)
     y0 = torch.randn(3, 4, dtype=torch.float64)
-    torch.testing.assert_close(FixedGridSampler(lambda t, y: torch.sin(y), t, "rk4_classic")(y0),
-                               integrate(lambda t, y: torch.sin(y), y0, t, "rk4_classic"))
+    torch.testing.assert_close(
+        FixedGridSampler(lambda t, y: torch.sin(y), t, "rk4_classic")(y0),
+        integrate(lambda t, y: torch.sin(y), y0, t, "rk4_classic"),
+    )
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -50,22 +50,26 @@ def _rotate(y0, a=1.0):
 def test_convergence_order(backend, method, problem):
     if ops.why_unavailable(backend, torch.device("cpu"), torch.float64):
         pytest.skip(ops.why_unavailable(backend, torch.device("cpu"), torch.float64))
-    func, exact = {"decay": (decay, lambda y0: y0 * math.exp(-1.0)),
-                   "rotation": (rotation, _rotate),
-                   "time_dependent": (time_dependent, lambda y0: y0 * math.exp(math.sin(1.0)))}[problem]
+    func, exact = {
+        "decay": (decay, lambda y0: y0 * math.exp(-1.0)),
+        "rotation": (rotation, _rotate),
+        "time_dependent": (time_dependent, lambda y0: y0 * math.exp(math.sin(1.0))),
+    }[problem]
     with ops.use_backend({"ode_combine": backend}):
         e1, e2 = _error(method, func, exact, 16), _error(method, func, exact, 32)
     observed = math.log2(e1 / e2)
     assert abs(observed - ORDERS[method]) < 0.35, f"{method}: observed order {observed:.2f}"
 
 
-@pytest.mark.parametrize("ours, theirs", [("euler", "euler"), ("midpoint", "midpoint"), ("heun", "heun2"),
-                                          ("heun3", "heun3"), ("rk4_38", "rk4")])
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [("euler", "euler"), ("midpoint", "midpoint"), ("heun", "heun2"), ("heun3", "heun3"), ("rk4_38", "rk4")],
+)
 def test_batched_agrees_with_torchdiffeq_on_the_same_grid(ours, theirs):
     torchdiffeq = pytest.importorskip("torchdiffeq")
     y0 = torch.randn(4, 5, 3, dtype=torch.float64)
     t = torch.linspace(1.0, 0.0, 11, dtype=torch.float64)
-    func = lambda t, y: torch.sin(3 * t) * y - 0.5 * y ** 2  # noqa: E731
+    func = lambda t, y: torch.sin(3 * t) * y - 0.5 * y**2  # noqa: E731
     expected = torchdiffeq.odeint(func, y0, t, method=theirs)
     torch.testing.assert_close(odeint_batched(func, y0, t, method=ours), expected, rtol=1e-12, atol=1e-12)
 

@@ -7,10 +7,10 @@ with per-particle concatenation, so the fused per-set bias form is tied to the p
 
 import pytest
 import torch
+from oracle import backend_params, devices
 
 import hepgen.ops as ops
 from hepgen.ops.epic_local import epic_local
-from oracle import backend_params, devices
 
 # (B, N, H, H1): odd sizes, one particle, empty sets and batches, H1 != H, EPiC's 128.
 
@@ -21,7 +21,7 @@ def _inputs(B, N, H, H1, device, seed, dtype=torch.float64, mask_kind="bool", no
     g = torch.Generator().manual_seed(seed)
     r = lambda *s: torch.randn(*s, generator=g, dtype=dtype)  # noqa: E731
     if non_contiguous:
-        x = r(B, H, N + 2)[:, :, 1:N + 1].transpose(1, 2)
+        x = r(B, H, N + 2)[:, :, 1 : N + 1].transpose(1, 2)
     else:
         x = r(B, N, H)
     if mask_kind == "bool":
@@ -102,5 +102,3 @@ def test_cpu_forward_in_chunks_of_whole_sets_matches_one_pass(monkeypatch):
         chunked = epic_local(*args)
     for a, b in zip(chunked, whole):
         torch.testing.assert_close(a, b, rtol=1e-14, atol=1e-14)
-
-

@@ -5,12 +5,11 @@ step (against full attention, a sampling loop, and under torch.compile)."""
 import pytest
 import torch
 import torch.nn.functional as F
+from oracle import assert_close_to_reference, backend_params, devices
 
 import hepgen.ops as ops
 from hepgen.nn import KVCache
-from hepgen.ops.masked_attention import (admissible_keys, masked_attention_reference)
-
-from oracle import assert_close_to_reference, backend_params, devices
+from hepgen.ops.masked_attention import admissible_keys, masked_attention_reference
 
 # (B, H, L, Dh): odd lengths, L = 1, H = 1, Dh in {16, 24, 64}, two Triton blocks (L = 70),
 # a particle-sized sequence, an empty batch and empty sequences.
@@ -74,6 +73,7 @@ def test_query_without_keys_gives_zero_not_nan(device, backend, causal):
 
 # ---- decode step --------------------------------------------------------------------------
 
+
 def _decode_case(device, seed, cache_layout="contiguous"):
     """Full sequences Q, K, V [B, H, Lmax, D], a ragged prompt and an empty cache."""
     B, H, Lmax, D = 3, 2, 9, 24
@@ -103,13 +103,17 @@ def test_decode_equals_last_row_of_full_attention(device, backend, cache_layout)
     lengths = prompt.clone()
     for step in range(4):
         with ops.use_backend(backend):
-            out = ops.masked_attention_decode(_token(Q, lengths), _token(K, lengths), _token(V, lengths), kc, vc, lengths)
+            out = ops.masked_attention_decode(
+                _token(Q, lengths), _token(K, lengths), _token(V, lengths), kc, vc, lengths
+            )
         for b in range(3):
             n = int(lengths[b]) + 1
-            full, _ = masked_attention_reference(Q[b:b + 1, :, :n], K[b:b + 1, :, :n], V[b:b + 1, :, :n], None, True,
-                                                 24 ** -0.5)
-            torch.testing.assert_close(out[b:b + 1], full[:, :, -1:], rtol=1e-12, atol=1e-12,
-                                       msg=lambda m: f"step {step}, sequence {b}: {m}")
+            full, _ = masked_attention_reference(
+                Q[b : b + 1, :, :n], K[b : b + 1, :, :n], V[b : b + 1, :, :n], None, True, 24**-0.5
+            )
+            torch.testing.assert_close(
+                out[b : b + 1], full[:, :, -1:], rtol=1e-12, atol=1e-12, msg=lambda m: f"step {step}, sequence {b}: {m}"
+            )
             torch.testing.assert_close(kc[b, :, :n], K[b, :, :n], rtol=0, atol=0)
             torch.testing.assert_close(vc[b, :, :n], V[b, :, :n], rtol=0, atol=0)
         lengths += 1
@@ -122,9 +126,9 @@ def test_kv_cache_sampling_loop_float32(device, backend):
     q, k, v = (t.float() for t in _qkv(B, H, L, D, device, seed=41))
     cache = KVCache(B, H, L, D, device=device)
     with ops.use_backend(backend):
-        outs = [cache.step(q[:, :, i:i + 1], k[:, :, i:i + 1], v[:, :, i:i + 1]) for i in range(L)]
-    ref64, _ = masked_attention_reference(q.double(), k.double(), v.double(), None, True, D ** -0.5)
-    ref32, _ = masked_attention_reference(q, k, v, None, True, D ** -0.5)
+        outs = [cache.step(q[:, :, i : i + 1], k[:, :, i : i + 1], v[:, :, i : i + 1]) for i in range(L)]
+    ref64, _ = masked_attention_reference(q.double(), k.double(), v.double(), None, True, D**-0.5)
+    ref32, _ = masked_attention_reference(q, k, v, None, True, D**-0.5)
     assert_close_to_reference(torch.cat(outs, dim=2), ref32, ref64)
     assert cache.lengths.tolist() == [L] * B
     with pytest.raises(RuntimeError, match="KVCache is full"):

@@ -3,15 +3,22 @@ come out exactly 0 whatever they hold."""
 
 import pytest
 import torch
+from oracle import backend_params, devices
 
 import hepgen.ops as ops
 from hepgen.ops.ode_combine import ode_combine
-from oracle import backend_params, devices
 
 ALL_PARAMS = [p for dev in devices() for p in backend_params(dev)]
 # (state shape, number of terms)
-CASES = [((1, 1, 1), 1), ((3, 0, 5), 2), ((0, 4, 3), 3), ((5, 33, 3), 4), ((4, 7, 13), 7), ((2, 150, 3), 0),
-         ((6, 5), 2)]
+CASES = [
+    ((1, 1, 1), 1),
+    ((3, 0, 5), 2),
+    ((0, 4, 3), 3),
+    ((5, 33, 3), 4),
+    ((4, 7, 13), 7),
+    ((2, 150, 3), 0),
+    ((6, 5), 2),
+]
 
 
 def _inputs(shape, n_terms, device, seed, dtype=torch.float64, mask_kind="bool"):
@@ -30,12 +37,10 @@ def _inputs(shape, n_terms, device, seed, dtype=torch.float64, mask_kind="bool")
 
 @pytest.mark.parametrize("device, backend", ALL_PARAMS)
 def test_padding_stays_zero_and_is_not_read(device, backend):
-    y, ks, coeffs, h, mask = _inputs((4, 9, 3), 3, device, seed=1)
+    y, ks, coeffs, _h, mask = _inputs((4, 9, 3), 3, device, seed=1)
     pad = ~mask.unsqueeze(-1)
     y = y.masked_fill(pad, float("nan"))
     ks = [k.masked_fill(pad, float("inf")) for k in ks]
     with ops.use_backend(backend):
         out = ode_combine(y, ks, coeffs, 0.1, mask)
     assert torch.isfinite(out).all() and (out[~mask] == 0).all()
-
-

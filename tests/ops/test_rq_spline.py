@@ -6,17 +6,27 @@ import zlib
 
 import pytest
 import torch
+from oracle import assert_close_to_reference, backend_params, devices
 
 import hepgen.ops as ops
 from hepgen.ops.rq_spline import rq_spline_backward_reference, rq_spline_reference
-from oracle import assert_close_to_reference, backend_params, devices
 
 ALL_PARAMS = [p for dev in devices() for p in backend_params(dev)]
 CPU = torch.device("cpu")
 
 # (batch shape, K): odd sizes, one bin, empty batches, many bins.
-SHAPES = [((1,), 1), ((7,), 1), ((0,), 8), ((2, 0, 3), 4), ((33, 5), 8), ((3, 4, 5), 3), ((257,), 16),
-          ((19, 18), 8), ((41,), 2), ((6, 7), 13)]
+SHAPES = [
+    ((1,), 1),
+    ((7,), 1),
+    ((0,), 8),
+    ((2, 0, 3), 4),
+    ((33, 5), 8),
+    ((3, 4, 5), 3),
+    ((257,), 16),
+    ((19, 18), 8),
+    ((41,), 2),
+    ((6, 7), 13),
+]
 
 
 def _params(batch, K, seed, scale=1.0, dtype=torch.float64, bound=1.0):
@@ -61,8 +71,10 @@ def _assert_within(what, err, bound, x):
     bad = err > bound
     if bad.any():
         i = int((err - bound).argmax())
-        raise AssertionError(f"{what}: {int(bad.sum())} of {err.numel()} elements over the bound; worst at "
-                             f"x = {x.view(-1)[i].item():.9g}: {err.view(-1)[i].item():.3e} > {bound.view(-1)[i].item():.3e}")
+        raise AssertionError(
+            f"{what}: {int(bad.sum())} of {err.numel()} elements over the bound; worst at "
+            f"x = {x.view(-1)[i].item():.9g}: {err.view(-1)[i].item():.3e} > {bound.view(-1)[i].item():.3e}"
+        )
 
 
 @pytest.mark.parametrize("device, backend", ALL_PARAMS)
@@ -115,7 +127,9 @@ def test_agrees_with_nflows(backend, dtype, inverse):
     else:  # in float32, at least about as accurate as nflows in float32 (against nflows in float64)
         exact = values_and_grads(lambda *a, **k: nflows_spline(*a, tails="linear", **k), torch.float64)
         for o, t, e in zip(ours, theirs, exact):
-            assert_close_to_reference(o, t, e, factor=8.0, floor=50 * torch.finfo(dtype).eps * max(e.abs().max().item(), 1))
+            assert_close_to_reference(
+                o, t, e, factor=8.0, floor=50 * torch.finfo(dtype).eps * max(e.abs().max().item(), 1)
+            )
 
 
 @pytest.mark.parametrize("device, backend", ALL_PARAMS)
@@ -152,9 +166,8 @@ def test_nflows_constant_gives_unit_slope_at_the_ends():
         assert math.isclose(md + math.log1p(math.exp(boundary_derivative_logit(md))), 1.0, rel_tol=1e-12)
 
 
-
-
 # ---- nflows' other derivative counts (the reference's compatibility path) -------------------
+
 
 def _nflows_params(batch, K, D, seed):
     g = torch.Generator().manual_seed(seed)
@@ -175,8 +188,9 @@ def test_nflows_derivative_counts_agree_with_nflows_in_float64(K, extra, inverse
         y, ld = spline(*leaves, inverse=inverse, tails="linear", min_derivative=1e-2)
         (0.7 * y + 1.3 * ld).sum().backward()
         results.append([y.detach(), ld.detach()] + [t.grad for t in leaves])
-    for name, ours, theirs in zip(("outputs", "logabsdet", "d inputs", "d widths", "d heights", "d derivatives"),
-                                  *results):
+    for name, ours, theirs in zip(
+        ("outputs", "logabsdet", "d inputs", "d widths", "d heights", "d derivatives"), *results
+    ):
         torch.testing.assert_close(ours, theirs, rtol=1e-9, atol=1e-11, msg=lambda m: f"{name}: {m}")
     # Only the first K derivatives are read: the rest get no gradient.
     assert torch.count_nonzero(results[0][5][..., K:]) == 0

@@ -3,10 +3,10 @@ sets, forced-backend errors, and the default backend on any shape (hypothesis)."
 
 import pytest
 import torch
+from oracle import backend_params, devices
 
 import hepgen.ops as ops
 from hepgen.ops.set_pool import set_pool_reference
-from oracle import backend_params, devices
 
 ALL_PARAMS = [p for dev in devices() for p in backend_params(dev)]
 
@@ -57,10 +57,13 @@ from hypothesis import strategies as st  # noqa: E402
 
 
 @settings(max_examples=40, deadline=None)
-@given(B=st.integers(0, 6), N=st.integers(0, 40), D=st.integers(0, 20), scale=st.floats(-10, 10),
-       seed=st.integers(0, 2**31 - 1))
+@given(
+    B=st.integers(0, 6),
+    N=st.integers(0, 40),
+    D=st.integers(0, 20),
+    scale=st.floats(-10, 10),
+    seed=st.integers(0, 2**31 - 1),
+)
 def test_default_backend_matches_reference_on_any_shape(B, N, D, scale, seed):
     x, mask = _inputs(B, N, D, "cpu", seed, mask_kind="float" if seed % 2 else "bool")
     torch.testing.assert_close(ops.set_pool(x, mask, scale), set_pool_reference(x, mask, scale), rtol=1e-12, atol=1e-12)
-
-

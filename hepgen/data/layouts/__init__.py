@@ -24,8 +24,14 @@ class SampleWriter:
     (``FILE.partial`` renamed when done; Ctrl-C keeps the finished chunks, marked
     ``complete=False``; any other error leaves no file) fed through ``to_arrays(sample)``."""
 
-    def __init__(self, path: str | os.PathLike, layout: Mapping, attrs: Mapping[str, Any] | None, force: bool,
-                 to_arrays: Callable[[Any], dict]):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        layout: Mapping,
+        attrs: Mapping[str, Any] | None,
+        force: bool,
+        to_arrays: Callable[[Any], dict],
+    ):
         self._writer = ChunkedWriter(path, layout, attrs, force=force)
         self._to_arrays = to_arrays
         self.path = self._writer.path

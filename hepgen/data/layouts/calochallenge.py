@@ -34,12 +34,14 @@ def write(path: str | os.PathLike, sample, attrs: dict[str, Any] | None = None, 
     """Write a :class:`hepgen.data.ShowerSample`; ``attrs`` are added to its own."""
     if len(sample) == 0:
         raise ValueError("sample: no showers to write")
-    return write_arrays(path, _arrays(sample), units=UNITS, attrs={**file_attrs(), **sample.attrs, **(attrs or {})},
-                        force=force)
+    return write_arrays(
+        path, _arrays(sample), units=UNITS, attrs={**file_attrs(), **sample.attrs, **(attrs or {})}, force=force
+    )
 
 
-def writer(path: str | os.PathLike, n_voxels: int, attrs: dict[str, Any] | None = None,
-           force: bool = False) -> SampleWriter:
+def writer(
+    path: str | os.PathLike, n_voxels: int, attrs: dict[str, Any] | None = None, force: bool = False
+) -> SampleWriter:
     """An appendable writer of ShowerSample chunks of ``n_voxels`` voxels."""
     layout = {ENERGY_KEY: ((1,), np.float32, "MeV"), SHOWER_KEY: ((n_voxels,), np.float32, "MeV")}
     return SampleWriter(path, layout, {**file_attrs(), **(attrs or {})}, force, _arrays)
@@ -69,6 +71,4 @@ def _check_units(path, energies: np.ndarray, showers: np.ndarray) -> None:
     ratio = float(np.median(totals[nonzero] / energies[nonzero, 0]))
     low, high = DEPOSIT_RATIO_RANGE
     if not low <= ratio <= high:
-        raise ValueError(
-            f"{path}: '{SHOWER_KEY}' sum to {ratio:.3g} x '{ENERGY_KEY}' (median); both must be in MeV"
-        )
+        raise ValueError(f"{path}: '{SHOWER_KEY}' sum to {ratio:.3g} x '{ENERGY_KEY}' (median); both must be in MeV")

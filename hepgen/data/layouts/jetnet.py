@@ -25,8 +25,12 @@ MAX_JET_PT_GEV = 7000.0
 
 def file_attrs() -> dict[str, Any]:
     """The attributes that make a file a JetNet-layout file of ours."""
-    return {"format": "jetnet", "particle_feature_names": list(PARTICLE_FEATURES),
-            "jet_feature_names": list(JET_FEATURES), "energy_unit": "GeV"}
+    return {
+        "format": "jetnet",
+        "particle_feature_names": list(PARTICLE_FEATURES),
+        "jet_feature_names": list(JET_FEATURES),
+        "energy_unit": "GeV",
+    }
 
 
 def _arrays(sample) -> dict[str, np.ndarray]:
@@ -37,12 +41,14 @@ def write(path: str | os.PathLike, sample, attrs: dict[str, Any] | None = None, 
     """Write a :class:`hepgen.data.JetSample`; ``attrs`` are added to the sample's own."""
     if len(sample) == 0:
         raise ValueError("sample: no jets to write")
-    return write_arrays(path, _arrays(sample), units=UNITS, attrs={**file_attrs(), **sample.attrs, **(attrs or {})},
-                        force=force)
+    return write_arrays(
+        path, _arrays(sample), units=UNITS, attrs={**file_attrs(), **sample.attrs, **(attrs or {})}, force=force
+    )
 
 
-def writer(path: str | os.PathLike, max_particles: int, attrs: dict[str, Any] | None = None,
-           force: bool = False) -> SampleWriter:
+def writer(
+    path: str | os.PathLike, max_particles: int, attrs: dict[str, Any] | None = None, force: bool = False
+) -> SampleWriter:
     """An appendable writer of JetSample chunks with ``max_particles`` slots."""
     layout = {PARTICLE_KEY: ((max_particles, 4), np.float32, None), JET_KEY: ((4,), np.float32, "GeV")}
     return SampleWriter(path, layout, {**file_attrs(), **(attrs or {})}, force, _arrays)
@@ -61,7 +67,6 @@ def read(path: str | os.PathLike):
         raise ValueError(f"{path}: '{PARTICLE_KEY}'[..., 3] must be a 0/1 mask")
     if len(jets) and np.nanmax(jets[:, 0]) > MAX_JET_PT_GEV:
         raise ValueError(
-            f"{path}: '{JET_KEY}' pT reaches {np.nanmax(jets[:, 0]):.4g}, expected GeV "
-            f"(at most {MAX_JET_PT_GEV:g})"
+            f"{path}: '{JET_KEY}' pT reaches {np.nanmax(jets[:, 0]):.4g}, expected GeV (at most {MAX_JET_PT_GEV:g})"
         )
     return JetSample(particles, jets, attrs)

@@ -37,16 +37,25 @@ def write(path: str | os.PathLike, sample, attrs: dict[str, Any] | None = None, 
     if len(sample) == 0:
         raise ValueError("sample: no events to write")
     ensemble = {} if sample.members is None else {"ensemble": int(sample.members.max()) + 1}
-    return write_arrays(path, _arrays(sample), units=UNITS,
-                        attrs={**file_attrs(), **ensemble, **sample.attrs, **(attrs or {})}, force=force)
+    return write_arrays(
+        path,
+        _arrays(sample),
+        units=UNITS,
+        attrs={**file_attrs(), **ensemble, **sample.attrs, **(attrs or {})},
+        force=force,
+    )
 
 
-def writer(path: str | os.PathLike, members: bool = False, attrs: dict[str, Any] | None = None,
-           force: bool = False) -> SampleWriter:
+def writer(
+    path: str | os.PathLike, members: bool = False, attrs: dict[str, Any] | None = None, force: bool = False
+) -> SampleWriter:
     """An appendable writer of EventSample chunks (``members``: chunks carry members; set
     the 'ensemble' attribute through ``attrs`` or ``finish``)."""
-    layout = {"muons": ((2, 4), np.float32, "GeV"), "jets": ((MAX_JETS, 4), np.float32, "GeV"),
-              "n_jets": ((), np.int64, None)}
+    layout = {
+        "muons": ((2, 4), np.float32, "GeV"),
+        "jets": ((MAX_JETS, 4), np.float32, "GeV"),
+        "n_jets": ((), np.int64, None),
+    }
     if members:
         layout[MEMBER_KEY] = ((), np.int64, None)
     return SampleWriter(path, layout, {**file_attrs(), **(attrs or {})}, force, _arrays)

@@ -14,10 +14,22 @@ learned manifold — a VAE, a conditional spline flow on its latent, an energy-p
 from hepgen.models.caloman.checkpoint import FORMAT, VERSION, load_checkpoint, save_checkpoint
 from hepgen.models.caloman.config import CaloManConfig
 from hepgen.models.caloman.model import CaloMan
-from hepgen.models.caloman.pretrained import PRETRAINED_PATH, load_pretrained
 from hepgen.models.caloman.preprocessing import Preprocessing
+from hepgen.models.caloman.pretrained import PRETRAINED_PATH, load_pretrained
 from hepgen.models.caloman.train import TrainResult, train_caloman
 from hepgen.models.caloman.vae import VAE
 
-__all__ = ["CaloMan", "CaloManConfig", "Preprocessing", "VAE", "TrainResult", "train_caloman",
-           "save_checkpoint", "load_checkpoint", "load_pretrained", "PRETRAINED_PATH", "FORMAT", "VERSION"]
+__all__ = [
+    "FORMAT",
+    "PRETRAINED_PATH",
+    "VAE",
+    "VERSION",
+    "CaloMan",
+    "CaloManConfig",
+    "Preprocessing",
+    "TrainResult",
+    "load_checkpoint",
+    "load_pretrained",
+    "save_checkpoint",
+    "train_caloman",
+]

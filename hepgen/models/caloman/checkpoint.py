@@ -19,8 +19,7 @@ FORMAT = CaloMan.checkpoint_format
 VERSION = CaloMan.checkpoint_version
 
 
-def save_checkpoint(model: CaloMan, path: str | os.PathLike, extra: dict | None = None,
-                    force: bool = False) -> Path:
+def save_checkpoint(model: CaloMan, path: str | os.PathLike, extra: dict | None = None, force: bool = False) -> Path:
     """Write ``model`` to ``path`` with ``extra`` as its provenance, as before (atomic)."""
     if not isinstance(model, CaloMan):
         raise TypeError(f"model must be a CaloMan, got {type(model).__name__}")

@@ -56,11 +56,25 @@ class CaloMan(Generator):
         n_layers = len(config.layer_sizes)
         # The latent flow's context: the scaled log E_inc and the standardised layer values.
         self.latent_flow = coupling_spline_flow(
-            config.latent, 1 + n_layers, config.flow_layers, config.flow_hidden, config.flow_blocks, config.flow_bins,
-            config.flow_tail_bound, generator=g)
+            config.latent,
+            1 + n_layers,
+            config.flow_layers,
+            config.flow_hidden,
+            config.flow_blocks,
+            config.flow_bins,
+            config.flow_tail_bound,
+            generator=g,
+        )
         self.layer_flow = coupling_spline_flow(
-            n_layers, 1, config.layer_flow_layers, config.layer_flow_hidden,
-            config.layer_flow_blocks, config.flow_bins, config.layer_flow_tail_bound, generator=g)
+            n_layers,
+            1,
+            config.layer_flow_layers,
+            config.layer_flow_hidden,
+            config.layer_flow_blocks,
+            config.flow_bins,
+            config.layer_flow_tail_bound,
+            generator=g,
+        )
         self.register_buffer("latent_mean", torch.zeros(config.latent))
         self.register_buffer("latent_std", torch.ones(config.latent))
 
@@ -90,8 +104,10 @@ class CaloMan(Generator):
         lo_l, hi_l = self.preprocessing.log_e_range.cpu().tolist()
         slack = _ENERGY_SLACK * (hi_l - lo_l)
         if len(e) and (log_e.min() < lo_l - slack or log_e.max() > hi_l + slack):
-            raise ValueError(f"energies must lie in the training range {lo:.4g}–{hi:.4g} MeV, "
-                             f"got {e.min().item():.4g}–{e.max().item():.4g} MeV")
+            raise ValueError(
+                f"energies must lie in the training range {lo:.4g}–{hi:.4g} MeV, "
+                f"got {e.min().item():.4g}–{e.max().item():.4g} MeV"
+            )
         return e[:, None]
 
     def _flow_sample(self, flow, context: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -141,8 +157,10 @@ class CaloMan(Generator):
         if condition is None:
             n = positive_int("n", n)
             if len(self.allowed_energies()) == 0:
-                raise ValueError("condition: this model's training range holds none of dataset 1's energies; "
-                                 "pass the incident energies (MeV)")
+                raise ValueError(
+                    "condition: this model's training range holds none of dataset 1's energies; "
+                    "pass the incident energies (MeV)"
+                )
             return n, None
         e = self.check_energies(condition)
         if n is not None and n != len(e):
@@ -159,8 +177,8 @@ class CaloMan(Generator):
             condition = allowed[torch.randint(len(allowed), (n,), generator=generator)][:, None]
         out = np.empty((n, self.config.n_voxels), dtype=np.float32)
         for start in range(0, n, batch_size):
-            chunk = condition[start:start + batch_size].to(device)
-            out[start:start + len(chunk)] = self.sample_chunk(chunk, generator).float().cpu().numpy()
+            chunk = condition[start : start + batch_size].to(device)
+            out[start : start + len(chunk)] = self.sample_chunk(chunk, generator).float().cpu().numpy()
         return ShowerSample(condition.numpy().astype(np.float32), out)
 
     @classmethod
@@ -173,8 +191,10 @@ class CaloMan(Generator):
         Deprecated: ``sample(energies, batch_size=10000, out=None)`` with the energies as
         the first argument returns the [N, n_voxels] float32 array (MeV) as before."""
         if n is not None and (isinstance(n, (list, tuple, np.ndarray)) or torch.is_tensor(n)):
-            deprecated("CaloMan.sample(energies, batch_size, out) returning an array",
-                       "CaloMan.sample(condition=energies).showers")
+            deprecated(
+                "CaloMan.sample(energies, batch_size, out) returning an array",
+                "CaloMan.sample(condition=energies).showers",
+            )
             return self._sample_array(n, *legacy, **kwargs)
         if legacy:
             raise TypeError("CaloMan.sample takes n and keyword arguments only")
@@ -198,8 +218,8 @@ class CaloMan(Generator):
             self.eval()
         try:
             for start in range(0, n, batch_size):
-                chunk = e[start:start + batch_size].to(device)
-                out[start:start + len(chunk)] = self.sample_chunk(chunk).float().cpu().numpy()
+                chunk = e[start : start + batch_size].to(device)
+                out[start : start + len(chunk)] = self.sample_chunk(chunk).float().cpu().numpy()
         finally:
             if was_training:
                 self.train()

@@ -128,8 +128,9 @@ class Preprocessing(nn.Module):
 
     # --- fitting -------------------------------------------------------------------
     @torch.no_grad()
-    def fit(self, showers: torch.Tensor, energies: torch.Tensor, generator: torch.Generator | None = None
-            ) -> Preprocessing:
+    def fit(
+        self, showers: torch.Tensor, energies: torch.Tensor, generator: torch.Generator | None = None
+    ) -> Preprocessing:
         _check_pair(showers, energies, self.n_voxels)
         if showers.shape[0] < 2:
             raise ValueError(f"showers: need at least 2 showers to fit the preprocessing, got {showers.shape[0]}")
@@ -227,8 +228,9 @@ class Preprocessing(nn.Module):
         y[:, int(self.remainder_layer)] = torch.log10(total[:, 0] / energies[:, 0] + TOTAL_EPS)
         return y
 
-    def layers_forward(self, layers: torch.Tensor, energies: torch.Tensor,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
+    def layers_forward(
+        self, layers: torch.Tensor, energies: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Layer energies [N, n_layers] (MeV) → the layer flow's standardised, dequantised values.
 
         Column ``remainder_layer`` holds log10(E_tot / E_inc); the others log10 of the shares.
@@ -249,7 +251,7 @@ class Preprocessing(nn.Module):
         raw = y.double() * std + mean
         r = int(self.remainder_layer)
         total = (10 ** raw[:, r] - TOTAL_EPS).clamp_min(0) * energies[:, 0]
-        shares = 10 ** raw
+        shares = 10**raw
         shares = torch.where(shares < SHARE_DELTA, torch.zeros_like(shares), shares)  # dequantised empty layer
         shares[:, r] = 0
         others = shares.sum(1)

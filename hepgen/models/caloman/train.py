@@ -4,8 +4,8 @@ means, then the energy-per-layer flow. Each phase is Adam with a cosine-decayed 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -38,7 +38,7 @@ def _fit(name, params, loss_fn, data: tuple[torch.Tensor, ...], epochs, batch_si
         order = torch.randperm(n, generator=g).to(data[0].device)
         total, count = 0.0, 0
         for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             loss = loss_fn(*(t[idx] for t in data))
             if not torch.isfinite(loss):
                 raise RuntimeError(f"{name}: the loss became {loss.item()} (try a smaller learning rate)")
@@ -54,9 +54,18 @@ def _fit(name, params, loss_fn, data: tuple[torch.Tensor, ...], epochs, batch_si
     return history
 
 
-def train_caloman(showers, energies, config: CaloManConfig | None = None, epochs: int = 100,
-                  flow_epochs: int | None = None, batch_size: int = 256, lr: float = 1e-3, seed: int = 0,
-                  device: str = "cpu", progress: Callable | None = None) -> TrainResult:
+def train_caloman(
+    showers,
+    energies,
+    config: CaloManConfig | None = None,
+    epochs: int = 100,
+    flow_epochs: int | None = None,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: Callable | None = None,
+) -> TrainResult:
     """Fit CaloMan to showers [N, n_voxels] (MeV) with incident energies [N] or [N, 1] (MeV).
 
     ``flow_epochs`` (default ``epochs``) for each flow phase; ``progress(iterable, name)``
@@ -91,19 +100,44 @@ def train_caloman(showers, energies, config: CaloManConfig | None = None, epochs
     history = {}
 
     model.train()
-    history["vae"] = _fit("VAE", list(model.vae.parameters()),
-                          lambda xb: model.vae.loss(xb, config.kl_weight)[0], (x,), epochs, batch_size, lr, g, progress)
+    history["vae"] = _fit(
+        "VAE",
+        list(model.vae.parameters()),
+        lambda xb: model.vae.loss(xb, config.kl_weight)[0],
+        (x,),
+        epochs,
+        batch_size,
+        lr,
+        g,
+        progress,
+    )
     model.vae.eval()
     with torch.no_grad():
         means = torch.cat([model.vae.encode(xb)[0] for xb in x.split(4096)])
         model.latent_mean.copy_(means.mean(0))
         model.latent_std.copy_(means.std(0).clamp_min(1e-6))
         u = (means - model.latent_mean) / model.latent_std
-    history["latent_flow"] = _fit("latent flow", list(model.latent_flow.parameters()),
-                                  lambda ub, cb, yb: -model.latent_log_prob(ub, cb, yb).mean(), (u, c, y),
-                                  flow_epochs, batch_size, lr, g, progress)
-    history["layer_flow"] = _fit("layer flow", list(model.layer_flow.parameters()),
-                                 lambda yb, cb: -model.layer_log_prob(yb, cb).mean(), (y, c), flow_epochs,
-                                 batch_size, lr, g, progress)
+    history["latent_flow"] = _fit(
+        "latent flow",
+        list(model.latent_flow.parameters()),
+        lambda ub, cb, yb: -model.latent_log_prob(ub, cb, yb).mean(),
+        (u, c, y),
+        flow_epochs,
+        batch_size,
+        lr,
+        g,
+        progress,
+    )
+    history["layer_flow"] = _fit(
+        "layer flow",
+        list(model.layer_flow.parameters()),
+        lambda yb, cb: -model.layer_log_prob(yb, cb).mean(),
+        (y, c),
+        flow_epochs,
+        batch_size,
+        lr,
+        g,
+        progress,
+    )
     model.eval()
     return TrainResult(model.cpu(), history)

@@ -24,8 +24,13 @@ PRETRAINED_PATH = PRETRAINED["pretrained-jets"][0]
 PRETRAINED = PRETRAINED_PATH  # the older name
 
 
-def save_checkpoint(model: EPiCGenerator, path: str | os.PathLike, extra: dict | None = None,
-                    train_state: dict | None = None, force: bool = False) -> Path:
+def save_checkpoint(
+    model: EPiCGenerator,
+    path: str | os.PathLike,
+    extra: dict | None = None,
+    train_state: dict | None = None,
+    force: bool = False,
+) -> Path:
     """Write ``model`` (its weights are what sampling uses: pass the EMA model) with
     ``extra`` as its provenance (as before), atomically."""
     if not isinstance(model, EPiCGenerator):
@@ -39,8 +44,7 @@ def read_train_state(path: str | os.PathLike) -> dict | None:
     return Checkpoint.read(path, FORMAT).entries.get("train_state")
 
 
-def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
-                    with_train_state: bool = False):
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu", with_train_state: bool = False):
     """Deprecated: (model in eval mode on ``device``, its provenance) [, the training state or
     None with ``with_train_state``]; use hepgen.models.load(path) and read_train_state(path)."""
     deprecated("hepgen.models.epic.load_checkpoint", "hepgen.models.load(path) (and read_train_state(path))")

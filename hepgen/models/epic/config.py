@@ -40,8 +40,10 @@ class EPiCConfig:
         if not 0 <= self.sigma < 1:
             raise ValueError(f"sigma must be in [0, 1), got {self.sigma!r}")
         if not 0 < self.min_signal_rate < self.max_signal_rate < 1:
-            raise ValueError("signal rates must satisfy 0 < min_signal_rate < max_signal_rate < 1, got "
-                             f"{self.min_signal_rate!r}, {self.max_signal_rate!r}")
+            raise ValueError(
+                "signal rates must satisfy 0 < min_signal_rate < max_signal_rate < 1, got "
+                f"{self.min_signal_rate!r}, {self.max_signal_rate!r}"
+            )
 
     @property
     def cond_dim(self) -> int:

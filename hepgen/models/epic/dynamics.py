@@ -47,8 +47,9 @@ def _masked_mean(per_element: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- flow matching
-def fm_loss(field: Field, x: torch.Tensor, mask: torch.Tensor, sigma: float,
-            generator: torch.Generator | None = None) -> torch.Tensor:
+def fm_loss(
+    field: Field, x: torch.Tensor, mask: torch.Tensor, sigma: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
     m = mask.to(x.dtype).unsqueeze(-1)
     t = torch.rand(x.shape[0], generator=generator).to(x)
     z = torch.randn(x.shape, generator=generator).to(x) * m
@@ -67,8 +68,15 @@ def nfe(method: str, steps: int) -> int | None:
     return steps * method_tableau(method).stages
 
 
-def solve_ode(velocity: Field, y0: torch.Tensor, mask: torch.Tensor, method: str, steps: int,
-              rtol: float = 1e-3, atol: float = 1e-3) -> torch.Tensor:
+def solve_ode(
+    velocity: Field,
+    y0: torch.Tensor,
+    mask: torch.Tensor,
+    method: str,
+    steps: int,
+    rtol: float = 1e-3,
+    atol: float = 1e-3,
+) -> torch.Tensor:
     """Integrate dy/dt = velocity(y, t) from t = 1 to 0 (``steps`` steps; dopri5: adaptive).
 
     dopri5's tolerances are loose on purpose: the published time embedding cos(pi t e^k) with
@@ -98,8 +106,13 @@ class CosineSchedule:
         return (torch.cos(th), torch.sin(th)) if isinstance(th, torch.Tensor) else (math.cos(th), math.sin(th))
 
 
-def jedi_loss(eps_model: Field, x: torch.Tensor, mask: torch.Tensor, schedule: CosineSchedule,
-              generator: torch.Generator | None = None) -> torch.Tensor:
+def jedi_loss(
+    eps_model: Field,
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    schedule: CosineSchedule,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     m = mask.to(x.dtype).unsqueeze(-1)
     t = torch.rand(x.shape[0], generator=generator).to(x)
     eps = torch.randn(x.shape, generator=generator).to(x) * m
@@ -113,12 +126,21 @@ def jedi_ode_velocity(eps_model: Field, schedule: CosineSchedule) -> Field:
         tt = _per_set(t, y)
         signal, noise = schedule.rates(tt)
         return schedule.dtheta * (eps_model(y, t) - noise * y) / signal
+
     return velocity
 
 
-def jedi_sample(eps_model: Field, y0: torch.Tensor, mask: torch.Tensor, schedule: CosineSchedule, method: str,
-                steps: int, generator: torch.Generator | None = None, rtol: float = 1e-3,
-                atol: float = 1e-3) -> torch.Tensor:
+def jedi_sample(
+    eps_model: Field,
+    y0: torch.Tensor,
+    mask: torch.Tensor,
+    schedule: CosineSchedule,
+    method: str,
+    steps: int,
+    generator: torch.Generator | None = None,
+    rtol: float = 1e-3,
+    atol: float = 1e-3,
+) -> torch.Tensor:
     """Denoise y0 ~ N(0, 1) at t = 1 down to t = 0 with ``method`` (an ODE method, 'em' or
     'ddim'); ``rtol``/``atol`` are dopri5's."""
     if method in ODE_METHODS:

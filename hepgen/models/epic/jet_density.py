@@ -58,7 +58,7 @@ class JetFeatureDensity(nn.Module):
             spread = torch.where(spread > 0, spread, overall)
             bandwidth[k] = spread * c ** (-1.0 / 7.0)  # Scott's rule in d = 3
         self.bandwidth.copy_(bandwidth.float())
-        keep = torch.randperm(len(jets), generator=generator)[:self.max_points]
+        keep = torch.randperm(len(jets), generator=generator)[: self.max_points]
         order = keep[torch.argsort(n[keep], stable=True)]
         self.points = u[order].float()
         kept_n = n[order]
@@ -92,8 +92,9 @@ class JetFeatureDensity(nn.Module):
         u = self.points.cpu()[pick] + torch.randn(n, 3, generator=generator) * self.bandwidth.cpu()[mult]
         return torch.stack([u[:, 0].exp(), u[:, 1], u[:, 2].exp(), mult.float()], dim=1)
 
-    def sample_given(self, pt_mass: torch.Tensor, candidates: int = 128,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample_given(
+        self, pt_mass: torch.Tensor, candidates: int = 128, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """[n, 4] jets with the given (pT, mass) [n, 2] (GeV) and eta, N from the density near
         them: for each jet, the nearest (in log pT, log mass, in units of the density's
         spread) of ``candidates`` draws. Ours: the paper's conditional flow draws N given

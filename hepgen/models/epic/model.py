@@ -1,9 +1,9 @@
 """EPiC-FM / EPiC-JeDi: an EPiCNet, its preprocessing and the jet-feature density, with sampling.
 
-    model = hepgen.models.load("pretrained-jets")          # or a checkpoint path
-    jets = model.sample(1000, steps=100, method="midpoint", generator=torch.Generator().manual_seed(0))
-    jets.particles  # (1000, P, 4) JetNet layout [eta_rel, phi_rel, pt_rel, mask], first N slots real
-    jets.jets       # (1000, 4) [pt, eta, mass, n_particles]
+model = hepgen.models.load("pretrained-jets")          # or a checkpoint path
+jets = model.sample(1000, steps=100, method="midpoint", generator=torch.Generator().manual_seed(0))
+jets.particles  # (1000, P, 4) JetNet layout [eta_rel, phi_rel, pt_rel, mask], first N slots real
+jets.jets       # (1000, 4) [pt, eta, mass, n_particles]
 """
 
 from __future__ import annotations
@@ -37,8 +37,12 @@ def relative_mass(particles: np.ndarray | torch.Tensor) -> np.ndarray:
     p = np.asarray(particles, dtype=np.float64)
     real = p[..., 3] > 0.5
     eta, phi, pt = p[..., 0], p[..., 1], np.where(real, p[..., 2], 0.0)
-    e, px, py, pz = (pt * np.cosh(eta)).sum(1), (pt * np.cos(phi)).sum(1), (pt * np.sin(phi)).sum(1), \
-        (pt * np.sinh(eta)).sum(1)
+    e, px, py, pz = (
+        (pt * np.cosh(eta)).sum(1),
+        (pt * np.cos(phi)).sum(1),
+        (pt * np.sin(phi)).sum(1),
+        (pt * np.sinh(eta)).sum(1),
+    )
     return np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0.0))
 
 
@@ -67,21 +71,30 @@ class EPiCGenerator(Generator):
     def __init__(self, config: EPiCConfig):
         super().__init__()
         self.config = config
-        self.net = EPiCNet(features=3, hidden=config.hidden, latent=config.latent, layers=config.layers,
-                           time_dim=config.time_dim, cond_dim=config.cond_dim, weight_norm=config.weight_norm)
+        self.net = EPiCNet(
+            features=3,
+            hidden=config.hidden,
+            latent=config.latent,
+            layers=config.layers,
+            time_dim=config.time_dim,
+            cond_dim=config.cond_dim,
+            weight_norm=config.weight_norm,
+        )
         self.particle_scaler = ParticleScaler(3, config.feature_std)
         self.cond_scaler = ConditionScaler(2)
         self.jet_density = JetFeatureDensity(config.particles)
         self.schedule = dynamics.CosineSchedule(config.max_signal_rate, config.min_signal_rate)
 
     # ------------------------------------------------------------ data
-    def prepare(self, particles: torch.Tensor, jets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
-                                                                           torch.Tensor | None]:
+    def prepare(
+        self, particles: torch.Tensor, jets: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """JetNet-layout particles [B, P, 4] and jets [B, 4] → (y [B, P, 3], mask [B, P], cond or None)."""
         P = self.config.particles
         if particles.dim() != 3 or particles.shape[1:] != (P, 4):
-            raise ValueError(f"particles must be [B, {P}, 4] (JetNet layout, {P} slots), "
-                             f"got shape {tuple(particles.shape)}")
+            raise ValueError(
+                f"particles must be [B, {P}, 4] (JetNet layout, {P} slots), got shape {tuple(particles.shape)}"
+            )
         mask = particles[..., 3] > 0.5
         y = self.particle_scaler(particles[..., :3], mask)
         cond = self.cond_scaler(jets[:, [0, 2]]) if self.config.conditional else None
@@ -91,8 +104,14 @@ class EPiCGenerator(Generator):
     def field(self, net: EPiCNet, mask: torch.Tensor, cond: torch.Tensor | None):
         return lambda y, t: net(y, t, mask, cond)
 
-    def loss(self, y: torch.Tensor, mask: torch.Tensor, cond: torch.Tensor | None = None,
-             net: EPiCNet | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    def loss(
+        self,
+        y: torch.Tensor,
+        mask: torch.Tensor,
+        cond: torch.Tensor | None = None,
+        net: EPiCNet | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """The training loss of a batch of preprocessed particles (``net``: default self.net)."""
         f = self.field(net or self.net, mask, cond)
         if self.config.model == "epic-fm":
@@ -109,16 +128,23 @@ class EPiCGenerator(Generator):
         for name, value in (("n", n), ("steps", steps), ("batch_size", batch_size)):
             positive_int(name, value)
         if method not in self.methods():
-            raise ValueError(f"method must be one of {', '.join(self.methods())} for {self.config.model}, "
-                             f"got {method!r}")
+            raise ValueError(
+                f"method must be one of {', '.join(self.methods())} for {self.config.model}, got {method!r}"
+            )
 
     # ------------------------------------------------------------ the contract (hepgen.models.base)
-    def sampler_settings(self, method: str | None = None, steps: int | None = None, rtol: float = DEFAULT_RTOL,
-                         atol: float = DEFAULT_ATOL) -> dict:
+    def sampler_settings(
+        self,
+        method: str | None = None,
+        steps: int | None = None,
+        rtol: float = DEFAULT_RTOL,
+        atol: float = DEFAULT_ATOL,
+    ) -> dict:
         method = DEFAULT_METHOD[self.config.model] if method is None else method
         if method not in self.methods():
-            raise ValueError(f"method must be one of {', '.join(self.methods())} for {self.config.model}, "
-                             f"got {method!r}")
+            raise ValueError(
+                f"method must be one of {', '.join(self.methods())} for {self.config.model}, got {method!r}"
+            )
         steps = positive_int("steps", steps, DEFAULT_STEPS[self.config.model])
         for name, value in (("rtol", rtol), ("atol", atol)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
@@ -146,10 +172,19 @@ class EPiCGenerator(Generator):
     def generate_chunk(self, n, condition, generator, device, batch_size, settings):
         from hepgen.data import JetSample
 
-        parts = [self._sample_batch(min(batch_size, n - start), settings["steps"], settings["method"], generator,
-                                    device, None if condition is None else condition[start:start + batch_size],
-                                    settings["rtol"], settings["atol"])
-                 for start in range(0, n, batch_size)]
+        parts = [
+            self._sample_batch(
+                min(batch_size, n - start),
+                settings["steps"],
+                settings["method"],
+                generator,
+                device,
+                None if condition is None else condition[start : start + batch_size],
+                settings["rtol"],
+                settings["atol"],
+            )
+            for start in range(0, n, batch_size)
+        ]
         return JetSample(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
 
     @classmethod
@@ -162,8 +197,17 @@ class EPiCGenerator(Generator):
         pass
 
     @torch.no_grad()
-    def _sample_batch(self, b: int, steps: int, method: str, generator, device, condition=None,
-                      rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL) -> tuple[np.ndarray, np.ndarray]:
+    def _sample_batch(
+        self,
+        b: int,
+        steps: int,
+        method: str,
+        generator,
+        device,
+        condition=None,
+        rtol: float = DEFAULT_RTOL,
+        atol: float = DEFAULT_ATOL,
+    ) -> tuple[np.ndarray, np.ndarray]:
         P = self.config.particles
         if condition is None:
             jets = self.jet_density.sample(b, generator)  # (pT, eta, mass, N), CPU
@@ -197,8 +241,10 @@ class EPiCGenerator(Generator):
     def _legacy(self, name: str, args: tuple, kwargs: dict) -> dict:
         if len(args) > len(self._LEGACY) - (name == "sample"):
             raise TypeError(f"EPiCGenerator.{name}: too many positional arguments")
-        deprecated(f"EPiCGenerator.{name}(n, steps, method, batch_size, ...) with positional settings",
-                   f"EPiCGenerator.{name}(n, steps=..., method=..., ...) with keywords")
+        deprecated(
+            f"EPiCGenerator.{name}(n, steps, method, batch_size, ...) with positional settings",
+            f"EPiCGenerator.{name}(n, steps=..., method=..., ...) with keywords",
+        )
         for key, value in zip(self._LEGACY, args):
             if key in kwargs:
                 raise TypeError(f"EPiCGenerator.{name}: got {key!r} twice")

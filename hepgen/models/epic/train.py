@@ -62,9 +62,14 @@ class TrainState:
         return out.eval()
 
     def state_dict(self) -> dict:
-        return {"net": self.model.net.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "epoch": self.epoch, "history": list(self.history),
-                "settings": dict(vars(self.settings))}
+        return {
+            "net": self.model.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch,
+            "history": list(self.history),
+            "settings": dict(vars(self.settings)),
+        }
 
 
 def _as_tensors(particles, jets) -> tuple[torch.Tensor, torch.Tensor]:
@@ -99,10 +104,17 @@ def _make_state(model: EPiCGenerator, settings: TrainSettings, steps_per_epoch: 
     return TrainState(model, ema, optimizer, scheduler, settings)
 
 
-def train_epic(particles, jets, config: EPiCConfig | None = None, settings: TrainSettings | None = None,
-               device: str = "cpu", progress: Callable | None = None,
-               on_epoch: Callable[[TrainState], None] | None = None, resume: dict | None = None,
-               model: EPiCGenerator | None = None) -> TrainState:
+def train_epic(
+    particles,
+    jets,
+    config: EPiCConfig | None = None,
+    settings: TrainSettings | None = None,
+    device: str = "cpu",
+    progress: Callable | None = None,
+    on_epoch: Callable[[TrainState], None] | None = None,
+    resume: dict | None = None,
+    model: EPiCGenerator | None = None,
+) -> TrainState:
     """Fit a generator to JetNet-layout ``particles`` (N, P, 4) and ``jets`` (N, 4).
 
     ``progress(iterable)`` wraps the epoch loop (e.g. tqdm); ``on_epoch(state)`` runs after
@@ -147,7 +159,7 @@ def train_epic(particles, jets, config: EPiCConfig | None = None, settings: Trai
         order = torch.randperm(n, generator=g)
         total, count = 0.0, 0
         for start in range(0, n, settings.batch_size):
-            idx = order[start:start + settings.batch_size].to(device)
+            idx = order[start : start + settings.batch_size].to(device)
             cond = None if cond_all is None else cond_all[idx]
             loss = model.loss(y_all[idx], mask_all[idx], cond, generator=g)
             if not torch.isfinite(loss):

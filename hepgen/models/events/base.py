@@ -68,8 +68,9 @@ class EventGenerator(Generator):
     def loss(self, x: torch.Tensor, n_jets: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def sample_vectors(self, n_jets: torch.Tensor, generator: torch.Generator | None = None,
-                       **settings) -> torch.Tensor:
+    def sample_vectors(
+        self, n_jets: torch.Tensor, generator: torch.Generator | None = None, **settings
+    ) -> torch.Tensor:
         raise NotImplementedError
 
     def vector_settings(self, **settings) -> dict:
@@ -80,8 +81,9 @@ class EventGenerator(Generator):
     # ---- the contract (hepgen.models.base) ------------------------------------------------
     def _fitted(self) -> EventPreprocessing:
         if self.preprocessing is None:
-            raise RuntimeError(f"this {self.config.model} model has no fitted preprocessing (train it, or load "
-                               "it from a checkpoint)")
+            raise RuntimeError(
+                f"this {self.config.model} model has no fitted preprocessing (train it, or load it from a checkpoint)"
+            )
         return self.preprocessing
 
     def sampler_settings(self, member: int | None = None, weight_seed: int = 0, **settings) -> dict:
@@ -98,8 +100,11 @@ class EventGenerator(Generator):
                 raise ValueError(f"weight_seed must be a non-negative int, got {weight_seed!r}")
         # Flat, so that the result passed back in (sample(n, **model.sampler_settings(...)))
         # is the same settings.
-        return {"member": None if member is None else int(member), "weight_seed": int(weight_seed),
-                **self.vector_settings(**settings)}
+        return {
+            "member": None if member is None else int(member),
+            "weight_seed": int(weight_seed),
+            **self.vector_settings(**settings),
+        }
 
     def check_condition(self, n, condition):
         fractions = self._fitted().fractions
@@ -107,12 +112,15 @@ class EventGenerator(Generator):
             return positive_int("n", n), None
         c = np.asarray(condition.cpu() if torch.is_tensor(condition) else condition)
         if c.ndim != 1 or len(c) == 0 or not np.issubdtype(c.dtype, np.integer):
-            raise ValueError(f"condition: expected jet multiplicities, a 1-D integer array [N], got "
-                             f"{c.dtype} {c.shape}")
+            raise ValueError(
+                f"condition: expected jet multiplicities, a 1-D integer array [N], got {c.dtype} {c.shape}"
+            )
         trained = [k + 1 for k in range(len(fractions)) if fractions[k] > 0]
         if not np.isin(c, trained).all():
-            raise ValueError(f"condition: jet multiplicities must be among {trained} (those trained), "
-                             f"got {sorted(set(c.tolist()) - set(trained))}")
+            raise ValueError(
+                f"condition: jet multiplicities must be among {trained} (those trained), "
+                f"got {sorted(set(c.tolist()) - set(trained))}"
+            )
         if n is not None and n != len(c):
             raise ValueError(f"n={n!r} but condition holds {len(c)} multiplicities; pass n=None or n={len(c)}")
         return len(c), torch.as_tensor(c.astype(np.int64))
@@ -139,8 +147,12 @@ class EventGenerator(Generator):
         rng = np.random.default_rng(seed)
         n_jets = preprocessing.draw_multiplicities(n, rng) if condition is None else condition
         vectors = {k: v for k, v in settings.items() if k not in ("member", "weight_seed")}
-        x = torch.cat([self.sample_vectors(n_jets[i:i + batch_size], generator, **vectors).cpu()
-                       for i in range(0, n, batch_size)])
+        x = torch.cat(
+            [
+                self.sample_vectors(n_jets[i : i + batch_size], generator, **vectors).cpu()
+                for i in range(0, n, batch_size)
+            ]
+        )
         sample = preprocessing.decode(x, n_jets, rng)
         if settings["member"] is not None:
             sample.members = np.full(n, settings["member"], dtype=np.int64)
@@ -162,8 +174,10 @@ class EventGenerator(Generator):
         Deprecated: ``sample(n_jets, generator=None, ...)`` with a tensor of jet counts returns
         the preprocessed vectors [B, 17], as :meth:`sample_vectors` does."""
         if torch.is_tensor(n):
-            deprecated(f"{type(self).__name__}.sample(n_jets) returning preprocessed vectors",
-                       f"{type(self).__name__}.sample_vectors(n_jets) (or sample(n) for events)")
+            deprecated(
+                f"{type(self).__name__}.sample(n_jets) returning preprocessed vectors",
+                f"{type(self).__name__}.sample_vectors(n_jets) (or sample(n) for events)",
+            )
             return self.sample_vectors(n, *legacy, **kwargs)
         if legacy:
             raise TypeError(f"{type(self).__name__}.sample takes n and keyword arguments only")
@@ -188,8 +202,9 @@ def build_model(config: EventModelConfig) -> EventGenerator:
     except ModuleNotFoundError as err:
         if err.name != module_name:
             raise
-        raise RuntimeError(f"model {config.model!r} is not available in this build ({module_name} is missing)") \
-            from None
+        raise RuntimeError(
+            f"model {config.model!r} is not available in this build ({module_name} is missing)"
+        ) from None
     model = module.build(config)
     if not isinstance(model, EventGenerator):
         raise TypeError(f"{module_name}.build returned {type(model).__name__}, expected an EventGenerator")

@@ -23,8 +23,16 @@ class CFM(EventGenerator):
     def __init__(self, config: EventModelConfig):
         super().__init__(config)
         method_tableau(config.ode_method)  # an unknown solver fails at build, not after training
-        self.net = ResNetMLP(MAX_COMPONENTS, 3, config.hidden, config.layers, config.time_dim, config.bayesian,
-                             config.prior_std, config.init_log_var)
+        self.net = ResNetMLP(
+            MAX_COMPONENTS,
+            3,
+            config.hidden,
+            config.layers,
+            config.time_dim,
+            config.bayesian,
+            config.prior_std,
+            config.init_log_var,
+        )
 
     def loss(self, x, n_jets):
         check_batch(x, n_jets)

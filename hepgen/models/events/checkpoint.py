@@ -22,8 +22,13 @@ FORMAT = EventGenerator.checkpoint_format
 VERSION = EventGenerator.checkpoint_version
 
 
-def save_checkpoint(model: EventGenerator, preprocessing: EventPreprocessing, path: str | os.PathLike,
-                    extra: dict | None = None, force: bool = False) -> Path:
+def save_checkpoint(
+    model: EventGenerator,
+    preprocessing: EventPreprocessing,
+    path: str | os.PathLike,
+    extra: dict | None = None,
+    force: bool = False,
+) -> Path:
     """Write ``model`` with ``preprocessing`` (which becomes the model's own) and ``extra`` as
     its provenance, as before (atomic)."""
     if not isinstance(model, EventGenerator):
@@ -34,8 +39,9 @@ def save_checkpoint(model: EventGenerator, preprocessing: EventPreprocessing, pa
     return model.save(path, force=force, provenance=dict(extra or {}))
 
 
-def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu"
-                    ) -> tuple[EventGenerator, EventPreprocessing, dict]:
+def load_checkpoint(
+    path: str | os.PathLike, device: str | torch.device = "cpu"
+) -> tuple[EventGenerator, EventPreprocessing, dict]:
     """Deprecated: (model in eval mode on ``device``, its preprocessing, its provenance); use
     hepgen.models.load(path) (then model.preprocessing, model.provenance)."""
     deprecated("hepgen.models.events.checkpoint.load_checkpoint", "hepgen.models.load(path)")

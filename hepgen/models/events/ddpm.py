@@ -21,12 +21,22 @@ from hepgen.models.events.vectors import MAX_COMPONENTS, component_mask, conditi
 class DDPM(EventGenerator):
     def __init__(self, config: EventModelConfig):
         super().__init__(config)
-        self.sampler, self.sample_steps = self._check_sampler(config.options.get("sampler", "ancestral"),
-                                                              config.options.get("sample_steps",
-                                                                                 min(100, config.timesteps)),
-                                                              "options['sampler']", "options['sample_steps']")
-        self.net = ResNetMLP(MAX_COMPONENTS, 3, config.hidden, config.layers, config.time_dim, config.bayesian,
-                             config.prior_std, config.init_log_var)
+        self.sampler, self.sample_steps = self._check_sampler(
+            config.options.get("sampler", "ancestral"),
+            config.options.get("sample_steps", min(100, config.timesteps)),
+            "options['sampler']",
+            "options['sample_steps']",
+        )
+        self.net = ResNetMLP(
+            MAX_COMPONENTS,
+            3,
+            config.hidden,
+            config.layers,
+            config.time_dim,
+            config.bayesian,
+            config.prior_std,
+            config.init_log_var,
+        )
         betas = torch.linspace(config.beta_min, config.beta_max, config.timesteps, dtype=torch.float64)
         # Schedules are buffers (move with the model) but not saved: the config defines them.
         self.register_buffer("betas", betas.float(), persistent=False)
@@ -43,8 +53,9 @@ class DDPM(EventGenerator):
     def vector_settings(self, sampler: str | None = None, steps: int | None = None) -> dict:
         """``sampler``: 'ancestral' (all T steps, the paper's) or 'ddim' with ``steps`` steps
         (defaults: the checkpoint's options)."""
-        sampler, steps = self._check_sampler(self.sampler if sampler is None else sampler,
-                                             self.sample_steps if steps is None else steps)
+        sampler, steps = self._check_sampler(
+            self.sampler if sampler is None else sampler, self.sample_steps if steps is None else steps
+        )
         return {"sampler": sampler, "steps": steps}
 
     def _time(self, t_index: torch.Tensor) -> torch.Tensor:

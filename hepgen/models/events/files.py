@@ -15,8 +15,9 @@ from hepgen.data._h5 import open_for_reading, read_attrs
 from hepgen.data.events import EventSample, read_events
 
 
-def write_generated(path: str | os.PathLike, sample: EventSample, members: np.ndarray, attrs: dict | None = None,
-                    force: bool = False) -> Path:
+def write_generated(
+    path: str | os.PathLike, sample: EventSample, members: np.ndarray, attrs: dict | None = None, force: bool = False
+) -> Path:
     """``sample`` with ``members`` in the hepgen-zjets layout (``EventSample.write``); the
     sample's own attrs are not written, ``attrs`` are."""
     if len(sample) == 0:

@@ -15,16 +15,25 @@ from hepgen.models.events.vectors import EventPreprocessing
 from hepgen.nn.bayesian import is_bayesian, weight_draws
 
 
-def generate_events(model: EventGenerator, preprocessing: EventPreprocessing, n: int, ensemble: int = 1,
-                    batch_size: int = 10_000, seed: int = 0, progress=None) -> tuple[EventSample, np.ndarray]:
+def generate_events(
+    model: EventGenerator,
+    preprocessing: EventPreprocessing,
+    n: int,
+    ensemble: int = 1,
+    batch_size: int = 10_000,
+    seed: int = 0,
+    progress=None,
+) -> tuple[EventSample, np.ndarray]:
     """(events, member [ensemble * n]): ``n`` events from each of ``ensemble`` weight draws
     (one draw = one network of the Bayesian ensemble; ``ensemble=1`` on a Bayesian model is
     one draw, not the mean weights). ``progress(iterable, name)`` wraps the chunk loop.
     Deprecated: see the module docstring."""
     from hepgen.models.base import deprecated
 
-    deprecated("hepgen.models.events.generate.generate_events(model, preprocessing, n, ensemble)",
-               "model.sample(n, seed=..., member=k) per ensemble member")
+    deprecated(
+        "hepgen.models.events.generate.generate_events(model, preprocessing, n, ensemble)",
+        "model.sample(n, seed=..., member=k) per ensemble member",
+    )
     for name, value in (("n", n), ("ensemble", ensemble), ("batch_size", batch_size)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -50,6 +59,8 @@ def generate_events(model: EventGenerator, preprocessing: EventPreprocessing, n:
     finally:
         if draws is not None:
             draws.close()  # restores the mean weights
-    sample = EventSample(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("muons", "jets", "n_jets")),
-                         {"clipped_pt": sum(int(p.attrs.get("clipped_pt", 0)) for p in parts)})
+    sample = EventSample(
+        *(np.concatenate([getattr(p, k) for p in parts]) for k in ("muons", "jets", "n_jets")),
+        {"clipped_pt": sum(int(p.attrs.get("clipped_pt", 0)) for p in parts)},
+    )
     return sample, np.concatenate(members)

@@ -26,11 +26,21 @@ class INN(EventGenerator):
         super().__init__(config)
         # The permutations are buffers (saved); a fixed seed makes a fresh build reproducible.
         generator = torch.Generator().manual_seed(0)
-        self.flows = nn.ModuleList([
-            coupling_spline_flow(dimension(n), None, num_layers=config.layers, hidden_features=config.hidden,
-                                 num_blocks=config.flow_blocks, num_bins=config.flow_bins,
-                                 tail_bound=config.flow_tail_bound, generator=generator)
-            for n in (1, 2, 3)])
+        self.flows = nn.ModuleList(
+            [
+                coupling_spline_flow(
+                    dimension(n),
+                    None,
+                    num_layers=config.layers,
+                    hidden_features=config.hidden,
+                    num_blocks=config.flow_blocks,
+                    num_bins=config.flow_bins,
+                    tail_bound=config.flow_tail_bound,
+                    generator=generator,
+                )
+                for n in (1, 2, 3)
+            ]
+        )
         if config.bayesian:
             to_bayesian(self.flows, prior_std=config.prior_std, init_log_var=config.init_log_var)
 
@@ -40,7 +50,7 @@ class INN(EventGenerator):
         for n in (1, 2, 3):
             rows = n_jets == n
             if rows.any():
-                total = total - self.flows[n - 1].log_prob(x[rows, :dimension(n)]).sum()
+                total = total - self.flows[n - 1].log_prob(x[rows, : dimension(n)]).sum()
         return total / len(x)
 
     @torch.no_grad()
@@ -54,7 +64,7 @@ class INN(EventGenerator):
             if len(rows):
                 flow = self.flows[n - 1]
                 z = gaussian_noise((len(rows), dimension(n)), p, generator)
-                out[rows, :dimension(n)] = flow.transform.inverse(z, None)[0]
+                out[rows, : dimension(n)] = flow.transform.inverse(z, None)[0]
         return out
 
 

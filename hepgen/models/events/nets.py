@@ -40,8 +40,17 @@ class ResNetMLP(nn.Module):
     """f(x, t, c): x [B, D], t [B] in [0, 1], c [B, C] -> [B, D]. ``bayesian`` makes every
     linear layer a mean-field Gaussian one (``prior_std``, ``init_log_var``)."""
 
-    def __init__(self, features: int, cond_features: int, hidden: int, blocks: int, time_dim: int,
-                 bayesian: bool = False, prior_std: float = 1.0, init_log_var: float = -9.0):
+    def __init__(
+        self,
+        features: int,
+        cond_features: int,
+        hidden: int,
+        blocks: int,
+        time_dim: int,
+        bayesian: bool = False,
+        prior_std: float = 1.0,
+        init_log_var: float = -9.0,
+    ):
         super().__init__()
         lin = {"bayesian": bayesian, **({"prior_std": prior_std, "init_log_var": init_log_var} if bayesian else {})}
         self.time_dim = time_dim

@@ -36,15 +36,23 @@ def _validation_loss(model, x, n, batch_size):
     total = 0.0
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
-            total += float(model.loss(x[i:i + batch_size], n[i:i + batch_size])) * len(x[i:i + batch_size])
+            total += float(model.loss(x[i : i + batch_size], n[i : i + batch_size])) * len(x[i : i + batch_size])
     torch.set_rng_state(state)
     model.train()
     return total / len(x)
 
 
-def train_events(sample: EventSample, config: EventModelConfig, epochs: int = 50, batch_size: int = 1024,
-                 lr: float = 1e-3, seed: int = 0, device: str = "cpu", validation_fraction: float = 0.1,
-                 progress=None) -> TrainResult:
+def train_events(
+    sample: EventSample,
+    config: EventModelConfig,
+    epochs: int = 50,
+    batch_size: int = 1024,
+    lr: float = 1e-3,
+    seed: int = 0,
+    device: str = "cpu",
+    validation_fraction: float = 0.1,
+    progress=None,
+) -> TrainResult:
     """Fit ``config``'s generator to ``sample`` (events with 1-3 jets). ``progress(iterable,
     name)`` wraps the epoch loop (e.g. tqdm) and may expose ``set_postfix``."""
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
@@ -80,7 +88,7 @@ def train_events(sample: EventSample, config: EventModelConfig, epochs: int = 50
         perm = torch.randperm(len(x), device=device)
         total, total_kl = 0.0, 0.0
         for i in range(0, len(x), batch_size):
-            idx = perm[i:i + batch_size]
+            idx = perm[i : i + batch_size]
             loss = model.loss(x[idx], n[idx])
             objective = loss
             if bayesian:

@@ -55,8 +55,8 @@ class EventPreprocessing:
         for n in range(1, MAX_JETS + 1):
             chain = event_preprocessing(n, jet_pt_min=self.jet_pt_min)
             standardize = chain.transforms[-1]
-            standardize.mean = self.mean[n - 1, :dimension(n)]
-            standardize.std = self.std[n - 1, :dimension(n)]
+            standardize.mean = self.mean[n - 1, : dimension(n)]
+            standardize.std = self.std[n - 1, : dimension(n)]
             self._chains[n] = chain
 
     @classmethod
@@ -72,8 +72,8 @@ class EventPreprocessing:
         for n in range(1, MAX_JETS + 1):
             if counts[n - 1] >= 2:
                 chain = event_preprocessing(n, jet_pt_min=jet_pt_min).fit(event_vectors(sample, n).astype(np.float64))
-                mean[n - 1, :dimension(n)] = chain.transforms[-1].mean
-                std[n - 1, :dimension(n)] = chain.transforms[-1].std
+                mean[n - 1, : dimension(n)] = chain.transforms[-1].mean
+                std[n - 1, : dimension(n)] = chain.transforms[-1].std
             else:  # one event cannot be standardised; it is dropped with its multiplicity
                 counts[n - 1] = 0
         return cls(mean, std, counts / counts.sum(), jet_pt_min)
@@ -86,7 +86,7 @@ class EventPreprocessing:
                 continue
             y = self._chains[n].forward(event_vectors(sample, n).astype(np.float64))
             padded = np.zeros((len(y), MAX_COMPONENTS))
-            padded[:, :dimension(n)] = y
+            padded[:, : dimension(n)] = y
             xs.append(padded)
             ns.append(np.full(len(y), n))
         if not xs:
@@ -106,7 +106,7 @@ class EventPreprocessing:
             rows = np.flatnonzero(n_jets == n)
             if len(rows) == 0:
                 continue
-            vectors = self._chains[n].inverse(x[rows, :dimension(n)])
+            vectors = self._chains[n].inverse(x[rows, : dimension(n)])
             parts.append(events_from_vectors(vectors, n, rng.uniform(-np.pi, np.pi, len(rows))))
             order.append(rows)
         inverse = np.argsort(np.concatenate(order))
@@ -121,10 +121,18 @@ class EventPreprocessing:
         return torch.as_tensor(rng.choice(np.arange(1, MAX_JETS + 1), size=n, p=self.fractions))
 
     def state(self) -> dict:
-        return {"mean": torch.as_tensor(self.mean), "std": torch.as_tensor(self.std),
-                "fractions": torch.as_tensor(self.fractions), "jet_pt_min": self.jet_pt_min}
+        return {
+            "mean": torch.as_tensor(self.mean),
+            "std": torch.as_tensor(self.std),
+            "fractions": torch.as_tensor(self.fractions),
+            "jet_pt_min": self.jet_pt_min,
+        }
 
     @classmethod
     def from_state(cls, state: dict) -> EventPreprocessing:
-        return cls(np.asarray(state["mean"]), np.asarray(state["std"]), np.asarray(state["fractions"]),
-                   float(state["jet_pt_min"]))
+        return cls(
+            np.asarray(state["mean"]),
+            np.asarray(state["std"]),
+            np.asarray(state["fractions"]),
+            float(state["jet_pt_min"]),
+        )

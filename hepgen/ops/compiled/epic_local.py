@@ -61,10 +61,10 @@ def _cpu_forward(x, mask, w1, bias1, w2, bias2, sum_scale, slope):
             h_buf = torch.empty((r1 - r0, H1), dtype=x.dtype)
             z_buf = torch.empty((r1 - r0, H), dtype=x.dtype)
         xc = xp[r0:r1]
-        h = torch.mm(xc, w1t.t(), out=h_buf[:r1 - r0])
-        off = offsets[b0:b1 + 1]  # the chunk's sets; the core counts rows from off[0]
+        h = torch.mm(xc, w1t.t(), out=h_buf[: r1 - r0])
+        off = offsets[b0 : b1 + 1]  # the chunk's sets; the core counts rows from off[0]
         C.epic_bias_act(h, bias1[b0:b1], off, slope)
-        z2 = torch.mm(h, w2t.t(), out=z_buf[:r1 - r0])
+        z2 = torch.mm(h, w2t.t(), out=z_buf[: r1 - r0])
         C.epic_residual_pool(z2, xc, bias2[b0:b1], mask[b0:b1], off, slope, sum_scale, y[b0:b1], pooled[b0:b1])
     return y, pooled
 
@@ -73,8 +73,13 @@ def _cpu_backward(grad_y, grad_pooled, x, mask, w1, bias1, w2, y, sum_scale, slo
     B, N, H = x.shape
     H1 = w1.shape[0]
     if B == 0 or H == 0:
-        return (torch.zeros_like(x), torch.zeros_like(w1), torch.zeros((B, H1), dtype=x.dtype),
-                torch.zeros_like(w2), torch.zeros((B, H), dtype=x.dtype))
+        return (
+            torch.zeros_like(x),
+            torch.zeros_like(w1),
+            torch.zeros((B, H1), dtype=x.dtype),
+            torch.zeros_like(w2),
+            torch.zeros((B, H), dtype=x.dtype),
+        )
     C = _core.compiled()
     grad_y, grad_pooled, y = grad_y.contiguous(), grad_pooled.contiguous(), y.contiguous()
     xp, offsets, all_real = _pack(x, mask)
@@ -100,6 +105,7 @@ def _cpu_backward(grad_y, grad_pooled, x, mask, w1, bias1, w2, y, sum_scale, slo
 
 # ---- cuda: one kernel per set; weight-gradient GEMMs in torch (also used by the triton backend) --
 
+
 def _weight_grads(x, mask, dz1, h, dz2):
     xm = torch.where(mask.unsqueeze(-1) != 0, x, torch.zeros((), dtype=x.dtype, device=x.device))
     dw1 = dz1.flatten(0, 1).t() @ xm.flatten(0, 1)
@@ -109,15 +115,14 @@ def _weight_grads(x, mask, dz1, h, dz2):
 
 def _cuda_forward(x, mask, w1, bias1, w2, bias2, sum_scale, slope):
     B, N, H = x.shape
-    H1 = w1.shape[0]
+    w1.shape[0]
     y = torch.empty((B, N, H), dtype=x.dtype, device=x.device)
     pooled = torch.empty((B, 2 * H), dtype=x.dtype, device=x.device)
     if B == 0 or H == 0:
         return y, pooled.zero_()
     w1t, w2t = w1.t().contiguous(), w2.t().contiguous()
     bias1, bias2 = bias1.contiguous(), bias2.contiguous()
-    _core.compiled().cuda_epic_local_forward(x, mask, w1t, bias1, w2t, bias2, slope, sum_scale, y, pooled,
-                                             stream_of(x))
+    _core.compiled().cuda_epic_local_forward(x, mask, w1t, bias1, w2t, bias2, slope, sum_scale, y, pooled, stream_of(x))
     return y, pooled
 
 
@@ -131,7 +136,8 @@ def _cuda_backward(grad_y, grad_pooled, x, mask, w1, bias1, w2, y, sum_scale, sl
     grad_y, grad_pooled, y = grad_y.contiguous(), grad_pooled.contiguous(), y.contiguous()
     w1, w2, bias1 = w1.contiguous(), w2.contiguous(), bias1.contiguous()
     w1t = w1.t().contiguous()
-    _core.compiled().cuda_epic_local_backward(grad_y, grad_pooled, x, y, mask, w1, w1t, bias1, w2, slope, sum_scale,
-                                              dx, dz1, h, dz2, gb1, gb2, stream_of(x))
+    _core.compiled().cuda_epic_local_backward(
+        grad_y, grad_pooled, x, y, mask, w1, w1t, bias1, w2, slope, sum_scale, dx, dz1, h, dz2, gb1, gb2, stream_of(x)
+    )
     dw1, dw2 = _weight_grads(x, mask, dz1, h, dz2)
     return dx, dw1, gb1, dw2, gb2

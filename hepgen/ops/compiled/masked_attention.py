@@ -1,4 +1,4 @@
-"""The compiled-core glue of masked_attention: unpacks tensors for hepgen._C (cpu and cuda; forward, backward and decode).
+"""The compiled-core glue of masked_attention: tensors to hepgen._C (cpu, cuda; forward, backward, decode).
 
 These functions are moved verbatim from hepgen/ops/masked_attention.py (the cpu and cuda backends of the
 op's declaration); keep their bodies in step with the C++ entry points they call.
@@ -44,7 +44,7 @@ def _core_backward(grad_out, q, k, v, key_padding_mask, out, lse, causal, scale,
 
 
 def _core_decode(q, k_new, v_new, k_cache, v_cache, lengths, scale, device_kind):
-    B, H, Lmax, Dh = k_cache.shape
+    B, H, _Lmax, Dh = k_cache.shape
     out = torch.empty((B, H, 1, Dh), dtype=q.dtype, device=q.device)
     if out.numel() == 0:
         return out

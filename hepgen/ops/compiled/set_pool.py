@@ -13,7 +13,7 @@ from hepgen.ops._compiled import stream_of
 
 
 def _core_forward(x: torch.Tensor, mask: torch.Tensor, sum_scale: float, device_kind: str) -> torch.Tensor:
-    B, N, D = x.shape
+    B, _N, D = x.shape
     out = torch.empty((B, 2 * D), dtype=x.dtype, device=x.device)
     if out.numel() == 0:
         return out

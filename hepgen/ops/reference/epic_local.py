@@ -20,8 +20,9 @@ def _act_grad_from_output(out: torch.Tensor, slope: float) -> torch.Tensor:
     return torch.where(out > 0, torch.ones_like(out), torch.full_like(out, slope))
 
 
-def epic_local_reference(x, mask, w1, bias1, w2, bias2, sum_scale=DEFAULT_SUM_SCALE,
-                         negative_slope=DEFAULT_NEGATIVE_SLOPE):
+def epic_local_reference(
+    x, mask, w1, bias1, w2, bias2, sum_scale=DEFAULT_SUM_SCALE, negative_slope=DEFAULT_NEGATIVE_SLOPE
+):
     """Plain-PyTorch fused local update: (y [B, N, H], pooled [B, 2H])."""
     m = mask.to(x.dtype).unsqueeze(-1)
     real = m != 0

@@ -25,8 +25,9 @@ def lse_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def admissible_keys(key_padding_mask: torch.Tensor | None, length: int, causal: bool,
-                    device: torch.device) -> torch.Tensor:
+def admissible_keys(
+    key_padding_mask: torch.Tensor | None, length: int, causal: bool, device: torch.device
+) -> torch.Tensor:
     """Bool [B or 1, 1, L, L]: may query i (dim 2) look at key j (dim 3)?"""
     allowed = torch.ones(length, length, dtype=torch.bool, device=device)
     if causal:
@@ -68,8 +69,7 @@ def masked_attention_reference(q, k, v, key_padding_mask, causal: bool, scale: f
     return (p @ v).to(dtype), lse
 
 
-def masked_attention_backward_reference(grad_out, q, k, v, key_padding_mask, out, lse, causal: bool,
-                                        scale: float):
+def masked_attention_backward_reference(grad_out, q, k, v, key_padding_mask, out, lse, causal: bool, scale: float):
     """Plain-PyTorch backward: (dq, dk, dv), each [B, H, L, Dh] in q's dtype (see module doc)."""
     dtype, acc = q.dtype, lse_dtype(q.dtype)
     dO, q, k, v, out = (t.to(acc) for t in (grad_out, q, k, v, out))

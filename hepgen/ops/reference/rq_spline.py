@@ -50,7 +50,7 @@ def knot_derivatives(unnormalized_derivatives: torch.Tensor, num_bins: int, min_
     function refuses.
     """
     padded = F.pad(unnormalized_derivatives, (1, 1), value=boundary_derivative_logit(min_derivative))
-    return min_derivative + F.softplus(padded[..., :num_bins + 1])
+    return min_derivative + F.softplus(padded[..., : num_bins + 1])
 
 
 def _knots(unnormalized: torch.Tensor, min_size: float, bound: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,17 +60,23 @@ def _knots(unnormalized: torch.Tensor, min_size: float, bound: float) -> tuple[t
     knots = F.pad(torch.cumsum(sizes, dim=-1), (1, 0), value=0.0)
     knots = 2 * bound * knots - bound
     # Pin the ends exactly (the cumulative sum only reaches 1 up to rounding).
-    knots = torch.cat([torch.full_like(knots[..., :1], -bound), knots[..., 1:-1],
-                       torch.full_like(knots[..., :1], bound)], dim=-1)
+    knots = torch.cat(
+        [torch.full_like(knots[..., :1], -bound), knots[..., 1:-1], torch.full_like(knots[..., :1], bound)], dim=-1
+    )
     return knots, knots[..., 1:] - knots[..., :-1]
 
 
-def rq_spline_reference(inputs: torch.Tensor, unnormalized_widths: torch.Tensor,
-                        unnormalized_heights: torch.Tensor, unnormalized_derivatives: torch.Tensor,
-                        inverse: bool = False, tail_bound: float = 1.0,
-                        min_bin_width: float = DEFAULT_MIN_BIN_WIDTH,
-                        min_bin_height: float = DEFAULT_MIN_BIN_HEIGHT,
-                        min_derivative: float = DEFAULT_MIN_DERIVATIVE) -> tuple[torch.Tensor, torch.Tensor]:
+def rq_spline_reference(
+    inputs: torch.Tensor,
+    unnormalized_widths: torch.Tensor,
+    unnormalized_heights: torch.Tensor,
+    unnormalized_derivatives: torch.Tensor,
+    inverse: bool = False,
+    tail_bound: float = 1.0,
+    min_bin_width: float = DEFAULT_MIN_BIN_WIDTH,
+    min_bin_height: float = DEFAULT_MIN_BIN_HEIGHT,
+    min_derivative: float = DEFAULT_MIN_DERIVATIVE,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Plain-PyTorch spline: (outputs, logabsdet), both of the broadcast batch shape.
 
     ``unnormalized_derivatives`` has K - 1 values per element, or K or more (nflows' treatment,
@@ -80,8 +86,12 @@ def rq_spline_reference(inputs: torch.Tensor, unnormalized_widths: torch.Tensor,
     and then replaced, so they contribute no NaN to any gradient).
     """
     K = unnormalized_widths.shape[-1]
-    batch = torch.broadcast_shapes(inputs.shape, unnormalized_widths.shape[:-1],
-                                   unnormalized_heights.shape[:-1], unnormalized_derivatives.shape[:-1])
+    batch = torch.broadcast_shapes(
+        inputs.shape,
+        unnormalized_widths.shape[:-1],
+        unnormalized_heights.shape[:-1],
+        unnormalized_derivatives.shape[:-1],
+    )
     inputs = inputs.expand(batch)
     uw = unnormalized_widths.expand(*batch, K)
     uh = unnormalized_heights.expand(*batch, K)
@@ -132,12 +142,19 @@ def rq_spline_reference(inputs: torch.Tensor, unnormalized_widths: torch.Tensor,
     return outputs, logabsdet
 
 
-def rq_spline_backward_reference(grad_outputs: torch.Tensor, grad_logabsdet: torch.Tensor, inputs: torch.Tensor,
-                                 unnormalized_widths: torch.Tensor, unnormalized_heights: torch.Tensor,
-                                 unnormalized_derivatives: torch.Tensor, inverse: bool = False, tail_bound: float = 1.0,
-                                 min_bin_width: float = DEFAULT_MIN_BIN_WIDTH,
-                                 min_bin_height: float = DEFAULT_MIN_BIN_HEIGHT,
-                                 min_derivative: float = DEFAULT_MIN_DERIVATIVE) -> tuple[torch.Tensor, ...]:
+def rq_spline_backward_reference(
+    grad_outputs: torch.Tensor,
+    grad_logabsdet: torch.Tensor,
+    inputs: torch.Tensor,
+    unnormalized_widths: torch.Tensor,
+    unnormalized_heights: torch.Tensor,
+    unnormalized_derivatives: torch.Tensor,
+    inverse: bool = False,
+    tail_bound: float = 1.0,
+    min_bin_width: float = DEFAULT_MIN_BIN_WIDTH,
+    min_bin_height: float = DEFAULT_MIN_BIN_HEIGHT,
+    min_derivative: float = DEFAULT_MIN_DERIVATIVE,
+) -> tuple[torch.Tensor, ...]:
     """The hand-derived gradients of rq_spline_reference, in plain PyTorch, for equal batch shapes
     and K - 1 unnormalised derivatives (the kernels' case; other counts get autograd's).
 
@@ -145,15 +162,23 @@ def rq_spline_backward_reference(grad_outputs: torch.Tensor, grad_logabsdet: tor
     csrc/cpu/rq_spline_bin.h; the kernels implement exactly these formulas, and the tests
     check them against autograd through rq_spline_reference.
     """
-    x, uw, uh, ud, gy, gl = inputs, unnormalized_widths, unnormalized_heights, unnormalized_derivatives, grad_outputs, grad_logabsdet
+    x, uw, uh, ud, gy, gl = (
+        inputs,
+        unnormalized_widths,
+        unnormalized_heights,
+        unnormalized_derivatives,
+        grad_outputs,
+        grad_logabsdet,
+    )
     K, bound = uw.shape[-1], tail_bound
     inside = (x >= -bound) & (x <= bound)
     z = torch.where(inside, x, torch.zeros_like(x))
     xk, widths = _knots(uw, min_bin_width, bound)
     yk, heights = _knots(uh, min_bin_height, bound)
     if ud.shape[-1] != K - 1:
-        raise ValueError(f"rq_spline_backward_reference takes K - 1 = {K - 1} unnormalized_derivatives, "
-                         f"got {ud.shape[-1]}")
+        raise ValueError(
+            f"rq_spline_backward_reference takes K - 1 = {K - 1} unnormalized_derivatives, got {ud.shape[-1]}"
+        )
     derivs = knot_derivatives(ud, K, min_derivative)
     k = (z.unsqueeze(-1) >= (yk if inverse else xk)[..., 1:K]).sum(-1, keepdim=True)
 
@@ -211,8 +236,9 @@ def rq_spline_backward_reference(grad_outputs: torch.Tensor, grad_logabsdet: tor
     grad_h = torch.where(keep, through_softmax(uh, min_bin_height, g_y0, g_h), zero)
     sig = torch.sigmoid(ud)  # softplus'
     knots = torch.arange(K - 1, device=x.device)
-    grad_d = (torch.where(knots == k - 1, (g_d0.unsqueeze(-1) * sig), zero)
-              + torch.where(knots == k, (g_d1.unsqueeze(-1) * sig), zero))
+    grad_d = torch.where(knots == k - 1, (g_d0.unsqueeze(-1) * sig), zero) + torch.where(
+        knots == k, (g_d1.unsqueeze(-1) * sig), zero
+    )
     grad_d = torch.where(keep, grad_d, zero)
     grad_in = torch.where(inside, g_in, gy)
     return grad_in, grad_w, grad_h, grad_d

@@ -30,6 +30,8 @@ def set_pool_backward_reference(grad_out: torch.Tensor, mask: torch.Tensor, sum_
     D = grad_out.shape[-1] // 2
     m = mask.to(grad_out.dtype).unsqueeze(-1)  # [B, N, 1]
     count = m.sum(dim=1)  # [B, 1]
-    inv_count = torch.where(count != 0, 1 / torch.where(count != 0, count, torch.ones_like(count)), torch.zeros_like(count))
+    inv_count = torch.where(
+        count != 0, 1 / torch.where(count != 0, count, torch.ones_like(count)), torch.zeros_like(count)
+    )
     coef = grad_out[:, :D] * inv_count + grad_out[:, D:] * sum_scale  # [B, D]
     return m * coef.unsqueeze(1)

@@ -54,14 +54,21 @@ class Sample:
 
     def contiguous(self) -> Sample:
         """The same values with every tensor contiguous (and padded inputs kept as they are)."""
+
         def dense(a):
             if isinstance(a, torch.Tensor):
                 return a.contiguous()
             if isinstance(a, list):
                 return [dense(t) for t in a]
             return a
-        return Sample(self.name, tuple(dense(a) for a in self.args), {k: dense(v) for k, v in self.kwargs.items()},
-                      self.grad, self.fn)
+
+        return Sample(
+            self.name,
+            tuple(dense(a) for a in self.args),
+            {k: dense(v) for k, v in self.kwargs.items()},
+            self.grad,
+            self.fn,
+        )
 
     def strided(self) -> bool:
         return any(not t.is_contiguous() for t in self.tensors())
@@ -136,6 +143,8 @@ def seeded(name: str) -> torch.Generator:
 
 def converter(device: str, dtype: torch.dtype) -> Callable:
     """t -> t on `device`, in `dtype` if it is floating point (masks and indices keep theirs)."""
+
     def to(t: torch.Tensor) -> torch.Tensor:
         return t.to(device=device, dtype=dtype if t.is_floating_point() else t.dtype)
+
     return to

@@ -9,8 +9,16 @@ from hepgen import ops
 from hepgen.ops.epic_local import epic_local_reference
 
 # (B, N, H, H1): odd sizes, one particle, empty sets and batches, H1 != H, EPiC's 128.
-SHAPES = [(1, 1, 1, 1), (3, 0, 5, 4), (0, 4, 3, 3), (4, 1, 7, 9), (5, 33, 13, 11), (2, 150, 3, 6), (3, 17, 33, 20),
-          (2, 30, 128, 128)]
+SHAPES = [
+    (1, 1, 1, 1),
+    (3, 0, 5, 4),
+    (0, 4, 3, 3),
+    (4, 1, 7, 9),
+    (5, 33, 13, 11),
+    (2, 150, 3, 6),
+    (3, 17, 33, 20),
+    (2, 30, 128, 128),
+]
 LEAVES = (0, 2, 3, 4, 5)  # x, w1, bias1, w2, bias2 (the mask gets no gradient)
 
 
@@ -35,7 +43,10 @@ def _mask(g, B, N, kind):
 
 def _weights(g, B, H, H1):
     """Weights on the scale of a default-initialised linear layer, and per-set biases."""
-    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)
+
+    def r(*s):
+        return torch.randn(*s, generator=g, dtype=torch.float64)
+
     return r(H1, H) / max(H, 1) ** 0.5, r(B, H1) * 0.5, r(H, H1) / max(H1, 1) ** 0.5, r(B, H) * 0.5
 
 
@@ -55,8 +66,11 @@ def sample_inputs(device, dtype):
     x = to(torch.randn(6, 11, 43, generator=g, dtype=torch.float64))[:, :, 1:42].transpose(1, 2)
     mask = to(_mask(g, 6, 41, "bool"))
     w1, b1, w2, b2 = (to(t) for t in _weights(g, 6, 11, 13))
-    yield Sample(name, (x, torch.stack([mask, mask], dim=-1)[..., 0], torch.stack([w1, w1], dim=-1)[..., 0], b1, w2,
-                        b2[0]), grad=LEAVES)
+    yield Sample(
+        name,
+        (x, torch.stack([mask, mask], dim=-1)[..., 0], torch.stack([w1, w1], dim=-1)[..., 0], b1, w2, b2[0]),
+        grad=LEAVES,
+    )
     # Padding holds NaN: never read, and y is exactly 0 there.
     name = "nan-padding"
     g = seeded(name)
@@ -70,8 +84,20 @@ def opcheck_samples(dtype):
     x = torch.randn(4, 7, 5, generator=g, dtype=dtype)
     w1, b1, w2, b2 = (t.to(dtype) for t in _weights(g, 4, 5, 6))
     yield Sample("bool-mask", (x, torch.rand(4, 7, generator=g) < 0.6, w1, b1, w2, b2, 0.01, 0.01), grad=LEAVES)
-    yield Sample("float-mask", (x.clone(), torch.rand(4, 7, generator=g, dtype=dtype), w1.clone(), b1.clone(),
-                                w2.clone(), b2.clone(), 0.5, 0.1), grad=LEAVES)
+    yield Sample(
+        "float-mask",
+        (
+            x.clone(),
+            torch.rand(4, 7, generator=g, dtype=dtype),
+            w1.clone(),
+            b1.clone(),
+            w2.clone(),
+            b2.clone(),
+            0.5,
+            0.1,
+        ),
+        grad=LEAVES,
+    )
 
 
 def gradcheck_samples():
@@ -81,15 +107,23 @@ def gradcheck_samples():
 
 
 def _bad(name, error, match, **change):
-    args = dict(x=torch.randn(2, 3, 4), mask=torch.ones(2, 3, dtype=torch.bool), w1=torch.randn(6, 4),
-                bias1=torch.randn(2, 6), w2=torch.randn(4, 6), bias2=torch.randn(4))
+    args = dict(
+        x=torch.randn(2, 3, 4),
+        mask=torch.ones(2, 3, dtype=torch.bool),
+        w1=torch.randn(6, 4),
+        bias1=torch.randn(2, 6),
+        w2=torch.randn(4, 6),
+        bias2=torch.randn(4),
+    )
     args.update(change)
     return BadInput(name, ops.epic_local, (), args, error, match)
 
 
 BAD_INPUTS = [
     _bad("x-rank", ValueError, "x must have 3 dimensions", x=torch.randn(3, 4)),
-    _bad("mask-shape", ValueError, r"mask must have shape \(batch, set size\)", mask=torch.ones(2, 4, dtype=torch.bool)),
+    _bad(
+        "mask-shape", ValueError, r"mask must have shape \(batch, set size\)", mask=torch.ones(2, 4, dtype=torch.bool)
+    ),
     _bad("mask-dtype", TypeError, "mask must be bool or floating", mask=torch.ones(2, 3, dtype=torch.int32)),
     _bad("w1-shape", ValueError, r"w1 must have shape \(hidden, features\)", w1=torch.randn(6, 5)),
     _bad("w2-shape", ValueError, r"w2 must have shape \(features, hidden\) = \(4, 6\)", w2=torch.randn(4, 5)),
@@ -101,8 +135,16 @@ BAD_INPUTS = [
     _bad("x-list", TypeError, "x must be a torch.Tensor", x=[[1.0]]),
 ]
 
-CASES = OpCases(op="epic_local", public=ops.epic_local, reference=reference, sample_inputs=sample_inputs,
-                opcheck_samples=opcheck_samples, gradcheck_samples=gradcheck_samples, bad_inputs=BAD_INPUTS,
-                grad_factor=8.0, gradcheck_tolerance=dict(atol=1e-5, rtol=1e-4),
-                # A documented limit (hepgen/triton/epic_local.py), not a wrong result.
-                known_limits=(("triton", "does not fit this GPU's shared memory"),))
+CASES = OpCases(
+    op="epic_local",
+    public=ops.epic_local,
+    reference=reference,
+    sample_inputs=sample_inputs,
+    opcheck_samples=opcheck_samples,
+    gradcheck_samples=gradcheck_samples,
+    bad_inputs=BAD_INPUTS,
+    grad_factor=8.0,
+    gradcheck_tolerance=dict(atol=1e-5, rtol=1e-4),
+    # A documented limit (hepgen/triton/epic_local.py), not a wrong result.
+    known_limits=(("triton", "does not fit this GPU's shared memory"),),
+)

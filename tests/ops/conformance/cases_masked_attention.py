@@ -18,7 +18,9 @@ QKV = (0, 1, 2)
 
 def reference(q, k, v, key_padding_mask=None, *, causal=True, scale=None):
     """The spec with the public signature: the output alone."""
-    return masked_attention_reference(q, k, v, key_padding_mask, causal, q.shape[-1] ** -0.5 if scale is None else scale)[0]
+    return masked_attention_reference(
+        q, k, v, key_padding_mask, causal, q.shape[-1] ** -0.5 if scale is None else scale
+    )[0]
 
 
 def _mask(g, B, L):
@@ -64,8 +66,12 @@ def sample_inputs(device, dtype):
     mask = _mask(g, 3, 9).to(device)
     mask = torch.stack([mask, ~mask], dim=-1)[..., 0]
     padded = ~mask[:, None, :, None]
-    yield Sample(name, (q, k.masked_fill(padded, float("nan")), v.masked_fill(padded, float("inf")), mask),
-                 dict(scale=0.25), grad=QKV)
+    yield Sample(
+        name,
+        (q, k.masked_fill(padded, float("nan")), v.masked_fill(padded, float("inf")), mask),
+        dict(scale=0.25),
+        grad=QKV,
+    )
 
 
 def opcheck_samples(dtype):
@@ -87,16 +93,29 @@ def gradcheck_samples():
 
 
 def _bad(name, error, match, kwargs=None, **overrides):
-    args = dict(q=torch.randn(2, 3, 5, 16), k=torch.randn(2, 3, 5, 16), v=torch.randn(2, 3, 5, 16),
-                key_padding_mask=None)
+    args = dict(
+        q=torch.randn(2, 3, 5, 16), k=torch.randn(2, 3, 5, 16), v=torch.randn(2, 3, 5, 16), key_padding_mask=None
+    )
     args.update(overrides)
-    return BadInput(name, ops.masked_attention, (args["q"], args["k"], args["v"], args["key_padding_mask"]),
-                    kwargs or {}, error, match)
+    return BadInput(
+        name,
+        ops.masked_attention,
+        (args["q"], args["k"], args["v"], args["key_padding_mask"]),
+        kwargs or {},
+        error,
+        match,
+    )
 
 
 def _bad_decode(name, error, match, **overrides):
-    args = dict(q=torch.randn(2, 3, 1, 16), k_new=torch.randn(2, 3, 1, 16), v_new=torch.randn(2, 3, 1, 16),
-                k_cache=torch.zeros(2, 3, 8, 16), v_cache=torch.zeros(2, 3, 8, 16), lengths=torch.tensor([0, 3]))
+    args = dict(
+        q=torch.randn(2, 3, 1, 16),
+        k_new=torch.randn(2, 3, 1, 16),
+        v_new=torch.randn(2, 3, 1, 16),
+        k_cache=torch.zeros(2, 3, 8, 16),
+        v_cache=torch.zeros(2, 3, 8, 16),
+        lengths=torch.tensor([0, 3]),
+    )
     args.update(overrides)
     return BadInput(name, ops.masked_attention_decode, (), args, error, match)
 
@@ -106,12 +125,22 @@ BAD_INPUTS = [
     _bad("k-shape", ValueError, r"k must have shape \(2, 3, 5, 16\) to match q", k=torch.randn(2, 3, 6, 16)),
     _bad("v-dtype", TypeError, "v must have the dtype of q", v=torch.randn(2, 3, 5, 16, dtype=torch.float64)),
     _bad("q-dtype", TypeError, "q must have a floating dtype", q=torch.ones(2, 3, 5, 16, dtype=torch.int64)),
-    _bad("head-dim", ValueError, "head dimension", q=torch.randn(2, 3, 5, 0), k=torch.randn(2, 3, 5, 0),
-         v=torch.randn(2, 3, 5, 0)),
+    _bad(
+        "head-dim",
+        ValueError,
+        "head dimension",
+        q=torch.randn(2, 3, 5, 0),
+        k=torch.randn(2, 3, 5, 0),
+        v=torch.randn(2, 3, 5, 0),
+    ),
     _bad("k-device", ValueError, "k is on meta but q is on cpu", k=torch.randn(2, 3, 5, 16, device="meta")),
     _bad("mask-dtype", TypeError, "key_padding_mask must be a bool tensor", key_padding_mask=torch.ones(2, 5)),
-    _bad("mask-shape", ValueError, r"key_padding_mask must have shape \(batch, length\) = \(2, 5\)",
-         key_padding_mask=torch.ones(2, 4, dtype=torch.bool)),
+    _bad(
+        "mask-shape",
+        ValueError,
+        r"key_padding_mask must have shape \(batch, length\) = \(2, 5\)",
+        key_padding_mask=torch.ones(2, 4, dtype=torch.bool),
+    ),
     _bad("mask-list", TypeError, "key_padding_mask must be a torch.Tensor", key_padding_mask=[[True]]),
     _bad("causal-int", TypeError, "causal must be a bool", kwargs={"causal": 1}),
     _bad("scale-inf", ValueError, "scale must be finite", kwargs={"scale": float("inf")}),
@@ -120,14 +149,27 @@ BAD_INPUTS = [
     _bad_decode("decode-k-new", ValueError, "k_new must have shape", k_new=torch.randn(2, 3, 1, 8)),
     _bad_decode("decode-k-cache", ValueError, "k_cache must have shape", k_cache=torch.zeros(2, 4, 8, 16)),
     _bad_decode("decode-v-cache", ValueError, "v_cache must have shape", v_cache=torch.zeros(2, 3, 7, 16)),
-    _bad_decode("decode-v-cache-dtype", TypeError, "v_cache must have the dtype",
-                v_cache=torch.zeros(2, 3, 8, 16, dtype=torch.float64)),
-    _bad_decode("decode-lengths-float", TypeError, "lengths must be an integer tensor", lengths=torch.tensor([0.0, 1.0])),
+    _bad_decode(
+        "decode-v-cache-dtype",
+        TypeError,
+        "v_cache must have the dtype",
+        v_cache=torch.zeros(2, 3, 8, 16, dtype=torch.float64),
+    ),
+    _bad_decode(
+        "decode-lengths-float", TypeError, "lengths must be an integer tensor", lengths=torch.tensor([0.0, 1.0])
+    ),
     _bad_decode("decode-lengths-shape", ValueError, r"lengths must have shape \(2,\)", lengths=torch.tensor([0, 1, 2])),
     _bad_decode("decode-lengths-negative", ValueError, "lengths must lie in", lengths=torch.tensor([-1, 1])),
     _bad_decode("decode-cache-full", ValueError, r"lengths must lie in \[0, 8\)", lengths=torch.tensor([1, 8])),
 ]
 
-CASES = OpCases(op="masked_attention", public=ops.masked_attention, reference=reference, sample_inputs=sample_inputs,
-                opcheck_samples=opcheck_samples, gradcheck_samples=gradcheck_samples, bad_inputs=BAD_INPUTS,
-                float64_rtol=1e-10)
+CASES = OpCases(
+    op="masked_attention",
+    public=ops.masked_attention,
+    reference=reference,
+    sample_inputs=sample_inputs,
+    opcheck_samples=opcheck_samples,
+    gradcheck_samples=gradcheck_samples,
+    bad_inputs=BAD_INPUTS,
+    float64_rtol=1e-10,
+)

@@ -9,8 +9,15 @@ from hepgen import ops
 from hepgen.ops.ode_combine import ode_combine_reference
 
 # (state shape, number of terms)
-CASES_ = [((1, 1, 1), 1), ((3, 0, 5), 2), ((0, 4, 3), 3), ((5, 33, 3), 4), ((4, 7, 13), 7), ((2, 150, 3), 0),
-          ((6, 5), 2)]
+CASES_ = [
+    ((1, 1, 1), 1),
+    ((3, 0, 5), 2),
+    ((0, 4, 3), 3),
+    ((5, 33, 3), 4),
+    ((4, 7, 13), 7),
+    ((2, 150, 3), 0),
+    ((6, 5), 2),
+]
 
 
 def reference(y, ks, coeffs, h, mask=None, y_coeff=1.0):
@@ -53,9 +60,17 @@ def sample_inputs(device, dtype):
     g = seeded(name)
     y, ks, coeffs, _ = _state(g, (5, 8, 6), 2)
     mask = torch.rand(5, 8, generator=g) < 0.7
-    yield Sample(name, (to(y).transpose(1, 2).contiguous().transpose(1, 2),
-                        [to(ks[0]).transpose(0, 1).contiguous().transpose(0, 1), to(ks[1])], coeffs, 0.1,
-                        to(mask)), grad=_leaves(2, h=False))
+    yield Sample(
+        name,
+        (
+            to(y).transpose(1, 2).contiguous().transpose(1, 2),
+            [to(ks[0]).transpose(0, 1).contiguous().transpose(0, 1), to(ks[1])],
+            coeffs,
+            0.1,
+            to(mask),
+        ),
+        grad=_leaves(2, h=False),
+    )
     # Padding holds NaN (state) and inf (terms): never read, exactly 0 out. (The gradient for h
     # is not asked: the reference's would be 0 · inf there.)
     name = "nan-padding"
@@ -63,8 +78,17 @@ def sample_inputs(device, dtype):
     y, ks, coeffs, h = _state(g, (4, 9, 3), 3)
     mask = torch.rand(4, 9, generator=g) < 0.7
     pad = ~mask.unsqueeze(-1)
-    yield Sample(name, (to(y.masked_fill(pad, float("nan"))), [to(k.masked_fill(pad, float("inf"))) for k in ks], coeffs,
-                        to(h), to(mask)), grad=_leaves(3, h=False))
+    yield Sample(
+        name,
+        (
+            to(y.masked_fill(pad, float("nan"))),
+            [to(k.masked_fill(pad, float("inf"))) for k in ks],
+            coeffs,
+            to(h),
+            to(mask),
+        ),
+        grad=_leaves(3, h=False),
+    )
 
 
 def opcheck_samples(dtype):
@@ -101,6 +125,13 @@ BAD_INPUTS = [
     _bad("y-scalar", ValueError, r"y must have a leading sample dimension", y=torch.tensor(1.0), ks=[]),
 ]
 
-CASES = OpCases(op="ode_combine", public=ops.ode_combine, reference=reference, sample_inputs=sample_inputs,
-                opcheck_samples=opcheck_samples, gradcheck_samples=gradcheck_samples, bad_inputs=BAD_INPUTS,
-                float64_rtol=1e-13)
+CASES = OpCases(
+    op="ode_combine",
+    public=ops.ode_combine,
+    reference=reference,
+    sample_inputs=sample_inputs,
+    opcheck_samples=opcheck_samples,
+    gradcheck_samples=gradcheck_samples,
+    bad_inputs=BAD_INPUTS,
+    float64_rtol=1e-13,
+)

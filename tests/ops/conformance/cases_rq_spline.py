@@ -9,8 +9,18 @@ from hepgen import ops
 from hepgen.ops.rq_spline import NFLOWS_COUNT_REASON
 
 # (batch shape, K): odd sizes, one bin, empty batches, many bins.
-SHAPES = [((1,), 1), ((7,), 1), ((0,), 8), ((2, 0, 3), 4), ((33, 5), 8), ((3, 4, 5), 3), ((257,), 16),
-          ((19, 18), 8), ((41,), 2), ((6, 7), 13)]
+SHAPES = [
+    ((1,), 1),
+    ((7,), 1),
+    ((0,), 8),
+    ((2, 0, 3), 4),
+    ((33, 5), 8),
+    ((3, 4, 5), 3),
+    ((257,), 16),
+    ((19, 18), 8),
+    ((41,), 2),
+    ((6, 7), 13),
+]
 KW = dict(tail_bound=2.5, min_bin_width=1e-3, min_bin_height=2e-3, min_derivative=1e-2)
 ALL = (0, 1, 2, 3)
 
@@ -61,7 +71,7 @@ def sample_inputs(device, dtype):
     N, D, K = 13, 7, 8
     params = to(torch.randn(N, D, 3 * K - 1, generator=g, dtype=torch.float64))
     x = to(torch.rand(D, N, generator=g, dtype=torch.float64) * 2.4 - 1.2).t()
-    yield Sample(name, (x, params[..., :K], params[..., K:2 * K], params[..., 2 * K:]), grad=ALL)
+    yield Sample(name, (x, params[..., :K], params[..., K : 2 * K], params[..., 2 * K :]), grad=ALL)
     # Parameters with a non-unit stride along the bins, and with permuted leading dimensions.
     name = "strided-bins"
     g = seeded(name)
@@ -89,8 +99,12 @@ def gradcheck_samples():
     for inverse in (False, True):
         x, uw, uh, ud = _params(seeded("gradcheck"), (3, 4), 5)
         x[0, 0] = 3.0  # one element in the tails
-        yield Sample(f"gradcheck-{inverse}", (x, uw, uh, ud), dict(inverse=inverse, tail_bound=1.2, min_derivative=1e-2),
-                     grad=ALL)
+        yield Sample(
+            f"gradcheck-{inverse}",
+            (x, uw, uh, ud),
+            dict(inverse=inverse, tail_bound=1.2, min_derivative=1e-2),
+            grad=ALL,
+        )
 
 
 _X, _W, _H, _D = (t.float() for t in _params(seeded("bad"), (2, 3), 4))
@@ -105,20 +119,42 @@ BAD_INPUTS = [
     _bad("inputs-dtype", (_X.long(), _W, _H, _D), {}, TypeError, "inputs must have a floating dtype"),
     _bad("widths-dtype", (_X, _W.double(), _H, _D), {}, TypeError, "unnormalized_widths must have the dtype of inputs"),
     _bad("heights-bins", (_X, _W, _H[..., :3], _D), {}, ValueError, "unnormalized_heights must have K = 4 bins"),
-    _bad("derivatives-knots", (_X, _W, _H, _D[..., :2]), {}, ValueError, "unnormalized_derivatives must have K - 1 = 3"),
+    _bad(
+        "derivatives-knots", (_X, _W, _H, _D[..., :2]), {}, ValueError, "unnormalized_derivatives must have K - 1 = 3"
+    ),
     _bad("no-bins", (_X, _W[..., :0], _H[..., :0], _D), {}, ValueError, "unnormalized_widths must have at least 1 bin"),
-    _bad("derivatives-scalar", (_X, _W, _H, torch.tensor(1.0)), {}, ValueError,
-         "unnormalized_derivatives must have at least 1 dimension"),
+    _bad(
+        "derivatives-scalar",
+        (_X, _W, _H, torch.tensor(1.0)),
+        {},
+        ValueError,
+        "unnormalized_derivatives must have at least 1 dimension",
+    ),
     _bad("no-broadcast", (_X[:, :2], _W, _H, _D), {}, ValueError, "must broadcast together"),
-    _bad("device", (_X, _W, _H, _D.to("meta")), {}, ValueError, "unnormalized_derivatives is on meta but inputs is on cpu"),
+    _bad(
+        "device",
+        (_X, _W, _H, _D.to("meta")),
+        {},
+        ValueError,
+        "unnormalized_derivatives is on meta but inputs is on cpu",
+    ),
     _bad("tails", (_X, _W, _H, _D), {"tails": None}, ValueError, "tails must be 'linear'"),
     _bad("tail-bound-zero", (_X, _W, _H, _D), {"tail_bound": 0.0}, ValueError, "tail_bound must be positive"),
     _bad("tail-bound-inf", (_X, _W, _H, _D), {"tail_bound": float("inf")}, ValueError, "tail_bound must be finite"),
     _bad("min-bin-width", (_X, _W, _H, _D), {"min_bin_width": 0.3}, ValueError, r"min_bin_width must be in \[0, 1/K\]"),
-    _bad("min-bin-height", (_X, _W, _H, _D), {"min_bin_height": -1e-3}, ValueError,
-         r"min_bin_height must be in \[0, 1/K\]"),
-    _bad("min-derivative", (_X, _W, _H, _D), {"min_derivative": 1.0}, ValueError, r"min_derivative must be in \[0, 1\)"),
-    _bad("min-derivative-str", (_X, _W, _H, _D), {"min_derivative": "0.1"}, TypeError, "min_derivative must be a float"),
+    _bad(
+        "min-bin-height",
+        (_X, _W, _H, _D),
+        {"min_bin_height": -1e-3},
+        ValueError,
+        r"min_bin_height must be in \[0, 1/K\]",
+    ),
+    _bad(
+        "min-derivative", (_X, _W, _H, _D), {"min_derivative": 1.0}, ValueError, r"min_derivative must be in \[0, 1\)"
+    ),
+    _bad(
+        "min-derivative-str", (_X, _W, _H, _D), {"min_derivative": "0.1"}, TypeError, "min_derivative must be a float"
+    ),
 ]
 
 # The spline is ill-conditioned in its knots: one rounding (an ulp of B) in a knot moves the
@@ -126,7 +162,18 @@ BAD_INPUTS = [
 # differently (a kernel's, and the float32 reference's) carry independent errors of that size.
 # Hence a larger multiple and a floor of 100 float32 ulps of the largest value; in float64 the
 # same effect allows ~1e-9.
-CASES = OpCases(op="rq_spline", public=ops.rq_spline, reference=ops.rq_spline_reference, sample_inputs=sample_inputs,
-                opcheck_samples=opcheck_samples, gradcheck_samples=gradcheck_samples, bad_inputs=BAD_INPUTS,
-                factor=8.0, grad_factor=8.0, floor_ulps=100, float64_rtol=1e-9, layout_exact=True,
-                known_limits=tuple((b, NFLOWS_COUNT_REASON) for b in ("cpu", "triton", "cuda")))
+CASES = OpCases(
+    op="rq_spline",
+    public=ops.rq_spline,
+    reference=ops.rq_spline_reference,
+    sample_inputs=sample_inputs,
+    opcheck_samples=opcheck_samples,
+    gradcheck_samples=gradcheck_samples,
+    bad_inputs=BAD_INPUTS,
+    factor=8.0,
+    grad_factor=8.0,
+    floor_ulps=100,
+    float64_rtol=1e-9,
+    layout_exact=True,
+    known_limits=tuple((b, NFLOWS_COUNT_REASON) for b in ("cpu", "triton", "cuda")),
+)

@@ -41,8 +41,14 @@ def sample_inputs(device, dtype):
     x = torch.randn(4, 9, 5, generator=g, dtype=torch.float64).masked_fill(~mask.unsqueeze(-1), float("nan"))
     yield Sample(name, (to(x), to(mask)), grad=(0,))
     name = "all-empty"
-    yield Sample(name, (to(torch.randn(3, 4, 2, generator=seeded(name), dtype=torch.float64)),
-                        torch.zeros(3, 4, dtype=torch.bool, device=device)), grad=(0,))
+    yield Sample(
+        name,
+        (
+            to(torch.randn(3, 4, 2, generator=seeded(name), dtype=torch.float64)),
+            torch.zeros(3, 4, dtype=torch.bool, device=device),
+        ),
+        grad=(0,),
+    )
 
 
 def opcheck_samples(dtype):
@@ -54,9 +60,15 @@ def opcheck_samples(dtype):
 
 def gradcheck_samples():
     g = seeded("gradcheck")
-    yield Sample("float-mask", (torch.randn(3, 6, 4, generator=g, dtype=torch.float64),
-                                torch.rand(3, 6, generator=g, dtype=torch.float64) * (torch.rand(3, 6, generator=g) < 0.6),
-                                0.3), grad=(0,))
+    yield Sample(
+        "float-mask",
+        (
+            torch.randn(3, 6, 4, generator=g, dtype=torch.float64),
+            torch.rand(3, 6, generator=g, dtype=torch.float64) * (torch.rand(3, 6, generator=g) < 0.6),
+            0.3,
+        ),
+        grad=(0,),
+    )
 
 
 def _bad(name, x, mask, scale, error, match):
@@ -65,20 +77,51 @@ def _bad(name, x, mask, scale, error, match):
 
 BAD_INPUTS = [
     _bad("x-rank", torch.randn(3, 4), torch.ones(3, 4), 0.01, ValueError, "x must have 3 dimensions"),
-    _bad("mask-shape", torch.randn(2, 3, 4), torch.ones(2, 4), 0.01, ValueError,
-         r"mask must have shape \(batch, set size\) = \(2, 3\)"),
+    _bad(
+        "mask-shape",
+        torch.randn(2, 3, 4),
+        torch.ones(2, 4),
+        0.01,
+        ValueError,
+        r"mask must have shape \(batch, set size\) = \(2, 3\)",
+    ),
     _bad("mask-rank", torch.randn(2, 3, 4), torch.ones(2, 3, 1), 0.01, ValueError, "mask must have 2 dimensions"),
-    _bad("x-dtype", torch.ones(2, 3, 4, dtype=torch.int64), torch.ones(2, 3), 0.01, TypeError,
-         "x must have a floating dtype"),
-    _bad("mask-dtype", torch.randn(2, 3, 4), torch.ones(2, 3, dtype=torch.int32), 0.01, TypeError,
-         "mask must be bool or floating"),
-    _bad("mask-device", torch.randn(2, 3, 4), torch.ones(2, 3, device="meta"), 0.01, ValueError,
-         "mask is on meta but x is on cpu"),
+    _bad(
+        "x-dtype",
+        torch.ones(2, 3, 4, dtype=torch.int64),
+        torch.ones(2, 3),
+        0.01,
+        TypeError,
+        "x must have a floating dtype",
+    ),
+    _bad(
+        "mask-dtype",
+        torch.randn(2, 3, 4),
+        torch.ones(2, 3, dtype=torch.int32),
+        0.01,
+        TypeError,
+        "mask must be bool or floating",
+    ),
+    _bad(
+        "mask-device",
+        torch.randn(2, 3, 4),
+        torch.ones(2, 3, device="meta"),
+        0.01,
+        ValueError,
+        "mask is on meta but x is on cpu",
+    ),
     _bad("scale-nan", torch.randn(2, 3, 4), torch.ones(2, 3), float("nan"), ValueError, "sum_scale must be finite"),
     _bad("scale-str", torch.randn(2, 3, 4), torch.ones(2, 3), "0.1", TypeError, "sum_scale must be a float"),
     _bad("x-list", [[1.0]], torch.ones(2, 3), 0.01, TypeError, "x must be a torch.Tensor"),
 ]
 
-CASES = OpCases(op="set_pool", public=ops.set_pool, reference=ops.set_pool_reference, sample_inputs=sample_inputs,
-                opcheck_samples=opcheck_samples, gradcheck_samples=gradcheck_samples, bad_inputs=BAD_INPUTS,
-                double_backward=True)
+CASES = OpCases(
+    op="set_pool",
+    public=ops.set_pool,
+    reference=ops.set_pool_reference,
+    sample_inputs=sample_inputs,
+    opcheck_samples=opcheck_samples,
+    gradcheck_samples=gradcheck_samples,
+    bad_inputs=BAD_INPUTS,
+    double_backward=True,
+)

@@ -26,8 +26,10 @@ from hepgen import ops
 from hepgen.ops import _declare
 
 # Every op's cases_<op>.py next to this file (a new op is picked up by adding its module).
-ALL_CASES = {c.op: c for c in (importlib.import_module(p.stem).CASES
-                               for p in sorted(pathlib.Path(__file__).parent.glob("cases_*.py")))}
+ALL_CASES = {
+    c.op: c
+    for c in (importlib.import_module(p.stem).CASES for p in sorted(pathlib.Path(__file__).parent.glob("cases_*.py")))
+}
 CPU = torch.device("cpu")
 
 
@@ -40,7 +42,7 @@ def _params(dtype=torch.float32, cpu_only=False):
     out = []
     for op, cases in ALL_CASES.items():
         for name in cases.sample_names():
-            for dev in (["cpu"] if cpu_only else devices()):
+            for dev in ["cpu"] if cpu_only else devices():
                 for p in backend_params(dev, dtype, op=op):
                     out.append(pytest.param(op, name, *p.values, marks=p.marks, id=f"{op}-{name}-{p.id}"))
     return out
@@ -51,8 +53,9 @@ def _op_backend_params(backends=("reference", "cpu", "triton"), dtype=torch.floa
     for op in ALL_CASES:
         for backend in backends:
             why = ops.why_unavailable(backend, CPU, dtype, op)
-            out.append(pytest.param(op, backend, marks=[pytest.mark.skip(reason=why)] if why else [],
-                                    id=f"{op}-{backend}"))
+            out.append(
+                pytest.param(op, backend, marks=[pytest.mark.skip(reason=why)] if why else [], id=f"{op}-{backend}")
+            )
     return out
 
 
@@ -93,12 +96,18 @@ def _grads(cases, sample, backend, cotangents):
     if not leaves:
         return outs, []
     with ops.use_backend(backend or "reference"), _known_limits(cases, backend):
-        grads = torch.autograd.grad([o for o in outs], leaves, [w.to(o.dtype) for w, o in zip(cotangents, outs)],
-                                    allow_unused=True, materialize_grads=True)
+        grads = torch.autograd.grad(
+            [o for o in outs],
+            leaves,
+            [w.to(o.dtype) for w, o in zip(cotangents, outs)],
+            allow_unused=True,
+            materialize_grads=True,
+        )
     return outs, grads
 
 
 # ---- reference agreement ---------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("op, sample, device, backend", _params())
 def test_outputs_match_float64_reference(op, sample, device, backend):
@@ -122,8 +131,9 @@ def test_gradients_match_float64_reference(op, sample, device, backend):
     _, g32 = _grads(cases, s32, None, w)
     _, grads = _grads(cases, s32, backend, w)
     for path, g, r32, r64 in zip(s32.grad, grads, g32, g64):
-        assert_close_to_reference(g, r32, r64, factor=cases.grad_factor, floor=_floor(cases, r64),
-                                  what=f"gradient of input {path}")
+        assert_close_to_reference(
+            g, r32, r64, factor=cases.grad_factor, floor=_floor(cases, r64), what=f"gradient of input {path}"
+        )
 
 
 @pytest.mark.parametrize("op, sample, device, backend", _params(torch.float64))
@@ -134,7 +144,10 @@ def test_float64_matches_float64_reference(op, sample, device, backend):
     w = _cotangents(cases.call_reference(s64), sample)
     ref, gref = _grads(cases, s64, None, w)
     out, grads = _grads(cases, s64, backend, w)
-    for what, o, r in [*(("output", o, r) for o, r in zip(out, ref)), *(("gradient", g, r) for g, r in zip(grads, gref))]:
+    for what, o, r in [
+        *(("output", o, r) for o, r in zip(out, ref)),
+        *(("gradient", g, r) for g, r in zip(grads, gref)),
+    ]:
         assert o.dtype == torch.float64 and o.shape == r.shape, what
         tol = cases.float64_rtol * max(r.abs().max().item() if r.numel() else 0.0, 1.0)
         torch.testing.assert_close(o, r, rtol=0, atol=tol, msg=lambda m: f"{what}: {m}")
@@ -163,6 +176,7 @@ def test_strided_inputs_equal_contiguous_copies(op, sample, device, backend):
 
 
 # ---- autograd, custom op, compile ------------------------------------------------------------
+
 
 @pytest.mark.parametrize("op, backend", _op_backend_params())
 def test_gradcheck_float64_cpu(op, backend):
@@ -231,6 +245,7 @@ def test_custom_op_path_equals_eager_path(op, backend, monkeypatch):
     """Eager calls skip the dispatcher; torch.compile and export take the custom op. Same numbers."""
     cases = ALL_CASES[op]
     for sample in cases.opcheck_samples(torch.float64):
+
         def fresh(name=sample.name):  # new tensors for each run (a decode sample writes its cache)
             return next(x for x in cases.opcheck_samples(torch.float64) if x.name == name)
 
@@ -282,6 +297,7 @@ def test_compiled_graph_goes_through_the_custom_op(op):
 
 # ---- backend choice --------------------------------------------------------------------------
 
+
 def _in_thread(fn):
     box = {}
 
@@ -290,6 +306,7 @@ def _in_thread(fn):
             box["out"] = fn()
         except BaseException as err:  # re-raised in the caller
             box["err"] = err
+
     t = threading.Thread(target=run)
     t.start()
     t.join()
@@ -311,6 +328,7 @@ def test_backward_in_another_thread_keeps_the_forced_backend(op, path, monkeypat
     def spy(*args):
         calls.append(threading.current_thread().name)
         return original(*args)
+
     monkeypatch.setitem(table.impls, "reference", {**table.impls["reference"], "backward": spy})
     monkeypatch.setattr(_declare, "_use_custom_op", lambda: path == "custom_op")
     sample = next(s for s in cases.opcheck_samples(torch.float32) if s.grad and s.fn is None)
@@ -328,8 +346,11 @@ def test_without_an_override_the_backward_uses_the_default_choice(op, monkeypatc
     chosen = []
     for backend in table.impls:
         original = table.impls[backend]["backward"]
-        monkeypatch.setitem(table.impls, backend, {**table.impls[backend],
-                                                   "backward": lambda *a, _b=backend, _f=original: (chosen.append(_b), _f(*a))[1]})
+        monkeypatch.setitem(
+            table.impls,
+            backend,
+            {**table.impls[backend], "backward": lambda *a, _b=backend, _f=original: (chosen.append(_b), _f(*a))[1]},
+        )
     sample = next(s for s in cases.opcheck_samples(torch.float32) if s.grad and s.fn is None)
     s, leaves = sample.with_leaves()
     outs = cases.call(s)
@@ -354,8 +375,9 @@ def test_default_choice_per_dtype_and_half_types_on_the_cpu(op):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-@pytest.mark.parametrize("op, sample, device, backend",
-                         [p for p in _params() if p.values[2] == "cuda" and p.values[3] in ("cuda", "triton")])
+@pytest.mark.parametrize(
+    "op, sample, device, backend", [p for p in _params() if p.values[2] == "cuda" and p.values[3] in ("cuda", "triton")]
+)
 def test_half_types_on_the_gpu(op, sample, device, backend, dtype):
     # The kernels compute half types in float32: the baseline is the reference in float32 on
     # the rounded inputs, rounded to the output type.
@@ -377,14 +399,22 @@ def _upcast(sample):
         if isinstance(a, list):
             return [up(t) for t in a]
         return a
-    return type(sample)(sample.name, tuple(up(a) for a in sample.args), {k: up(v) for k, v in sample.kwargs.items()},
-                        sample.grad, sample.fn)
+
+    return type(sample)(
+        sample.name,
+        tuple(up(a) for a in sample.args),
+        {k: up(v) for k, v in sample.kwargs.items()},
+        sample.grad,
+        sample.fn,
+    )
 
 
 # ---- bad input -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("op, bad", [pytest.param(op, b, id=f"{op}-{b.name}") for op, c in ALL_CASES.items()
-                                     for b in c.bad_inputs])
+
+@pytest.mark.parametrize(
+    "op, bad", [pytest.param(op, b, id=f"{op}-{b.name}") for op, c in ALL_CASES.items() for b in c.bad_inputs]
+)
 def test_bad_input_is_rejected_before_any_kernel(op, bad):
     with _declare.recording() as calls, pytest.raises(bad.error, match=bad.match):
         bad.fn(*bad.args, **bad.kwargs)
@@ -392,6 +422,7 @@ def test_bad_input_is_rejected_before_any_kernel(op, bad):
 
 
 # ---- the layers ------------------------------------------------------------------------------
+
 
 def test_kernel_layer_does_not_import_the_op_layer():
     """hepgen/triton and hepgen/ops/compiled import only the specs (hepgen.ops.reference) and the
@@ -405,8 +436,13 @@ def test_kernel_layer_does_not_import_the_op_layer():
     offenders = []
     for path in [*root.glob("triton/*.py"), *root.glob("ops/compiled/*.py"), *root.glob("ops/reference/*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             for name in names:
                 if name.startswith("hepgen.ops") and not name.startswith(allowed):
                     offenders.append(f"{path.relative_to(root)}: {name}")

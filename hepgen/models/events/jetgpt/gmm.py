@@ -30,15 +30,19 @@ def split_head(raw: torch.Tensor, min_log_sigma: float) -> tuple[torch.Tensor, t
     return F.log_softmax(logits, dim=-1), means, log_sigmas
 
 
-def log_prob(x: torch.Tensor, log_weights: torch.Tensor, means: torch.Tensor,
-             log_sigmas: torch.Tensor) -> torch.Tensor:
+def log_prob(x: torch.Tensor, log_weights: torch.Tensor, means: torch.Tensor, log_sigmas: torch.Tensor) -> torch.Tensor:
     """log sum_k w_k N(x; mu_k, sigma_k^2) for x [...] and parameters [..., K] -> [...]."""
     z = (x.unsqueeze(-1) - means) * torch.exp(-log_sigmas)
     return torch.logsumexp(log_weights - log_sigmas - _HALF_LOG_2PI - 0.5 * z * z, dim=-1)
 
 
-def sample(log_weights: torch.Tensor, means: torch.Tensor, log_sigmas: torch.Tensor,
-           uniform: torch.Tensor, normal: torch.Tensor) -> torch.Tensor:
+def sample(
+    log_weights: torch.Tensor,
+    means: torch.Tensor,
+    log_sigmas: torch.Tensor,
+    uniform: torch.Tensor,
+    normal: torch.Tensor,
+) -> torch.Tensor:
     """Draw x [...] from mixtures with parameters [..., K], given uniform ~ U(0, 1) [...] (picks
     the component by inverting the cumulative weights) and normal ~ N(0, 1) [...]."""
     cumulative = torch.cumsum(torch.exp(log_weights), dim=-1)

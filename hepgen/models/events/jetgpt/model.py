@@ -55,7 +55,7 @@ class JetGPT(EventGenerator):
         self.norm = nn.LayerNorm(d)
         out = 3 * o.components
         if config.bayesian:
-            for block in self.blocks[o.layers - o.bayesian_blocks:]:
+            for block in self.blocks[o.layers - o.bayesian_blocks :]:
                 to_bayesian(block.mlp, prior_std=config.prior_std, init_log_var=config.init_log_var)
             self.head = BayesianLinear(d, out, prior_std=config.prior_std, init_log_var=config.init_log_var)
         else:
@@ -70,7 +70,7 @@ class JetGPT(EventGenerator):
         tokens = self.value_embedding(x_prev.unsqueeze(-1))
         if start == 0:
             tokens = torch.cat([self.start.expand(B, 1, -1), tokens[:, 1:]], dim=1)
-        return tokens + self.position[start:start + L] + self.multiplicity(n_jets - 1).unsqueeze(1)
+        return tokens + self.position[start : start + L] + self.multiplicity(n_jets - 1).unsqueeze(1)
 
     def _head(self, h: torch.Tensor):
         return gmm.split_head(self.head(self.norm(h)), self.options.min_log_sigma)
@@ -82,7 +82,9 @@ class JetGPT(EventGenerator):
         real components; x with its padding zeroed) for x [B, L <= 17], padded beyond each
         event's 5 + 4 n components (the padding may hold anything, NaN included)."""
         if x.dim() != 2 or not 1 <= x.shape[1] <= MAX_COMPONENTS or not x.is_floating_point():
-            raise ValueError(f"x: expected a float tensor [batch, L <= {MAX_COMPONENTS}], got {x.dtype} {tuple(x.shape)}")
+            raise ValueError(
+                f"x: expected a float tensor [batch, L <= {MAX_COMPONENTS}], got {x.dtype} {tuple(x.shape)}"
+            )
         check_batch(None, n_jets)
         if len(n_jets) != len(x):
             raise ValueError(f"n_jets: expected {len(x)} entries (one per row of x), got {len(n_jets)}")
@@ -115,8 +117,9 @@ class JetGPT(EventGenerator):
     # ---- sampling --------------------------------------------------------------------------
 
     @torch.no_grad()
-    def sample_sequences(self, n_jets: int, uniform: torch.Tensor, normal: torch.Tensor,
-                         use_cache: bool = True) -> torch.Tensor:
+    def sample_sequences(
+        self, n_jets: int, uniform: torch.Tensor, normal: torch.Tensor, use_cache: bool = True
+    ) -> torch.Tensor:
         """x [B, 5 + 4 n_jets] for B events with ``n_jets`` jets, one component per step,
         driven by the given uniform and normal numbers [B, >= 5 + 4 n_jets] (the mixture
         component and the Gaussian draw of each step). With ``use_cache`` each step is one
@@ -125,8 +128,10 @@ class JetGPT(EventGenerator):
         D = dimension(n_jets)
         B = uniform.shape[0]
         if uniform.dim() != 2 or uniform.shape[1] < D or normal.shape != uniform.shape:
-            raise ValueError(f"uniform and normal: expected one shape [B, >= {D}], got "
-                             f"{tuple(uniform.shape)} and {tuple(normal.shape)}")
+            raise ValueError(
+                f"uniform and normal: expected one shape [B, >= {D}], got "
+                f"{tuple(uniform.shape)} and {tuple(normal.shape)}"
+            )
         p = self.start
         n = torch.full((B,), n_jets, dtype=torch.int64, device=p.device)
         x = torch.zeros(B, D, dtype=p.dtype, device=p.device)
@@ -139,7 +144,7 @@ class JetGPT(EventGenerator):
                 if t == 0:
                     h = (self.start + offsets[0]).expand(B, 1, -1)
                 else:
-                    h = self.value_embedding(x[:, t - 1:t].unsqueeze(-1)) + offsets[t]
+                    h = self.value_embedding(x[:, t - 1 : t].unsqueeze(-1)) + offsets[t]
                 for block, cache in zip(self.blocks, caches):
                     h = block(h, cache=cache)
             else:
@@ -158,8 +163,15 @@ class JetGPT(EventGenerator):
         return {"use_cache": use_cache}
 
     @torch.no_grad()
-    def sample_vectors(self, n_jets: torch.Tensor, generator: torch.Generator | None = None, *,
-                       use_cache: bool = True, batch_size: int = 10_000, progress=None) -> torch.Tensor:
+    def sample_vectors(
+        self,
+        n_jets: torch.Tensor,
+        generator: torch.Generator | None = None,
+        *,
+        use_cache: bool = True,
+        batch_size: int = 10_000,
+        progress=None,
+    ) -> torch.Tensor:
         """Preprocessed events x [B, 17] (exactly 0 beyond each event's 5 + 4 n components)
         for the jet counts n_jets [B]. The random numbers of every event are drawn up front
         (on the CPU, from ``generator`` if given), so the events do not depend on batch_size,
@@ -177,13 +189,14 @@ class JetGPT(EventGenerator):
         jobs = []
         for n in range(1, MAX_JETS + 1):
             rows = torch.nonzero(n_cpu == n).squeeze(1)
-            jobs += [(n, rows[i:i + batch_size]) for i in range(0, len(rows), batch_size)]
+            jobs += [(n, rows[i : i + batch_size]) for i in range(0, len(rows), batch_size)]
         was_training = self.training
         self.eval()
         try:
-            for n, rows in (progress(jobs) if progress else jobs):
-                x[rows.to(p.device), :dimension(n)] = self.sample_sequences(
-                    n, uniform[rows].to(p.dtype), normal[rows].to(p.dtype), use_cache=use_cache)
+            for n, rows in progress(jobs) if progress else jobs:
+                x[rows.to(p.device), : dimension(n)] = self.sample_sequences(
+                    n, uniform[rows].to(p.dtype), normal[rows].to(p.dtype), use_cache=use_cache
+                )
         finally:
             self.train(was_training)
         return x
