@@ -17,17 +17,22 @@ import sys
 import h5py
 import pytest
 
+import hepgen as hepgen_package
 from hepgen.models import list_pretrained
 
 
-def hepgen(*argv: str) -> subprocess.CompletedProcess:
+def hepgen(*argv: str, cwd) -> subprocess.CompletedProcess:
     """``python -W error::DeprecationWarning -m hepgen ARGV``: any DeprecationWarning fails it."""
-    env = {**os.environ, "HEPGEN_PROGRESS": "0", "PYTHONPATH": os.pathsep.join(sys.path)}
+    # The child must import the hepgen this test imported (installed, editable or a source
+    # tree on PYTHONPATH), not whatever its working directory happens to hold.
+    package_root = os.path.dirname(os.path.dirname(hepgen_package.__file__))
+    env = {**os.environ, "HEPGEN_PROGRESS": "0", "PYTHONPATH": os.pathsep.join([package_root, *sys.path])}
     return subprocess.run(
         [sys.executable, "-W", "error::DeprecationWarning", "-m", "hepgen", *argv],
         capture_output=True,
         text=True,
         env=env,
+        cwd=cwd,  # not the checkout: `python -m` puts the working directory first on sys.path
         timeout=600,
     )
 
@@ -41,7 +46,7 @@ def hepgen(*argv: str) -> subprocess.CompletedProcess:
 )
 def test_generate_with_the_shipped_models(argv, tmp_path):
     out = tmp_path / "out.h5"
-    done = hepgen(*argv, "-o", str(out))
+    done = hepgen(*argv, "-o", str(out), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "deprecated" not in done.stderr
     with h5py.File(out) as file:
