@@ -199,7 +199,12 @@ def _add_events(kinds) -> None:
         "(FILE.partial renamed when done; Ctrl-C keeps the finished chunks, marked complete=False). "
         "With --truth and --plots, also writes truth-vs-model histograms.",
     )
-    p.add_argument("--model", required=True, metavar="CKPT", help="checkpoint from `hepgen train events`")
+    p.add_argument(
+        "--model",
+        default="pretrained",
+        metavar="CKPT",
+        help="checkpoint from `hepgen train events`, or 'pretrained' (default: the shipped CFM, docs/events.md)",
+    )
     _common(p, what="events", batch=10_000, file_help="HDF5 event file to write")
     p.add_argument(
         "--ensemble",

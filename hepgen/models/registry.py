@@ -29,9 +29,14 @@ PRETRAINED = {
         "jets",
         "EPiC-FM on Pythia top jets with 30 particles (docs/epic.md)",
     ),
+    "pretrained-events": (
+        _MODELS / "events" / "pretrained" / "cfm_zjets.pt",
+        "events",
+        "CFM on 180 000 Pythia Z(->mu mu)+1-3 jet events (docs/events.md)",
+    ),
 }
 # What the plain name "pretrained" meant to each kind's old loader.
-PRETRAINED_BY_KIND = {"showers": "pretrained-calo", "jets": "pretrained-jets"}
+PRETRAINED_BY_KIND = {"showers": "pretrained-calo", "jets": "pretrained-jets", "events": "pretrained-events"}
 KINDS = ("jets", "showers", "events")
 
 

@@ -19,7 +19,7 @@ def old(call, *args, **kwargs):
 
 def test_list_pretrained_names_the_shipped_files():
     shipped = hepgen.models.list_pretrained()
-    assert sorted(shipped) == ["pretrained-calo", "pretrained-jets"]
+    assert sorted(shipped) == ["pretrained-calo", "pretrained-events", "pretrained-jets"]
     for path, description in shipped.values():
         assert path.is_file() and description
 
@@ -56,8 +56,8 @@ def test_jets_same_numbers_as_the_older_loader():
 def test_pretrained_names_are_checked():
     with pytest.raises(ValueError, match="ambiguous"):
         hepgen.models.load("pretrained")
-    with pytest.raises(ValueError, match="unknown pretrained model 'pretrained-events'"):
-        hepgen.models.load("pretrained-events")
+    with pytest.raises(ValueError, match="unknown pretrained model 'pretrained-zjets'"):
+        hepgen.models.load("pretrained-zjets")
     with pytest.raises(ValueError, match="generates showers, expected jets"):
         hepgen.models.load("pretrained-calo", kind="jets")
     with pytest.raises(FileNotFoundError, match="no such checkpoint file"):
