@@ -12,6 +12,23 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
+# Property-based tests (Hypothesis): "ci" (the default) is the bounded profile CI runs in
+# minutes; "long" (pytest --hypothesis-profile=long) is the pre-release run of at least 10^4
+# examples per test, whose counts docs/reliability.md records. No deadline: the first call
+# of a kernel compiles or interprets it, and 2 shared cores time nothing reliably.
+try:
+    from hypothesis import HealthCheck, settings
+
+    _slow_ok = [HealthCheck.too_slow, HealthCheck.data_too_large]
+    settings.register_profile("ci", max_examples=40, deadline=None, suppress_health_check=_slow_ok, print_blob=True)
+    settings.register_profile(
+        "long", max_examples=10_000, deadline=None, suppress_health_check=_slow_ok, print_blob=True
+    )
+    settings.load_profile(os.environ.get("HEPGEN_HYPOTHESIS_PROFILE", "ci"))
+except ImportError:  # hypothesis is in the test extra; without it those tests are skipped
+    pass
+
+
 # Where hepgen's own code runs end to end (the commands, the bench suites), a hepgen
 # DeprecationWarning is an error: internal code must not call deprecated API. Every hepgen
 # deprecation says "is deprecated and will be removed in the next release"; tests of the
