@@ -15,7 +15,7 @@ the other ranks when one exits with an error and names it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -33,7 +33,7 @@ class Context:
     world_size: int = 1
     local_rank: int = 0
     backend: str | None = None  # None: a single process, no process group
-    device: torch.device = torch.device("cpu")
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     @property
     def distributed(self) -> bool:

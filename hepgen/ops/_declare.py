@@ -91,6 +91,7 @@ class Op:
         outputs: tuple[str, ...] = (),
         nondifferentiable: tuple[str, ...] = (),
         check: Callable | None = None,
+        validate: Callable | None = None,
     ):
         """
         Args:
@@ -112,6 +113,12 @@ class Op:
             check: the public function's argument checks, kept with the declaration: run once,
                 before any kernel, they raise TypeError/ValueError naming the argument and return
                 what the public function passes on (the schema's arguments, as a rule).
+            validate: ``validate(*schema_args)`` checks the schema's arguments as they reach the
+                registered op ``torch.ops.hepgen.<name>`` (torch.compile graphs, exported
+                programs and users call it without the public function): it raises
+                TypeError/ValueError naming the argument, converts nothing and returns None.
+                It runs in the custom op's body before any backend, so no path reaches a
+                kernel with arguments the kernel would index out of bounds.
         """
         self.name = name
         self.schema = schema
@@ -137,6 +144,7 @@ class Op:
         self.backward = backward
         self.mutates = mutates
         self.check = check
+        self.validate = validate
         self.table: OpBackends = op_backends(self.family, preference)
         fns = {"reference": reference, **(backends or {})}
         for backend in sorted(fns, key=_backend_order):
@@ -222,6 +230,8 @@ class Op:
 
     def _build_custom_op(self):
         def body(*args):
+            if self.validate is not None:
+                self.validate(*args)
             out = self.run(*args)
             return _unaliased(out, args)
 
