@@ -4,6 +4,7 @@ by the core with a message naming the argument."""
 
 import gc
 import resource
+import sys
 
 import numpy as np
 import pytest
@@ -105,3 +106,18 @@ def test_no_leak_over_many_calls(via):
     grown = _rss_mib() - before
     # A leaked DLManagedTensor (or tensor reference) per call would be >= 3 * 100 bytes * 1e5 = 30 MiB.
     assert grown < 8, f"RSS grew by {grown:.1f} MiB over 10^5 calls"
+
+
+@pytest.mark.parametrize("via", ["numpy", "capsule"])
+def test_a_refused_tensor_is_released(via):
+    # The core refuses the array (int32) after its capsule was consumed: the capsule's deleter
+    # must still run, or the array stays referenced for ever (it did, once per call).
+    x = np.zeros((2, 5, 3), dtype=np.int32)
+    mask, out = np.ones((2, 5)), np.zeros((2, 6))
+    before = sys.getrefcount(x)
+    for _ in range(10):
+        arg = x if via == "numpy" else x.__dlpack__()
+        with pytest.raises(ValueError, match=r"x: DLPack dtype \(code 0, 32 bits"):
+            C.set_pool_forward(arg, mask, 0.01, out)
+        del arg
+    assert sys.getrefcount(x) == before

@@ -42,6 +42,7 @@ bool span(const TensorView& t, int64_t* lo, int64_t* hi) {
   return true;
 }
 
+// |v| for a stride of a view that passed check_view (which bounds it, so v != INT64_MIN).
 int64_t magnitude(int64_t v) { return v < 0 ? -v : v; }
 
 }  // namespace
@@ -103,9 +104,12 @@ Status check_view(const char* name, const TensorView& t, int rank) {
                   shape_text(t.shape, t.rank, buf, sizeof buf));
   }
   if (count == 0) return Status::ok;  // an empty view reads nothing: any data and strides
-  int64_t lo, hi, bytes;
-  if (!span(t, &lo, &hi) ||
-      __builtin_mul_overflow(magnitude(lo) > hi ? magnitude(lo) : hi, static_cast<int64_t>(item), &bytes) ||
+  // The bytes from the lowest to the highest element the view reaches must fit int64: every
+  // offset computed later from this view (kernels' indexing, the overlap checks below, which
+  // add and scale span ends) lies within that extent, so none of them overflows.
+  int64_t lo, hi, extent, bytes;
+  if (!span(t, &lo, &hi) || __builtin_sub_overflow(hi, lo, &extent) || __builtin_add_overflow(extent, 1, &extent) ||
+      __builtin_mul_overflow(extent, static_cast<int64_t>(item), &bytes) ||
       __builtin_mul_overflow(count, static_cast<int64_t>(item), &bytes))
     return fail(Status::invalid_argument, "%s: the strides of shape %s reach offsets that overflow int64", name,
                 shape_text(t.shape, t.rank, buf, sizeof buf));

@@ -92,19 +92,29 @@ void TensorArg::from_capsule(py::handle capsule, const char* name, bool writable
     auto* m = static_cast<DLManagedTensorVersioned*>(PyCapsule_GetPointer(cap, "dltensor_versioned"));
     if (PyCapsule_SetName(cap, "used_dltensor_versioned") != 0) throw py::error_already_set();
     managed_versioned_ = m;  // ours from here: the deleter runs in release()
-    check_status(hepgen::from_dlpack(*m, name, writable, &view_));
+    refuse_owned(hepgen::from_dlpack(*m, name, writable, &view_));
     return;
   }
   if (PyCapsule_IsValid(cap, "dltensor")) {
     auto* m = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(cap, "dltensor"));
     if (PyCapsule_SetName(cap, "used_dltensor") != 0) throw py::error_already_set();
     managed_ = m;
-    check_status(hepgen::from_dlpack(m->dl_tensor, name, &view_));
+    refuse_owned(hepgen::from_dlpack(m->dl_tensor, name, &view_));
     return;
   }
   if (PyCapsule_IsValid(cap, "used_dltensor") || PyCapsule_IsValid(cap, "used_dltensor_versioned"))
     refuse(name, "this DLPack capsule was already consumed (a capsule can be passed once)");
   refuse(name, "a capsule that is not a DLPack tensor");
+}
+
+// A capsule consumed and then refused: its deleter runs now. The throw leaves the constructor,
+// so ~TensorArg never runs (without this, every refused tensor leaked: the producer's array
+// stayed referenced for ever).
+void TensorArg::refuse_owned(hepgen::Status status) {
+  if (status == hepgen::Status::ok) return;
+  const std::string message = hepgen::last_error();
+  release();
+  throw py::value_error(message);
 }
 
 TensorArg& TensorArg::operator=(TensorArg&& other) noexcept {

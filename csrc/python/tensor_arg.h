@@ -43,6 +43,7 @@ class TensorArg {
 
  private:
   void from_capsule(py::handle capsule, const char* name, bool writable);
+  void refuse_owned(hepgen::Status status);  // release the capsule's tensor and throw, unless ok
   void release();
 
   hepgen::TensorView view_{};

@@ -8,6 +8,7 @@
 #include <hepgen/rq_spline.h>
 #include <hepgen/set_pool.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -72,6 +73,22 @@ int main() {
          Status::invalid_argument, "out must be contiguous");
   expect("strides that overflow int64",
          hepgen::set_pool_forward(TensorView::strided(x.data(), {B, N, D}, {int64_t(1) << 62, D, 1}), mv, 0.01, ov),
+         Status::invalid_argument, "overflow");
+  // Extreme strides: the reach of a view is computed without signed overflow (UBSan checks
+  // this under tools/sanitize.sh), and a view whose byte extent overflows is refused.
+  const int64_t lowest = INT64_MIN;
+  expect("stride INT64_MIN",
+         hepgen::set_pool_forward(TensorView::strided(x.data(), {2, 1, 1}, {lowest, 1, 1}),
+                                  TensorView::dense(mask.data(), {2, 1}), 0.01, TensorView::dense(out.data(), {2, 2})),
+         Status::invalid_argument, "overflow");
+  std::vector<double> q1(2 * 2), out1(2 * 2), lse1(2 * 2);
+  std::vector<uint8_t> keep(4, 1);
+  const TensorView q1v = TensorView::dense(q1.data(), {2, 1, 2, 1});
+  const TensorView far_mask = TensorView::strided(keep.data(), DType::u8, {2, 2}, {INT64_MAX, lowest + 1});
+  expect("strides reaching both ends of int64 (uint8 mask)",
+         hepgen::masked_attention_forward(q1v, q1v, q1v, &far_mask, false, 1.0,
+                                          TensorView::dense(out1.data(), {2, 1, 2, 1}),
+                                          TensorView::dense(lse1.data(), {2, 1, 2})),
          Status::invalid_argument, "overflow");
   expect("rank above kMaxRank",
          hepgen::set_pool_forward(TensorView::dense(x.data(), {1, 1, 1, 1, 1, 1, 1}), mv, 0.01, ov),
