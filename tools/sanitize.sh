@@ -4,7 +4,8 @@
 #      own build folder (the worktree's hepgen/_C*.so and any installed hepgen are untouched);
 #   2. stage a copy of the Python package with that core, under the build folder;
 #   3. build the C++ tests (tests/cpp) against the staged core and run them (leak checks on);
-#   4. run the op tests (tests/ops, Triton deselected) in Python importing the staged core.
+#   4. run the op tests (tests/ops, Triton deselected) in Python importing the staged core,
+#      then replay their calls into the core with one argument changed (sanitize_mutate.py).
 # Every sanitizer report is written to a file under <build>/reports; the summary lists them
 # and the script exits 1 if there is any (or if a build or a test fails).
 #
@@ -13,6 +14,8 @@
 #   PYTHON=...               the interpreter with torch and pytest (default: python3)
 #   SANITIZE_BUILD_DIR=...   build folder (default: build/sanitize); rebuilds are incremental
 #   SANITIZE_JOBS=N          parallel compile jobs (default: 2)
+#   SANITIZE_MUTATE=0        skip the replay of the tests' core calls with changed arguments
+#                            (tools/sanitize_mutate.py; SANITIZE_MUTATE_CALLS per entry point, 40)
 # Needs gcc or clang with the sanitizer runtimes, cmake >= 3.21, pybind11 (pip install pybind11).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -90,6 +93,13 @@ def pytest_configure(config):
     if not os.path.realpath(core.__file__).startswith(os.path.realpath("$stage") + os.sep):
         raise RuntimeError(f"hepgen._C came from {core.__file__}, not from the sanitized stage $stage")
 EOF
+# tools/sanitize_mutate.py (a pytest plugin): the tests' own calls into hepgen._C replayed
+# with one tensor argument changed at a time; SANITIZE_MUTATE=0 leaves it out.
+plugins=(-p hepgen_sanitize_guard)
+if [[ ${SANITIZE_MUTATE:-1} != 0 ]]; then
+  cp tools/sanitize_mutate.py "$stage/"
+  plugins+=(-p sanitize_mutate)
+fi
 # pytest runs in the stage: test paths given relative to the repository root are made absolute.
 pytest_args=()
 for arg in "${@:-tests/ops}"; do
@@ -102,7 +112,7 @@ py_start=$(date +%s)
 (
   cd "$stage" && \
   LD_PRELOAD="$libasan:$libubsan" ASAN_OPTIONS="$asan_common:detect_leaks=0" PYTHONPATH="$stage" \
-    "$python" -m pytest -p hepgen_sanitize_guard -p no:cacheprovider -q -rfE "${pytest_args[@]}"
+    "$python" -m pytest "${plugins[@]}" -p no:cacheprovider -q -rfE "${pytest_args[@]}"
 ) >"$build/pytest.log" 2>&1
 py_status=$?
 py_s=$(($(date +%s) - py_start))
@@ -114,6 +124,7 @@ echo
 echo "==== sanitizer summary ===="
 echo "build: $build_s s; C++ tests: $cpp_ran programs, status $cpp_status; op tests: $py_s s, pytest exit $py_status"
 echo "pytest: $(grep -E '^[0-9]+ (passed|failed)|(passed|failed|error).* in [0-9.]+s' "$build/pytest.log" | tail -1)"
+grep -A20 '^sanitize_mutate:' "$build/pytest.log" | grep -E '^(sanitize_mutate:|   )' || true
 echo "sanitizer reports: ${#found[@]} (files under $reports)"
 for report in "${found[@]}"; do
   echo "--- $report"
