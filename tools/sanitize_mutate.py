@@ -145,6 +145,6 @@ def pytest_sessionfinish(session, exitstatus):
         f"{len(unexpected)} other outcomes"
     )
     for line in unexpected[:20]:
-        print("  ", line)
+        print("sanitize_mutate: other outcome:", line)
     if unexpected or not recorded:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
