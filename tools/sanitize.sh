@@ -55,6 +55,9 @@ tar -C "$root" --exclude='__pycache__' --exclude='hepgen/_C*.so' --exclude='hepg
   -cf - hepgen | tar -C "$stage" -xf -
 cmake --install "$build" --prefix "$stage/hepgen" >"$build/install.log" 2>&1 || fail "install into the stage failed"
 
+# torch (CPU build, 2.13) needs nothing more under the preloaded ASan than detect_leaks=0
+# (below): its allocator is plain malloc, which ASan intercepts. protect_shadow_gap=0, often
+# quoted for torch, is for the CUDA driver's fixed mappings; this build has no CUDA.
 # ASan: abort on the first error (its default), report to files. UBSan: a stack with each
 # report, and end the process (the build also has -fno-sanitize-recover=undefined).
 asan_common="abort_on_error=1:halt_on_error=1:log_path=$reports/asan"
