@@ -178,6 +178,7 @@ def _add_jets(kinds) -> None:
         help="epic-fm: optimal-transport flow matching; epic-jedi: VP cosine score diffusion",
     )
     p.add_argument("--epochs", type=options.positive_int, default=100, help="epochs (in all, with --resume)")
+    _until(p)
     p.add_argument(
         "--particles",
         type=options.positive_int,
@@ -204,20 +205,70 @@ def _add_jets(kinds) -> None:
 
 
 def run_jets(args: argparse.Namespace) -> int:
-    if args.resume and not Path(args.output).is_file():
-        raise FileNotFoundError(f"--resume: {args.output} does not exist")
-    config, n_train, P, state = _fit_jets(args)
-    losses = " ".join(f"{v:.4g}" for v in state.history[-5:])
-    print(
-        f"wrote {args.output} ({config.model}, {n_train} jets x {P} particles, {state.epoch} epochs; "
-        f"last losses: {losses})"
-    )
+    from hepgen.distributed.entry import job, recorded
+
+    with job(args.device) as ctx:
+        if args.resume and not Path(args.output).is_file():
+            raise FileNotFoundError(f"--resume: {args.output} does not exist")
+        config, n_train, P, state = recorded(_fit_jets)(args, ctx)
+        if ctx.is_main:
+            losses = " ".join(f"{v:.4g}" for v in state.history[-5:])
+            print(
+                f"wrote {args.output} ({config.model}, {n_train} jets x {P} particles, {state.epoch} epochs"
+                f"{_processes(ctx)}; last losses: {losses})"
+            )
     return 0
 
 
-def _fit_jets(args: argparse.Namespace):
+def _until(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--until",
+        type=options.positive_int,
+        metavar="EPOCH",
+        help="stop after this epoch; the learning-rate schedule stays that of --epochs, so --resume "
+        "continues the same run (batch jobs with a time limit)",
+    )
+
+
+def _processes(ctx) -> str:
+    return f", {ctx.world_size} processes" if ctx.distributed else ""
+
+
+def _jet_rows(args: argparse.Namespace):
+    """The training jets as row ranges of --data (each rank reads its shard), with the
+    particle slots cut to --particles and N recounted from the mask."""
+    import numpy as np
+
+    from hepgen.data.layouts.jetnet import JET_KEY, MAX_JET_PT_GEV, PARTICLE_KEY
+    from hepgen.distributed import FileRows
+
+    datasets = {"particles": PARTICLE_KEY, "jets": JET_KEY}
+    shapes = FileRows(args.data, datasets, limit=args.max_samples).shapes
+    if len(shapes["particles"]) != 3 or shapes["particles"][2] != 4 or shapes["jets"][1:] != (4,):
+        raise ValueError(f"{args.data}: expected '{PARTICLE_KEY}' (N, P, 4) and '{JET_KEY}' (N, 4), got {shapes}")
+    slots = shapes["particles"][1]
+    P = args.particles or slots
+    if P > slots:
+        raise ValueError(f"--particles {P}: {args.data} has only {slots} particle slots")
+
+    def transform(arrays: dict) -> dict:
+        particles = np.asarray(arrays["particles"][:, :P], dtype=np.float32)  # highest-pT particles first
+        jets = np.array(arrays["jets"], dtype=np.float32)
+        mask = particles[..., 3]
+        if not np.all((mask == 0) | (mask == 1)):
+            raise ValueError(f"{args.data}: '{PARTICLE_KEY}'[..., 3] must be a 0/1 mask")
+        if len(jets) and np.nanmax(jets[:, 0]) > MAX_JET_PT_GEV:
+            raise ValueError(f"{args.data}: '{JET_KEY}' pT reaches {np.nanmax(jets[:, 0]):.4g}, expected GeV")
+        jets[:, 3] = (mask > 0.5).sum(1)
+        if (jets[:, 3] < 1).any():
+            raise ValueError(f"{args.data}: {int((jets[:, 3] < 1).sum())} jets have no particles")
+        return {"particles": particles, "jets": jets}
+
+    return FileRows(args.data, datasets, limit=args.max_samples, transform=transform), P
+
+
+def _fit_jets(args: argparse.Namespace, ctx):
     import hepgen.models
-    from hepgen.data import read_jets
     from hepgen.models.epic import (
         EPiCConfig,
         TrainSettings,
@@ -226,19 +277,11 @@ def _fit_jets(args: argparse.Namespace):
     )
 
     out = Path(args.output)
-    sample = read_jets(args.data)
-    particles, jets = sample.particles[: args.max_samples], sample.jets[: args.max_samples].copy()
-    P = args.particles or particles.shape[1]
-    if P > particles.shape[1]:
-        raise ValueError(f"--particles {P}: {args.data} has only {particles.shape[1]} particle slots")
-    particles = particles[:, :P]  # JetNet files hold the highest-pT particles first
-    jets[:, 3] = (particles[..., 3] > 0.5).sum(1)
-    if (jets[:, 3] < 1).any():
-        raise ValueError(f"{args.data}: {int((jets[:, 3] < 1).sum())} jets have no particles")
+    rows, P = _jet_rows(args)
     settings = TrainSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.learning_rate, seed=args.seed)
     model, resume = None, None
     if args.resume:
-        model = hepgen.models.load(out, args.device, kind="jets")
+        model = hepgen.models.load(out, ctx.device, kind="jets")
         resume = read_train_state(out)
         if resume is None:
             raise ValueError(f"--resume: {out} holds no training state (written with --slim?)")
@@ -261,8 +304,9 @@ def _fit_jets(args: argparse.Namespace):
     extra = {
         **hepgen.models.provenance(),
         "data": str(args.data),
-        "n_train": int(len(particles)),
+        "n_train": int(rows.n),
         "seed": args.seed,
+        "processes": ctx.world_size,
         "settings": {
             "epochs": args.epochs,
             "batch_size": args.batch_size,
@@ -271,25 +315,27 @@ def _fit_jets(args: argparse.Namespace):
         },
     }
 
-    def on_epoch(state):
+    def on_epoch(state):  # rank 0 only (train_epic calls it there)
         extra.update(epochs=state.epoch, losses=[float(v) for v in state.history])
         state.sampling_model().save(out, force=True, provenance=extra, train_state=state.state_dict())
 
     bars = progress.over(args.quiet, "epoch")
     state = train_epic(
-        particles,
-        jets,
+        None,
+        None,
         config,
         settings,
-        device=args.device,
+        device=ctx.device,
         progress=None if bars is None else (lambda it: bars(it, f"train {config.model}")),
         on_epoch=on_epoch,
         resume=resume,
         model=model,
+        rows=rows,
+        until=args.until,
     )
-    if args.slim:
+    if args.slim and ctx.is_main:
         state.sampling_model().save(out, force=True, provenance=extra)
-    return config, len(particles), P, state
+    return config, rows.n, P, state
 
 
 # --------------------------------------------------------------------------- events

@@ -1,0 +1,71 @@
+"""DistributedDataParallel around a trainer's loss, and the loss of a batch split over ranks.
+
+A trainer gives ``loss_fn(*batch) -> (loss, weight, penalty)``: the loss of its part of the
+global batch as the model defines it (a mean over what the model averages: samples, real
+particles, real components), the ``weight`` that mean is over (the count), and a
+``penalty`` that does not depend on the batch (a Bayesian KL term; 0 when none).
+:class:`LossModule` makes it a module that owns the trained modules, so that DDP (one
+process per rank, gradients all-reduced and averaged in backward) can wrap it.
+
+Why the weight: DDP averages the ranks' gradients, which equals the gradient of the global
+batch's loss only when every rank's mean is over the same count. A masked mean (EPiC: over
+real particles; the event CFM and DDPM: over real components) is not, so each rank's loss
+is scaled by K * w_r / sum(w): the average over ranks is then exactly sum(l_r w_r) / sum(w),
+the loss one process computes for the whole batch. One all-reduce of two numbers per step
+gives sum(w) and the global loss (so every rank sees a non-finite loss at the same step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from hepgen.distributed.context import Context, all_reduce_sum
+
+
+class LossModule(nn.Module):
+    """``forward(*batch)`` is ``loss_fn(*batch)``; ``modules`` are what it trains."""
+
+    def __init__(self, loss_fn: Callable, modules: Sequence[nn.Module]):
+        super().__init__()
+        self.trained = nn.ModuleList(modules)
+        self._loss_fn = loss_fn
+
+    def forward(self, *batch):
+        return self._loss_fn(*batch)
+
+
+def wrap(module: LossModule, ctx: Context) -> nn.Module:
+    """``module`` in DDP when the job is distributed, else itself.
+
+    find_unused_parameters: a batch may leave parts of a model unused (the INN's flow of a
+    multiplicity absent from this rank's slice; JetGPT's positions past the longest event).
+    broadcast_buffers off: buffers here are fitted preprocessing, equal on every rank and
+    constant in training."""
+    if not ctx.distributed:
+        return module
+    from torch.nn.parallel import DistributedDataParallel
+
+    device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+    return DistributedDataParallel(module, device_ids=device_ids, find_unused_parameters=True, broadcast_buffers=False)
+
+
+def combine(ctx: Context, loss: torch.Tensor, weight: torch.Tensor) -> tuple[float, float]:
+    """(the global batch's loss, this rank's loss scale K w_r / sum w) from this rank's
+    (loss, weight); (loss, 1.0) on one process."""
+    if not ctx.distributed:
+        return float(loss.detach()), 1.0
+    local = torch.stack([weight.detach().double().reshape(()), (loss.detach().double() * weight.detach().double())])
+    total = all_reduce_sum(local.cpu())
+    w_sum = float(total[0])
+    if not w_sum > 0:
+        raise RuntimeError("the global batch has no weight (no real particles or components)")
+    return float(total[1]) / w_sum, ctx.world_size * float(weight) / w_sum
+
+
+def reduce_mean(ctx: Context, weighted_sum: float, weight: float) -> float:
+    """sum over ranks of ``weighted_sum`` / sum over ranks of ``weight`` (a validation loss)."""
+    total = all_reduce_sum(torch.tensor([weighted_sum, weight], dtype=torch.float64))
+    return float(total[0]) / float(total[1]) if float(total[1]) > 0 else float("nan")
