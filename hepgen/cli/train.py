@@ -351,9 +351,11 @@ def _add_events(kinds) -> None:
         help="JetGPT, DDPM, CFM or the spline INN on Z+jets events",
         description="Train an event generator on a Z(->mumu)+jets file (`hepgen data events`): "
         "one network for 1, 2 and 3 jets (the INN: one flow per multiplicity). "
-        "Writes one checkpoint with the config, weights and preprocessing.",
+        "Writes one checkpoint with the config, weights and preprocessing, rewritten atomically "
+        "after every epoch with the training state (--resume continues it).",
     )
-    p.add_argument("--model", required=True, choices=MODELS, help="architecture")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --output (up to --epochs in all)")
+    p.add_argument("--model", choices=MODELS, help="architecture (required unless --resume)")
     _common(
         p,
         data_help="event file from `hepgen data events` (GeV)",
@@ -362,13 +364,15 @@ def _add_events(kinds) -> None:
         lr_help="Adam learning rate, cosine-decayed to 0",
         what="events",
         old_max=("--max-events",),
+        resumable=True,
     )
     p.add_argument(
         "--bayesian",
         action="store_true",
         help="mean-field Gaussian weights, KL / N_train added to the loss (sample with --ensemble)",
     )
-    p.add_argument("--epochs", type=options.positive_int, default=50, help="epochs")
+    p.add_argument("--epochs", type=options.positive_int, default=50, help="epochs (in all, with --resume)")
+    _until(p)
     p.add_argument("--hidden", type=options.positive_int, default=256, help="hidden width")
     p.add_argument(
         "--layers",
@@ -417,57 +421,126 @@ def _key_values(items: list[str]) -> dict:
 
 
 def run_events(args: argparse.Namespace) -> int:
-    path, config, result, final = _fit_events(args)
-    losses = ", ".join(f"{k} {v:.4g}" for k, v in final.items())
-    print(
-        f"wrote {path} ({config.model}{' bayesian' if config.bayesian else ''}, {result.n_train} training "
-        f"events, {result.seconds:.1f} s wall, {result.cpu_seconds:.1f} s CPU; final: {losses})"
-    )
+    from hepgen.distributed.entry import job, recorded
+
+    with job(args.device) as ctx:
+        if args.resume and not Path(args.output).is_file():
+            raise FileNotFoundError(f"--resume: {args.output} does not exist")
+        path, config, result, final = recorded(_fit_events)(args, ctx)
+        if ctx.is_main:
+            losses = ", ".join(f"{k} {v:.4g}" for k, v in final.items())
+            print(
+                f"wrote {path} ({config.model}{' bayesian' if config.bayesian else ''}, {result.n_train} training "
+                f"events, {result.epoch} epochs{_processes(ctx)}, {result.seconds:.1f} s wall, "
+                f"{result.cpu_seconds:.1f} s CPU; final: {losses})"
+            )
     return 0
 
 
-def _fit_events(args: argparse.Namespace):
-    from hepgen.data import EventSample, read_events
+def _event_rows(args: argparse.Namespace):
+    """The events of --data as row ranges (each rank reads its shard), checked as the
+    layout's reader checks them."""
+    import numpy as np
+
+    from hepgen.data.layouts.zjets import MAX_JETS, MAX_PT_GEV
+    from hepgen.distributed import FileRows
+
+    datasets = {"muons": "muons", "jets": "jets", "n_jets": "n_jets"}
+    probe = FileRows(args.data, datasets, limit=args.max_samples)
+    n = probe.shapes["muons"][0]
+    want = {"muons": (n, 2, 4), "jets": (n, MAX_JETS, 4), "n_jets": (n,)}
+    if probe.shapes != want:
+        raise ValueError(f"{args.data}: expected datasets of shapes {want}, got {probe.shapes}")
+
+    def transform(arrays: dict) -> dict:
+        n_jets = arrays["n_jets"]
+        if len(n_jets) and (n_jets.min() < 0 or n_jets.max() > MAX_JETS):
+            raise ValueError(f"{args.data}: 'n_jets' must be in 0..{MAX_JETS}")
+        for key in ("muons", "jets"):
+            if len(n_jets) and np.nanmax(arrays[key][..., 0]) > MAX_PT_GEV:
+                raise ValueError(f"{args.data}: '{key}' pT reaches {np.nanmax(arrays[key][..., 0]):.4g}, expected GeV")
+        return arrays
+
+    rows = FileRows(args.data, datasets, limit=args.max_samples, transform=transform)
+    attrs = {k: v.decode() if isinstance(v, bytes) else v for k, v in probe.attrs.items()}
+    return rows, attrs
+
+
+def _fit_events(args: argparse.Namespace, ctx):
+    import hepgen.models
+    from hepgen.models.checkpoint import Checkpoint
     from hepgen.models.events import EventModelConfig, build_model
     from hepgen.models.events.train import train_events
 
-    config = EventModelConfig(
-        model=args.model,
-        bayesian=args.bayesian,
-        hidden=args.hidden,
-        layers=args.layers,
-        timesteps=args.timesteps,
-        ode_steps=args.steps,
-        ode_method=args.method,
-        options=_key_values(args.option),
-    )
-    build_model(config)  # a missing architecture or a bad option fails before the data is read
-    sample = read_events(args.data)
-    if args.max_samples:
-        n = args.max_samples
-        sample = EventSample(sample.muons[:n], sample.jets[:n], sample.n_jets[:n], sample.attrs)
+    out = Path(args.output)
+    model, resume = None, None
+    if args.resume:
+        model = hepgen.models.load(out, ctx.device, kind="events")
+        resume = Checkpoint.read(out).entries.get("train_state")
+        if resume is None:
+            raise ValueError(
+                f"--resume: {out} holds no training state (written before hepgen trained events resumably?)"
+            )
+        if resume["epoch"] >= args.epochs:
+            raise ValueError(f"--resume: {out} already has {resume['epoch']} epochs; ask for more with --epochs")
+        config = model.config
+    else:
+        if args.model is None:
+            raise ValueError("--model is required (unless --resume)")
+        config = EventModelConfig(
+            model=args.model,
+            bayesian=args.bayesian,
+            hidden=args.hidden,
+            layers=args.layers,
+            timesteps=args.timesteps,
+            ode_steps=args.steps,
+            ode_method=args.method,
+            options=_key_values(args.option),
+        )
+        build_model(config)  # a missing architecture or a bad option fails before the data is read
+    rows, attrs = _event_rows(args)
+    extra = {
+        **hepgen.models.provenance(),
+        "data": str(args.data),
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "processes": ctx.world_size,
+    }
+
+    def record(result) -> dict:
+        final = {k: float(v[-1]) for k, v in result.history.items() if v}
+        extra.update(
+            n_train=result.n_train,
+            epochs_done=result.epoch,
+            train_seconds=result.seconds,
+            train_cpu_seconds=result.cpu_seconds,
+            final=final,
+            history={k: [float(x) for x in v] for k, v in result.history.items()},
+        )
+        return final
+
+    def on_epoch(result):  # rank 0 only: the checkpoint, rewritten atomically after each epoch
+        record(result)
+        result.model.save(
+            out, force=True, provenance={**result.model.provenance, **extra}, train_state=result.train_state
+        )
+
     result = train_events(
-        sample,
+        None,
         config,
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.learning_rate,
         seed=args.seed,
-        device=args.device,
+        device=ctx.device,
         validation_fraction=args.validation_fraction,
         progress=progress.over(args.quiet, "epoch"),
+        rows=rows,
+        attrs=attrs,
+        on_epoch=on_epoch,
+        resume=resume,
+        model=model,
+        until=args.until,
     )
-    final = {k: float(v[-1]) for k, v in result.history.items() if v}
-    extra = {
-        **result.model.provenance,
-        "data": str(args.data),
-        "n_train": result.n_train,
-        "epochs": args.epochs,
-        "seed": args.seed,
-        "train_seconds": result.seconds,
-        "train_cpu_seconds": result.cpu_seconds,
-        "final": final,
-        "history": {k: [float(x) for x in v] for k, v in result.history.items()},
-    }
-    path = result.model.save(args.output, force=args.force, provenance=extra)
-    return path, config, result, final
+    final = record(result)
+    return out, config, result, final

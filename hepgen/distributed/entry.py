@@ -11,6 +11,7 @@ torchrun, or raise after HEPGEN_DIST_TIMEOUT seconds (hepgen.distributed.context
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,7 +36,10 @@ def job(device: str | torch.device | None = "cpu") -> Iterator[Context]:
 
 
 def recorded(fn: Callable) -> Callable:
-    """``fn`` under torch.distributed.elastic's ``@record`` (the error file for torchrun)."""
+    """``fn`` under torch.distributed.elastic's ``@record`` (the error file torchrun reads)
+    when torchrun asked for one; ``fn`` itself otherwise."""
+    if "TORCHELASTIC_ERROR_FILE" not in os.environ:
+        return fn
     from torch.distributed.elastic.multiprocessing.errors import record
 
     return record(fn)

@@ -20,6 +20,10 @@ class Rows:
     def read(self, start: int, stop: int) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
+    def column(self, name: str) -> np.ndarray:
+        """One array whole (all ``n`` rows): for small per-row columns (e.g. jet counts)."""
+        raise NotImplementedError
+
     def _check(self, start: int, stop: int) -> None:
         if not 0 <= start <= stop <= self.n:
             raise ValueError(f"rows {start}..{stop} outside 0..{self.n}")
@@ -37,6 +41,9 @@ class ArrayRows(Rows):
     def read(self, start: int, stop: int) -> dict[str, np.ndarray]:
         self._check(start, stop)
         return {k: np.asarray(v[start:stop]) for k, v in self.arrays.items()}
+
+    def column(self, name: str) -> np.ndarray:
+        return np.asarray(self.arrays[name][: self.n])
 
 
 class FileRows(Rows):
@@ -75,3 +82,9 @@ class FileRows(Rows):
             if not np.issubdtype(values.dtype, np.number):
                 raise ValueError(f"{self.path}: '{self.datasets[name]}' has dtype {values.dtype}, expected numbers")
         return self.transform(out) if self.transform else out
+
+    def column(self, name: str) -> np.ndarray:
+        from hepgen.data._h5 import open_for_reading
+
+        with open_for_reading(self.path) as file:
+            return file[self.datasets[name]][: self.n]

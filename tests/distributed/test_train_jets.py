@@ -46,6 +46,7 @@ def test_two_ranks_equal_one_process_and_only_rank0_writes(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["jets.h5", "one.pt", "two.pt"]
 
 
+@pytest.mark.slow
 def test_resume_on_another_number_of_ranks(tmp_path):
     full, _ = _train(tmp_path, "full.pt", 3)
     part, _ = _train(tmp_path, "part.pt", 3, nproc=2, extra=["--until", "1"])  # 2 ranks, stopped after epoch 1

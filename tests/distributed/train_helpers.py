@@ -69,3 +69,15 @@ def toy_jets(n, seed=0, P=6):
 def jets_file(path, n=100, seed=0):
     write_jets(path, toy_jets(n, seed))
     return path
+
+
+def events_file(path, n=300, seed=0):
+    """A Z(->mu mu)+1-3 jets toy file (tests/models/events_toys.py)."""
+    import importlib.util
+    from pathlib import Path
+
+    where = Path(__file__).parents[1] / "models" / "events_toys.py"
+    spec = importlib.util.spec_from_file_location("events_toys", where)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.z_file(path, n, seed)

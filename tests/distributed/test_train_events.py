@@ -1,0 +1,48 @@
+"""torchrun -m hepgen train events: 2 gloo ranks == 1 process (a Bayesian CFM: masked-mean
+loss, per-sample weight noise, the KL term), the validation loss reduced over ranks, resume
+from 2 ranks on 1 process."""
+
+import pytest
+import torch
+from train_helpers import events_file, hepgen
+
+from hepgen.models.checkpoint import Checkpoint
+
+TINY = ["--model", "cfm", "--bayesian", "--hidden", "16", "--layers", "1", "--batch-size", "32"]
+TINY += ["--quiet", "--seed", "5", "--validation-fraction", "0.2"]
+
+
+def _train(tmp_path, name, epochs, nproc=None, extra=()):
+    data = tmp_path / "events.h5"
+    if not data.exists():
+        events_file(data, n=300)
+    out = tmp_path / name
+    args = ["train", "events", "--data", data, "-o", out, "--epochs", epochs, *TINY, *extra]
+    result = hepgen(args, tmp_path, nproc)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return Checkpoint.read(out), result
+
+
+def _assert_close(a: Checkpoint, b: Checkpoint):
+    assert a.weights.keys() == b.weights.keys()
+    for key in a.weights:
+        torch.testing.assert_close(a.weights[key], b.weights[key], rtol=2e-5, atol=2e-6, msg=key)
+
+
+def test_two_ranks_equal_one_process(tmp_path):
+    one, _ = _train(tmp_path, "one.pt", 2)
+    two, result = _train(tmp_path, "two.pt", 2, nproc=2)
+    _assert_close(one, two)
+    h1, h2 = one.entries["train_state"]["history"], two.entries["train_state"]["history"]
+    assert h2["val_loss"] == pytest.approx(h1["val_loss"], rel=1e-5)  # reduced over the ranks' blocks
+    assert h2["loss"] == pytest.approx(h1["loss"], rel=1e-5)
+    assert result.stdout.count("wrote ") == 1
+
+
+@pytest.mark.slow
+def test_resume_from_two_ranks_on_one_process(tmp_path):
+    full, _ = _train(tmp_path, "full.pt", 3)
+    _train(tmp_path, "part.pt", 3, nproc=2, extra=["--until", "1"])
+    part, _ = _train(tmp_path, "part.pt", 3, extra=["--resume"])
+    _assert_close(full, part)
+    assert part.entries["train_state"]["epoch"] == 3
