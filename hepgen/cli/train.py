@@ -95,22 +95,51 @@ def _add_calo(kinds) -> None:
 
 
 def run_calo(args: argparse.Namespace) -> int:
-    path, n_train, history = _fit_calo(args)
-    losses = ", ".join(f"{k} {v[-1]:.4g}" for k, v in history.items())
-    print(f"wrote {path} ({n_train} showers; final losses: {losses})")
+    from hepgen.distributed.entry import job, recorded
+
+    with job(args.device) as ctx:
+        path, n_train, history = recorded(_fit_calo)(args, ctx)
+        if ctx.is_main:
+            losses = ", ".join(f"{k} {v[-1]:.4g}" for k, v in history.items())
+            print(f"wrote {path} ({n_train} showers{_processes(ctx)}; final losses: {losses})")
     return 0
 
 
-def _fit_calo(args: argparse.Namespace):
-    from hepgen.data import CaloGeometry, read_showers
+def _shower_rows(args: argparse.Namespace):
+    """The showers of --data as row ranges (each rank reads its shard), checked as the
+    layout's reader checks them."""
+    import numpy as np
+
+    from hepgen.data.layouts import calochallenge
+    from hepgen.data.layouts.calochallenge import ENERGY_KEY, SHOWER_KEY
+    from hepgen.distributed import FileRows
+
+    datasets = {"showers": SHOWER_KEY, "energies": ENERGY_KEY}
+
+    def transform(arrays: dict) -> dict:
+        if not np.all(np.isfinite(arrays["energies"])) or np.any(arrays["energies"] <= 0):
+            raise ValueError(f"{args.data}: '{ENERGY_KEY}' must be finite and positive (MeV)")
+        if not np.all(np.isfinite(arrays["showers"])):
+            raise ValueError(f"{args.data}: '{SHOWER_KEY}' contains NaN or infinite values")
+        calochallenge._check_units(args.data, arrays["energies"], arrays["showers"])  # the reader's MeV check
+        return arrays
+
+    rows = FileRows(args.data, datasets, limit=args.max_samples, transform=transform)
+    shapes = rows.shapes
+    if len(shapes["showers"]) != 2 or shapes["energies"][1:] != (1,):
+        raise ValueError(f"{args.data}: expected '{SHOWER_KEY}' (N, voxels) and '{ENERGY_KEY}' (N, 1), got {shapes}")
+    return rows
+
+
+def _fit_calo(args: argparse.Namespace, ctx):
+    from hepgen.data import CaloGeometry
     from hepgen.models.caloman import CaloManConfig, train_caloman
 
-    sample = read_showers(args.data)
-    n_voxels = sample.showers.shape[1]
+    rows = _shower_rows(args)
+    n_voxels = rows.shapes["showers"][1]
     geometry = {g.n_voxels: g for g in (CaloGeometry.photons(),)}.get(n_voxels)
     if geometry is None:
         raise ValueError(f"{args.data}: {n_voxels} voxels; CaloMan here supports dataset-1 photons (368)")
-    showers, energies = sample.showers[: args.max_samples], sample.incident_energies[: args.max_samples]
     config = CaloManConfig(
         n_voxels=n_voxels,
         latent=args.latent,
@@ -118,31 +147,35 @@ def _fit_calo(args: argparse.Namespace):
         layer_sizes=tuple(layer.n_voxels for layer in geometry.layers),
     )
     result = train_caloman(
-        showers,
-        energies,
+        None,
+        None,
         config,
         epochs=args.epochs,
         flow_epochs=args.flow_epochs,
         batch_size=args.batch_size,
         lr=args.learning_rate,
         seed=args.seed,
-        device=args.device,
+        device=ctx.device,
         progress=progress.over(args.quiet, "epoch"),
+        rows=rows,
     )
     # The trainer's provenance (created, command, n_train, seed) and the run's settings.
     extra = {
         **result.model.provenance,
         "data": str(args.data),
-        "n_train": int(len(showers)),
+        "n_train": int(rows.n),
         "epochs": args.epochs,
         "flow_epochs": args.flow_epochs or args.epochs,
         "batch_size": args.batch_size,
+        "processes": ctx.world_size,
         "data_description": args.description,
         "seed": args.seed,
         "final_losses": {k: float(v[-1]) for k, v in result.history.items()},
     }
-    path = result.model.save(args.output, force=args.force, provenance=extra)
-    return path, len(showers), result.history
+    path = Path(args.output)
+    if ctx.is_main:
+        path = result.model.save(args.output, force=args.force, provenance=extra)
+    return path, rows.n, result.history
 
 
 # --------------------------------------------------------------------------- jets

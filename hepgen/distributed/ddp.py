@@ -69,3 +69,15 @@ def reduce_mean(ctx: Context, weighted_sum: float, weight: float) -> float:
     """sum over ranks of ``weighted_sum`` / sum over ranks of ``weight`` (a validation loss)."""
     total = all_reduce_sum(torch.tensor([weighted_sum, weight], dtype=torch.float64))
     return float(total[0]) / float(total[1]) if float(total[1]) > 0 else float("nan")
+
+
+def mean_std(ctx: Context, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and (unbiased) standard deviation over the rows of all ranks' ``values`` [n_r, F],
+    in two passes (sums, then squared deviations from the mean) in float64."""
+    x = values.double()
+    count_sum = all_reduce_sum(
+        torch.cat([torch.tensor([float(len(x))], dtype=torch.float64, device=x.device), x.sum(0)])
+    )
+    count, mean = count_sum[0], count_sum[1:] / count_sum[0]
+    var = all_reduce_sum(((x - mean) ** 2).sum(0)) / (count - 1).clamp_min(1)
+    return mean.to(values.dtype), var.sqrt().to(values.dtype)
