@@ -45,6 +45,13 @@ def _common(
     options.batch_size(p, default=batch, help=f"{what} per batch")
     options.learning_rate(p, default=lr, help=lr_help, old=old_lr)
     options.max_samples(p, what=what, old=old_max)
+    p.add_argument(
+        "--fit-rows",
+        type=options.positive_int,
+        default=200_000,
+        metavar="N",
+        help=f"fit the preprocessing on the first N {what} (every process alike; default 200000)",
+    )
     options.seed(p)
     options.device(p)
     options.threads(p)
@@ -158,6 +165,7 @@ def _fit_calo(args: argparse.Namespace, ctx):
         device=ctx.device,
         progress=progress.over(args.quiet, "epoch"),
         rows=rows,
+        fit_rows=args.fit_rows,
     )
     # The trainer's provenance (created, command, n_train, seed) and the run's settings.
     extra = {
@@ -311,7 +319,13 @@ def _fit_jets(args: argparse.Namespace, ctx):
 
     out = Path(args.output)
     rows, P = _jet_rows(args)
-    settings = TrainSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.learning_rate, seed=args.seed)
+    settings = TrainSettings(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.learning_rate,
+        seed=args.seed,
+        fit_rows=args.fit_rows,
+    )
     model, resume = None, None
     if args.resume:
         model = hepgen.models.load(out, ctx.device, kind="jets")
@@ -570,6 +584,7 @@ def _fit_events(args: argparse.Namespace, ctx):
         progress=progress.over(args.quiet, "epoch"),
         rows=rows,
         attrs=attrs,
+        fit_rows=args.fit_rows,
         on_epoch=on_epoch,
         resume=resume,
         model=model,

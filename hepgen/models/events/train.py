@@ -32,7 +32,6 @@ from hepgen.nn.bayesian import is_bayesian, kl_divergence
 # What each model's loss is a mean over (hepgen.distributed.ddp needs the count): the CFM
 # and DDPM losses average over real components (5 + 4 n per event), the others over events.
 _COMPONENT_MEAN = ("cfm", "ddpm")
-FIT_ROWS = 200_000  # the preprocessing is fitted on the first FIT_ROWS events of the file
 
 
 @dataclass
@@ -86,6 +85,7 @@ def train_events(
     *,
     rows: Rows | None = None,
     attrs: dict | None = None,
+    fit_rows: int = 200_000,
     on_epoch: Callable[[TrainResult], None] | None = None,
     resume: dict | None = None,
     model: EventGenerator | None = None,
@@ -99,7 +99,8 @@ def train_events(
     in place of ``sample`` lets each rank read only its shard. ``batch_size`` is the global
     batch. ``on_epoch(result)`` runs on rank 0 after each epoch (``result.train_state`` is
     what ``resume`` takes, with ``model`` = the checkpoint's model); ``until`` stops after
-    that epoch with the schedule of ``epochs``."""
+    that epoch with the schedule of ``epochs``. The preprocessing is fitted on the first
+    ``fit_rows`` events, on every rank alike."""
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -118,7 +119,7 @@ def train_events(
         raise ValueError("pass sample or rows, not both")
     attrs = dict(attrs or {})
     if model is None:
-        preprocessing = EventPreprocessing.fit(_sample(rows.read(0, min(rows.n, FIT_ROWS)), attrs))
+        preprocessing = EventPreprocessing.fit(_sample(rows.read(0, min(rows.n, fit_rows)), attrs))
     else:
         preprocessing = model.preprocessing
     modelled = [n for n in (1, 2, 3) if preprocessing.fractions[n - 1] > 0]
