@@ -105,10 +105,12 @@ def run_calo(args: argparse.Namespace) -> int:
     from hepgen.distributed.entry import job, recorded
 
     with job(args.device) as ctx:
-        path, n_train, history = recorded(_fit_calo)(args, ctx)
+        path, n_train, result = recorded(_fit_calo)(args, ctx)
+        history = result.history
         if ctx.is_main:
             losses = ", ".join(f"{k} {v[-1]:.4g}" for k, v in history.items())
-            print(f"wrote {path} ({n_train} showers{_processes(ctx)}; final losses: {losses})")
+            speeds = ", ".join(f"{k} {v:.0f}" for k, v in result.samples_per_second.items())
+            print(f"wrote {path} ({n_train} showers{_processes(ctx)}; final losses: {losses}; showers/s: {speeds})")
     return 0
 
 
@@ -183,7 +185,7 @@ def _fit_calo(args: argparse.Namespace, ctx):
     path = Path(args.output)
     if ctx.is_main:
         path = result.model.save(args.output, force=args.force, provenance=extra)
-    return path, rows.n, result.history
+    return path, rows.n, result
 
 
 # --------------------------------------------------------------------------- jets
@@ -256,7 +258,7 @@ def run_jets(args: argparse.Namespace) -> int:
             losses = " ".join(f"{v:.4g}" for v in state.history[-5:])
             print(
                 f"wrote {args.output} ({config.model}, {n_train} jets x {P} particles, {state.epoch} epochs"
-                f"{_processes(ctx)}; last losses: {losses})"
+                f"{_processes(ctx)}, {state.samples_per_second:.0f} jets/s; last losses: {losses})"
             )
     return 0
 
@@ -478,7 +480,8 @@ def run_events(args: argparse.Namespace) -> int:
             losses = ", ".join(f"{k} {v:.4g}" for k, v in final.items())
             print(
                 f"wrote {path} ({config.model}{' bayesian' if config.bayesian else ''}, {result.n_train} training "
-                f"events, {result.epoch} epochs{_processes(ctx)}, {result.seconds:.1f} s wall, "
+                f"events, {result.epoch} epochs{_processes(ctx)}, {result.samples_per_second:.0f} events/s, "
+                f"{result.seconds:.1f} s wall, "
                 f"{result.cpu_seconds:.1f} s CPU; final: {losses})"
             )
     return 0

@@ -37,19 +37,22 @@ class LossModule(nn.Module):
         return self._loss_fn(*batch)
 
 
-def wrap(module: LossModule, ctx: Context) -> nn.Module:
+def wrap(module: LossModule, ctx: Context, unused_parameters: bool = False) -> nn.Module:
     """``module`` in DDP when the job is distributed, else itself.
 
-    find_unused_parameters: a batch may leave parts of a model unused (the INN's flow of a
-    multiplicity absent from this rank's slice; JetGPT's positions past the longest event).
-    broadcast_buffers off: buffers here are fitted preprocessing, equal on every rank and
-    constant in training."""
+    ``unused_parameters``: a batch may leave parts of the model unused (the INN's flow of a
+    multiplicity absent from this rank's slice; JetGPT's positions past the longest event);
+    DDP then looks for them after each forward (a cost; without it such a step fails with
+    DDP's error, never silently). Buffers are not broadcast: here they are fitted
+    preprocessing, equal on every rank and constant in training."""
     if not ctx.distributed:
         return module
     from torch.nn.parallel import DistributedDataParallel
 
     device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=device_ids, find_unused_parameters=True, broadcast_buffers=False)
+    return DistributedDataParallel(
+        module, device_ids=device_ids, find_unused_parameters=unused_parameters, broadcast_buffers=False
+    )
 
 
 def combine(ctx: Context, loss: torch.Tensor, weight: torch.Tensor) -> tuple[float, float]:

@@ -13,6 +13,7 @@ happen on rank 0 only (``Context.is_main``).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 
 import torch
@@ -29,7 +30,8 @@ class EpochRunner:
 
     ``loss_fn(*batch) -> (loss, weight, penalty)`` (see :mod:`hepgen.distributed.ddp`);
     ``after_step(step)`` runs after each optimizer step (e.g. the EMA update); ``stream``
-    separates the draws of runners that share a seed (CaloMan's phases)."""
+    separates the draws of runners that share a seed (CaloMan's phases);
+    ``unused_parameters``: a batch may leave some parameters unused (see ddp.wrap)."""
 
     def __init__(
         self,
@@ -46,6 +48,7 @@ class EpochRunner:
         grad_clip: float | None = None,
         after_step: Callable[[int], None] | None = None,
         name: str = "training",
+        unused_parameters: bool = False,
     ):
         self.ctx, self.batches, self.data = ctx, batches, tuple(data)
         self.local = batches.check_world(ctx.world_size)
@@ -53,15 +56,22 @@ class EpochRunner:
         if any(len(t) != stop - start for t in self.data):
             lengths = [len(t) for t in self.data]
             raise ValueError(f"{name}: this rank's shard has {stop - start} rows, the data {lengths}")
-        self.net = wrap(LossModule(loss_fn, modules), ctx)
+        self.net = wrap(LossModule(loss_fn, modules), ctx, unused_parameters)
         self.params = [p for m in modules for p in m.parameters() if p.requires_grad]
         self.optimizer, self.scheduler = optimizer, scheduler
         self.seed, self.stream, self.grad_clip = seed, stream, grad_clip
         self.after_step, self.name = after_step, name
+        self.seconds, self.samples = 0.0, 0  # wall time in run_epoch, global examples trained on
+
+    @property
+    def samples_per_second(self) -> float:
+        """Training throughput of the whole job (all ranks) so far."""
+        return self.samples / self.seconds if self.seconds > 0 else 0.0
 
     def run_epoch(self, epoch: int) -> float:
         """The optimizer steps of ``epoch``; the mean over its steps of the global batch loss."""
         ctx, steps = self.ctx, self.batches.steps_per_epoch
+        started = time.perf_counter()
         order = self.batches.epoch_order(epoch, ctx.rank, ctx.world_size)
         device = self.data[0].device
         total = 0.0
@@ -87,6 +97,8 @@ class EpochRunner:
             if self.after_step is not None:
                 self.after_step(step)
             total += global_loss
+        self.seconds += time.perf_counter() - started
+        self.samples += steps * self.batches.batch
         return total / steps
 
 

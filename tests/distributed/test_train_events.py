@@ -8,11 +8,12 @@ from train_helpers import events_file, hepgen
 
 from hepgen.models.checkpoint import Checkpoint
 
-TINY = ["--model", "cfm", "--bayesian", "--hidden", "16", "--layers", "1", "--batch-size", "32"]
+TINY = ["--hidden", "16", "--layers", "1", "--batch-size", "32", "--timesteps", "20"]
 TINY += ["--quiet", "--seed", "5", "--validation-fraction", "0.2"]
+BAYESIAN_CFM = ["--model", "cfm", "--bayesian"]
 
 
-def _train(tmp_path, name, epochs, nproc=None, extra=()):
+def _train(tmp_path, name, epochs, nproc=None, extra=BAYESIAN_CFM):
     data = tmp_path / "events.h5"
     if not data.exists():
         events_file(data, n=300)
@@ -26,12 +27,29 @@ def _train(tmp_path, name, epochs, nproc=None, extra=()):
 def _assert_close(a: Checkpoint, b: Checkpoint):
     assert a.weights.keys() == b.weights.keys()
     for key in a.weights:
-        torch.testing.assert_close(a.weights[key], b.weights[key], rtol=2e-5, atol=2e-6, msg=key)
+        x, y = a.weights[key], b.weights[key]
+        if key.endswith("attn.qkv.bias"):
+            # The key bias adds the same q.b to every score of a query: softmax cancels it,
+            # its gradient is 0 up to rounding, and Adam turns that rounding into steps of
+            # either sign. Compared: the query and value biases.
+            third = len(x) // 3
+            x, y = torch.cat([x[:third], x[2 * third :]]), torch.cat([y[:third], y[2 * third :]])
+        torch.testing.assert_close(x, y, rtol=2e-5, atol=2e-6, msg=key)
 
 
-def test_two_ranks_equal_one_process(tmp_path):
-    one, _ = _train(tmp_path, "one.pt", 2)
-    two, result = _train(tmp_path, "two.pt", 2, nproc=2)
+@pytest.mark.parametrize(
+    "model",
+    [
+        BAYESIAN_CFM,
+        pytest.param(["--model", "ddpm"], marks=pytest.mark.slow),
+        pytest.param(["--model", "inn"], marks=pytest.mark.slow),
+        pytest.param(["--model", "jetgpt"], marks=pytest.mark.slow),
+    ],
+    ids=lambda m: "-".join(a.strip("-") for a in m[1:]),
+)
+def test_two_ranks_equal_one_process(tmp_path, model):
+    one, _ = _train(tmp_path, "one.pt", 2, extra=model)
+    two, result = _train(tmp_path, "two.pt", 2, nproc=2, extra=model)
     _assert_close(one, two)
     h1, h2 = one.entries["train_state"]["history"], two.entries["train_state"]["history"]
     assert h2["val_loss"] == pytest.approx(h1["val_loss"], rel=1e-5)  # reduced over the ranks' blocks
@@ -42,7 +60,7 @@ def test_two_ranks_equal_one_process(tmp_path):
 @pytest.mark.slow
 def test_resume_from_two_ranks_on_one_process(tmp_path):
     full, _ = _train(tmp_path, "full.pt", 3)
-    _train(tmp_path, "part.pt", 3, nproc=2, extra=["--until", "1"])
+    _train(tmp_path, "part.pt", 3, nproc=2, extra=[*BAYESIAN_CFM, "--until", "1"])
     part, _ = _train(tmp_path, "part.pt", 3, extra=["--resume"])
     _assert_close(full, part)
     assert part.entries["train_state"]["epoch"] == 3

@@ -24,6 +24,7 @@ from hepgen.models.checkpoint import provenance
 class TrainResult:
     model: CaloMan
     history: dict[str, list[float]] = field(default_factory=dict)  # phase -> mean loss per epoch
+    samples_per_second: dict[str, float] = field(default_factory=dict)  # phase -> throughput, all ranks
 
 
 def _check_positive_int(name, value):
@@ -31,7 +32,7 @@ def _check_positive_int(name, value):
         raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
-def _fit(ctx, name, modules, loss_fn, data, n, epochs, batch_size, lr, seed, stream, progress):
+def _fit(ctx, name, modules, loss_fn, data, n, epochs, batch_size, lr, seed, stream, progress, speeds):
     """Minibatch Adam over ``data`` (this rank's shard of tensors with one row per sample,
     of ``n`` in all); the mean loss per epoch (the shared loop: hepgen.distributed.loop)."""
     params = [p for m in modules for p in m.parameters()]
@@ -51,6 +52,7 @@ def _fit(ctx, name, modules, loss_fn, data, n, epochs, batch_size, lr, seed, str
         history.append(runner.run_epoch(epoch))
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(loss=f"{history[-1]:.4g}")
+    speeds[name] = runner.samples_per_second
     return history
 
 
@@ -119,7 +121,7 @@ def train_caloman(
     with SplitDraws(mix_seed(seed, 0), n, start, stop - start):
         y = p.layers_forward(layers, energies)
     del showers
-    history = {}
+    history, speeds = {}, {}
 
     model.train()
     history["vae"] = _fit(
@@ -135,6 +137,7 @@ def train_caloman(
         seed,
         1,
         progress,
+        speeds,
     )
     model.vae.eval()
     with torch.no_grad():
@@ -156,6 +159,7 @@ def train_caloman(
         seed,
         2,
         progress,
+        speeds,
     )
     history["layer_flow"] = _fit(
         ctx,
@@ -170,9 +174,10 @@ def train_caloman(
         seed,
         3,
         progress,
+        speeds,
     )
     model.eval()
-    return TrainResult(model.cpu(), history)
+    return TrainResult(model.cpu(), history, speeds)
 
 
 def _as_tensors(showers, energies, config, minimum: int = 10):

@@ -63,6 +63,7 @@ class TrainState:
     epoch: int = 0  # epochs finished
     history: list[float] = field(default_factory=list)  # mean training loss per epoch
     n_train: int = 0  # training examples (a resumed run must train on as many)
+    samples_per_second: float = 0.0  # training throughput of this call, all ranks together
 
     def sampling_model(self) -> EPiCGenerator:
         """A copy of the model with the EMA weights (for sampling and saving)."""
@@ -240,6 +241,7 @@ def train_epic(
     for epoch in bar:
         state.history.append(runner.run_epoch(epoch))
         state.epoch = epoch + 1
+        state.samples_per_second = runner.samples_per_second
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(loss=f"{state.history[-1]:.4g}")
         if on_epoch is not None and ctx.is_main:

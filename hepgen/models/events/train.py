@@ -32,6 +32,9 @@ from hepgen.nn.bayesian import is_bayesian, kl_divergence
 # What each model's loss is a mean over (hepgen.distributed.ddp needs the count): the CFM
 # and DDPM losses average over real components (5 + 4 n per event), the others over events.
 _COMPONENT_MEAN = ("cfm", "ddpm")
+# Models a batch may use only part of: the INN (one flow per multiplicity), JetGPT (the
+# positions past a batch's longest event).
+_SKIPS_PARAMETERS = ("inn", "jetgpt")
 
 
 @dataclass
@@ -44,6 +47,7 @@ class TrainResult:
     n_train: int = 0
     epoch: int = 0  # epochs finished
     train_state: dict = field(default_factory=dict)  # what resume= takes (optimizer, schedule, position)
+    samples_per_second: float = 0.0  # training throughput (optimizer steps only), all ranks together
 
 
 def _sample(arrays: dict, attrs: dict) -> EventSample:
@@ -171,7 +175,16 @@ def train_events(
         return model.loss(xb, nb), _weight(xb, nb), 0.0
 
     runner = EpochRunner(
-        ctx, batches, (x, n), loss_fn, [model], optimizer, scheduler, seed=seed, name=f"train {config.model}"
+        ctx,
+        batches,
+        (x, n),
+        loss_fn,
+        [model],
+        optimizer,
+        scheduler,
+        seed=seed,
+        name=f"train {config.model}",
+        unused_parameters=config.model in _SKIPS_PARAMETERS,
     )
     result = TrainResult(model, preprocessing, history, n_train=n_train, epoch=first)
     stop_epoch = epochs if until is None else min(until, epochs)
@@ -189,6 +202,7 @@ def train_events(
         if not math.isfinite(history["loss"][-1]):
             raise RuntimeError(f"training diverged (loss {history['loss'][-1]}); try a smaller --learning-rate")
         result.epoch = epoch + 1
+        result.samples_per_second = runner.samples_per_second
         result.seconds, result.cpu_seconds = time.perf_counter() - start_time, time.process_time() - start_cpu
         result.train_state = {
             "optimizer": optimizer.state_dict(),
