@@ -42,8 +42,18 @@ def _common(
     options.output(
         p, kind="file", metavar="CKPT", help="checkpoint file to write", may_exist_with="resume" if resumable else None
     )
-    options.batch_size(p, default=batch, help=f"{what} per batch")
+    options.batch_size(
+        p, default=batch, help=f"{what} per optimizer step, all processes together (a multiple of their number)"
+    )
     options.learning_rate(p, default=lr, help=lr_help, old=old_lr)
+    p.add_argument(
+        "--lr-scaling",
+        choices=("none", "linear", "sqrt"),
+        default="none",
+        help=f"scale --learning-rate by the global batch over {batch} (the default batch): "
+        "none, linear (x B/B0) or sqrt (x sqrt(B/B0)); see docs/distributed.md",
+    )
+    p.set_defaults(reference_batch=batch)
     options.max_samples(p, what=what, old=old_max)
     p.add_argument(
         "--fit-rows",
@@ -162,7 +172,7 @@ def _fit_calo(args: argparse.Namespace, ctx):
         epochs=args.epochs,
         flow_epochs=args.flow_epochs,
         batch_size=args.batch_size,
-        lr=args.learning_rate,
+        lr=_learning_rate(args),
         seed=args.seed,
         device=ctx.device,
         progress=progress.over(args.quiet, "epoch"),
@@ -177,6 +187,7 @@ def _fit_calo(args: argparse.Namespace, ctx):
         "epochs": args.epochs,
         "flow_epochs": args.flow_epochs or args.epochs,
         "batch_size": args.batch_size,
+        "learning_rate": _learning_rate(args),
         "processes": ctx.world_size,
         "data_description": args.description,
         "seed": args.seed,
@@ -273,6 +284,12 @@ def _until(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _learning_rate(args: argparse.Namespace) -> float:
+    from hepgen.distributed.lr import scaled_learning_rate
+
+    return scaled_learning_rate(args.learning_rate, args.batch_size, args.reference_batch, args.lr_scaling)
+
+
 def _processes(ctx) -> str:
     return f", {ctx.world_size} processes" if ctx.distributed else ""
 
@@ -324,7 +341,7 @@ def _fit_jets(args: argparse.Namespace, ctx):
     settings = TrainSettings(
         epochs=args.epochs,
         batch_size=args.batch_size,
-        lr=args.learning_rate,
+        lr=_learning_rate(args),
         seed=args.seed,
         fit_rows=args.fit_rows,
     )
@@ -359,7 +376,8 @@ def _fit_jets(args: argparse.Namespace, ctx):
         "settings": {
             "epochs": args.epochs,
             "batch_size": args.batch_size,
-            "lr": args.learning_rate,
+            "lr": _learning_rate(args),
+            "lr_scaling": args.lr_scaling,
             "max_jets": args.max_samples,
         },
     }
@@ -554,6 +572,8 @@ def _fit_events(args: argparse.Namespace, ctx):
         "data": str(args.data),
         "epochs": args.epochs,
         "seed": args.seed,
+        "batch_size": args.batch_size,
+        "learning_rate": _learning_rate(args),
         "processes": ctx.world_size,
     }
 
@@ -580,7 +600,7 @@ def _fit_events(args: argparse.Namespace, ctx):
         config,
         epochs=args.epochs,
         batch_size=args.batch_size,
-        lr=args.learning_rate,
+        lr=_learning_rate(args),
         seed=args.seed,
         device=ctx.device,
         validation_fraction=args.validation_fraction,
