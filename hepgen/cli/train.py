@@ -47,7 +47,7 @@ def _common(
     )
     options.learning_rate(p, default=lr, help=lr_help, old=old_lr)
     p.add_argument(
-        "--lr-scaling",
+        "--scale-lr",
         choices=("none", "linear", "sqrt"),
         default="none",
         help=f"scale --learning-rate by the global batch over {batch} (the default batch): "
@@ -287,7 +287,7 @@ def _until(p: argparse.ArgumentParser) -> None:
 def _learning_rate(args: argparse.Namespace) -> float:
     from hepgen.distributed.lr import scaled_learning_rate
 
-    return scaled_learning_rate(args.learning_rate, args.batch_size, args.reference_batch, args.lr_scaling)
+    return scaled_learning_rate(args.learning_rate, args.batch_size, args.reference_batch, args.scale_lr)
 
 
 def _processes(ctx) -> str:
@@ -377,7 +377,7 @@ def _fit_jets(args: argparse.Namespace, ctx):
             "epochs": args.epochs,
             "batch_size": args.batch_size,
             "lr": _learning_rate(args),
-            "lr_scaling": args.lr_scaling,
+            "lr_scaling": args.scale_lr,
             "max_jets": args.max_samples,
         },
     }

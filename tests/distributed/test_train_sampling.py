@@ -69,3 +69,17 @@ def test_learning_rate_rules():
     assert scaled_learning_rate(1e-3, 4096, 1024, "sqrt") == pytest.approx(2e-3)
     with pytest.raises(ValueError, match="rule"):
         scaled_learning_rate(1e-3, 4096, 1024, "cubic")
+
+
+def test_scale_lr_sets_the_trainers_learning_rate(tmp_path):
+    from train_helpers import jets_file
+
+    from hepgen.cli import main
+    from hepgen.models.checkpoint import Checkpoint
+
+    data, out = jets_file(tmp_path / "jets.h5", n=64), tmp_path / "out.pt"
+    args = ["train", "jets", "--data", str(data), "-o", str(out), "--epochs", "1", "--hidden", "8", "--latent", "4"]
+    assert main([*args, "--layers", "1", "--batch-size", "64", "--scale-lr", "sqrt", "--quiet"]) == 0
+    ckpt = Checkpoint.read(out)
+    assert ckpt.entries["train_state"]["settings"]["lr"] == pytest.approx(1e-3 * (64 / 1024) ** 0.5)
+    assert ckpt.provenance["settings"]["lr_scaling"] == "sqrt"
