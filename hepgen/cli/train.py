@@ -470,6 +470,13 @@ def _add_events(kinds) -> None:
         metavar="F",
         help="share of the events held out for the validation loss",
     )
+    p.add_argument(
+        "--patience",
+        type=options.positive_int,
+        metavar="EPOCHS",
+        help="stop when the validation loss has not improved for EPOCHS epochs; the checkpoint then "
+        "holds the best epoch's weights (default: train all --epochs)",
+    )
 
 
 def _key_values(items: list[str]) -> dict:
@@ -498,7 +505,8 @@ def run_events(args: argparse.Namespace) -> int:
             losses = ", ".join(f"{k} {v:.4g}" for k, v in final.items())
             print(
                 f"wrote {path} ({config.model}{' bayesian' if config.bayesian else ''}, {result.n_train} training "
-                f"events, {result.epoch} epochs{_processes(ctx)}, {result.samples_per_second:.0f} events/s, "
+                f"events, {result.epoch} epochs{' (stopped early)' if result.stopped_early else ''}{_processes(ctx)}, "
+                f"{result.samples_per_second:.0f} events/s, "
                 f"{result.seconds:.1f} s wall, "
                 f"{result.cpu_seconds:.1f} s CPU; final: {losses})"
             )
@@ -612,6 +620,11 @@ def _fit_events(args: argparse.Namespace, ctx):
         resume=resume,
         model=model,
         until=args.until,
+        patience=args.patience,
     )
     final = record(result)
+    if ctx.is_main and result.train_state:  # the final weights (with --patience, the best epoch's)
+        extra["stopped_early"] = result.stopped_early
+        prov = {**result.model.provenance, **extra}
+        result.model.save(out, force=True, provenance=prov, train_state=result.train_state)
     return out, config, result, final

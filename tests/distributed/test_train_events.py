@@ -64,3 +64,26 @@ def test_resume_from_two_ranks_on_one_process(tmp_path):
     part, _ = _train(tmp_path, "part.pt", 3, extra=["--resume"])
     _assert_close(full, part)
     assert part.entries["train_state"]["epoch"] == 3
+
+
+def test_patience_stops_and_ends_with_the_best_weights():
+    import numpy as np
+    from train_helpers import events_sample
+
+    from hepgen.models.events import EventModelConfig
+    from hepgen.models.events.train import train_events
+
+    config = EventModelConfig(model="cfm", hidden=16, layers=1)
+    # lr 0.1 on this toy: the validation loss improves once, then worsens (seeded: always so).
+    result = train_events(
+        events_sample(300), config, epochs=8, batch_size=32, lr=0.1, patience=1, validation_fraction=0.2
+    )
+    val = result.history["val_loss"]
+    best = result.train_state["best"]
+    assert result.stopped_early and result.epoch == len(val) < 8
+    assert best["epoch"] == int(np.argmin(val)) + 1 == result.epoch - 1
+    for key, value in result.model.state_dict().items():
+        assert torch.equal(value, best["weights"][key])
+    assert any(not torch.equal(v, best["weights"][k]) for k, v in result.train_state["last_weights"].items())
+    with pytest.raises(ValueError, match="validation"):
+        train_events(events_sample(300), config, epochs=2, patience=1, validation_fraction=0)

@@ -71,8 +71,8 @@ def jets_file(path, n=100, seed=0):
     return path
 
 
-def events_file(path, n=300, seed=0):
-    """A Z(->mu mu)+1-3 jets toy file (tests/models/events_toys.py)."""
+def _events_toys():
+    """tests/models/events_toys.py (a Z(->mu mu)+1-3 jets toy)."""
     import importlib.util
     from pathlib import Path
 
@@ -80,4 +80,12 @@ def events_file(path, n=300, seed=0):
     spec = importlib.util.spec_from_file_location("events_toys", where)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.z_file(path, n, seed)
+    return module
+
+
+def events_sample(n=300, seed=0):
+    return _events_toys().z_sample(n, seed)
+
+
+def events_file(path, n=300, seed=0):
+    return _events_toys().z_file(path, n, seed)

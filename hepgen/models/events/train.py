@@ -48,6 +48,7 @@ class TrainResult:
     epoch: int = 0  # epochs finished
     train_state: dict = field(default_factory=dict)  # what resume= takes (optimizer, schedule, position)
     samples_per_second: float = 0.0  # training throughput (optimizer steps only), all ranks together
+    stopped_early: bool = False  # by ``patience``
 
 
 def _sample(arrays: dict, attrs: dict) -> EventSample:
@@ -94,6 +95,7 @@ def train_events(
     resume: dict | None = None,
     model: EventGenerator | None = None,
     until: int | None = None,
+    patience: int | None = None,
 ) -> TrainResult:
     """Fit ``config``'s generator to ``sample`` (events with 1-3 jets). ``progress(iterable,
     name)`` wraps the epoch loop (e.g. tqdm) and may expose ``set_postfix``.
@@ -104,7 +106,9 @@ def train_events(
     batch. ``on_epoch(result)`` runs on rank 0 after each epoch (``result.train_state`` is
     what ``resume`` takes, with ``model`` = the checkpoint's model); ``until`` stops after
     that epoch with the schedule of ``epochs``. The preprocessing is fitted on the first
-    ``fit_rows`` events, on every rank alike."""
+    ``fit_rows`` events, on every rank alike. ``patience``: stop when the validation loss
+    has not improved for that many epochs, and end with the best epoch's weights (the
+    model returned and, from the CLI, the checkpoint)."""
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -112,6 +116,10 @@ def train_events(
         raise ValueError(f"lr must be positive, got {lr!r}")
     if not 0 <= validation_fraction < 1:
         raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}")
+    if patience is not None and (not isinstance(patience, int) or isinstance(patience, bool) or patience < 1):
+        raise ValueError(f"patience must be a positive int or None, got {patience!r}")
+    if patience is not None and validation_fraction == 0:
+        raise ValueError("patience needs a validation loss: validation_fraction > 0")
     if resume is not None and model is None:
         raise ValueError("resume needs the checkpoint's model (model=...)")
     ctx = current()
@@ -161,6 +169,14 @@ def train_events(
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
         first, history = int(resume["epoch"]), {k: list(v) for k, v in resume["history"].items()}
+        if resume.get("stopped"):
+            raise ValueError(f"resume: the run stopped early at epoch {first} (no better validation loss)")
+        if resume.get("last_weights") is not None:  # the checkpoint holds the best epoch's weights
+            model.load_state_dict(resume["last_weights"])
+    best = dict(resume.get("best") or {}) if resume is not None else {}
+    best.setdefault("val_loss", math.inf)
+    best.setdefault("epoch", 0)
+    stopped = False
 
     def _weight(xb, nb):
         return component_mask(nb).sum() if config.model in _COMPONENT_MEAN else torch.tensor(float(len(xb)))
@@ -204,6 +220,11 @@ def train_events(
         result.epoch = epoch + 1
         result.samples_per_second = runner.samples_per_second
         result.seconds, result.cpu_seconds = time.perf_counter() - start_time, time.process_time() - start_cpu
+        if patience is not None:
+            if history["val_loss"][-1] < best["val_loss"]:
+                weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                best = {"val_loss": history["val_loss"][-1], "epoch": epoch + 1, "weights": weights}
+            stopped = epoch + 1 - best["epoch"] >= patience
         result.train_state = {
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
@@ -212,6 +233,7 @@ def train_events(
             "history": {k: list(v) for k, v in history.items()},
             "batch_size": batches.batch,
             "n_train": n_train,
+            **({"best": best, "stopped": stopped} if patience is not None else {}),
         }
         if hasattr(epochs_iter, "set_postfix"):
             post = {"loss": f"{history['loss'][-1]:.4g}"}
@@ -222,5 +244,13 @@ def train_events(
             epochs_iter.set_postfix(post)
         if on_epoch is not None and ctx.is_main:
             on_epoch(result)
+        if stopped:
+            break
+    if patience is not None and best.get("weights") is not None and best["epoch"] != result.epoch:
+        # End with the best epoch's weights; a resume continues from the last epoch's.
+        last = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(best["weights"])
+        result.train_state = {**result.train_state, "last_weights": last}
+    result.stopped_early = stopped
     model.eval()
     return result
