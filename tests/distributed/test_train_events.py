@@ -4,7 +4,7 @@ from 2 ranks on 1 process."""
 
 import pytest
 import torch
-from train_helpers import events_file, hepgen
+from train_helpers import events_file, failure, hepgen
 
 from hepgen.models.checkpoint import Checkpoint
 
@@ -20,7 +20,7 @@ def _train(tmp_path, name, epochs, nproc=None, extra=BAYESIAN_CFM):
     out = tmp_path / name
     args = ["train", "events", "--data", data, "-o", out, "--epochs", epochs, *TINY, *extra]
     result = hepgen(args, tmp_path, nproc)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, failure(result)
     return Checkpoint.read(out), result
 
 

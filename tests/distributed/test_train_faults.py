@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from train_helpers import environment, free_port, hepgen, toy_jets
+from train_helpers import environment, failure, hepgen, toy_jets
 
 from hepgen.data import write_jets
 from hepgen.models.checkpoint import Checkpoint
@@ -53,8 +53,8 @@ def _hepgen_ranks(agent: int) -> list[int]:
 def test_a_killed_rank_ends_the_job_and_the_checkpoint_resumes(tmp_path):
     write_jets(tmp_path / "jets.h5", toy_jets(100))
     out = tmp_path / "out.pt"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1"]
-    cmd += ["--master-port", str(free_port()), "-m", "hepgen", "train", "jets", "--data", "jets.h5", "-o", "out.pt"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "hepgen"]
+    cmd += ["train", "jets", "--data", "jets.h5", "-o", "out.pt"]
     cmd += ["--epochs", "100000", *TINY]
     agent = subprocess.Popen(cmd, cwd=tmp_path, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -78,5 +78,5 @@ def test_a_killed_rank_ends_the_job_and_the_checkpoint_resumes(tmp_path):
     result = hepgen(
         ["train", "jets", "--data", "jets.h5", "-o", "out.pt", "--epochs", epoch + 1, "--resume", *TINY], tmp_path
     )
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.returncode == 0, failure(result)
     assert Checkpoint.read(out).entries["train_state"]["epoch"] == epoch + 1

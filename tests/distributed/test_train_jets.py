@@ -3,7 +3,7 @@ another number of ranks, rank 0 alone writes, a failing rank ends the job with i
 
 import pytest
 import torch
-from train_helpers import hepgen, jets_file
+from train_helpers import failure, hepgen, jets_file
 
 from hepgen.models.checkpoint import Checkpoint
 
@@ -16,7 +16,7 @@ def _train(tmp_path, name, epochs, nproc=None, extra=()):
         jets_file(data, n=100)
     out = tmp_path / name
     result = hepgen(["train", "jets", "--data", data, "-o", out, "--epochs", epochs, *TINY, *extra], tmp_path, nproc)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, failure(result)
     return out, result
 
 

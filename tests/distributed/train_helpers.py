@@ -1,19 +1,12 @@
 """Launching `hepgen train` under torchrun from the tests, and tiny data files."""
 
 import os
-import socket
 import subprocess
 import sys
 
 import numpy as np
 
 from hepgen.data import JetSample, write_jets
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def environment(**extra) -> dict:
@@ -28,25 +21,21 @@ def environment(**extra) -> dict:
     return env
 
 
+def failure(result: subprocess.CompletedProcess) -> str:
+    """The start and the end of a failed run's stderr (the cause, torchrun's summary)."""
+    err = result.stderr
+    return err if len(err) < 6000 else err[:3000] + "\n...\n" + err[-3000:]
+
+
 def hepgen(args, cwd, nproc=None, timeout=240, **env) -> subprocess.CompletedProcess:
     """`hepgen ARGS` as one process (nproc None) or under torchrun with ``nproc`` ranks."""
     if nproc is None:
         cmd = [sys.executable, "-m", "hepgen", *map(str, args)]
     else:
-        cmd = [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc-per-node",
-            str(nproc),
-            "--master-addr",
-            "127.0.0.1",
-            "--master-port",
-            str(free_port()),
-            "-m",
-            "hepgen",
-            *map(str, args),
-        ]
+        # --standalone: torchrun's own rendezvous on a port it picks (no race for a port
+        # with other jobs on the machine).
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc)]
+        cmd += ["-m", "hepgen", *map(str, args)]
     return subprocess.run(cmd, cwd=cwd, env=environment(**env), capture_output=True, text=True, timeout=timeout)
 
 
