@@ -17,6 +17,7 @@ gives sum(w) and the global loss (so every rank sees a non-finite loss at the sa
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 
 import torch
@@ -50,9 +51,13 @@ def wrap(module: LossModule, ctx: Context, unused_parameters: bool = False) -> n
     from torch.nn.parallel import DistributedDataParallel
 
     device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
-    return DistributedDataParallel(
-        module, device_ids=device_ids, find_unused_parameters=unused_parameters, broadcast_buffers=False
+    # torch >= 2.13 names the flag forward_sync_buffers (and deprecates broadcast_buffers).
+    no_sync = (
+        {"forward_sync_buffers": False}
+        if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
+        else {"broadcast_buffers": False}
     )
+    return DistributedDataParallel(module, device_ids=device_ids, find_unused_parameters=unused_parameters, **no_sync)
 
 
 def combine(ctx: Context, loss: torch.Tensor, weight: torch.Tensor) -> tuple[float, float]:

@@ -7,15 +7,17 @@ from train_helpers import failure, hepgen, jets_file
 
 from hepgen.models.checkpoint import Checkpoint
 
-TINY = ["--hidden", "8", "--latent", "4", "--layers", "1", "--batch-size", "16", "--quiet", "--seed", "3"]
+# No --quiet: the bars are off (HEPGEN_PROGRESS=0, train_helpers) unless a test turns them on.
+TINY = ["--hidden", "8", "--latent", "4", "--layers", "1", "--batch-size", "16", "--seed", "3"]
 
 
-def _train(tmp_path, name, epochs, nproc=None, extra=()):
+def _train(tmp_path, name, epochs, nproc=None, extra=(), **env):
     data = tmp_path / "jets.h5"
     if not data.exists():
         jets_file(data, n=100)
     out = tmp_path / name
-    result = hepgen(["train", "jets", "--data", data, "-o", out, "--epochs", epochs, *TINY, *extra], tmp_path, nproc)
+    args = ["train", "jets", "--data", data, "-o", out, "--epochs", epochs, *TINY, *extra]
+    result = hepgen(args, tmp_path, nproc, **env)
     assert result.returncode == 0, failure(result)
     return out, result
 
@@ -36,13 +38,14 @@ def _assert_close(a: dict, b: dict):
 
 def test_two_ranks_equal_one_process_and_only_rank0_writes(tmp_path):
     one, _ = _train(tmp_path, "one.pt", 2)
-    two, result = _train(tmp_path, "two.pt", 2, nproc=2)
+    two, result = _train(tmp_path, "two.pt", 2, nproc=2, HEPGEN_PROGRESS="1")
     ema1, state1 = _weights(one)
     ema2, state2 = _weights(two)
     _assert_close(state1["net"], state2["net"])  # online weights after 12 AdamW steps
     _assert_close(ema1, ema2)  # the EMA (what sampling uses), and the fitted preprocessing
     assert state1["step"] == state2["step"] == 2 * (100 // 16)
     assert result.stdout.count("wrote ") == 1 and "2 processes" in result.stdout
+    assert result.stderr.count("0/2 [00:00<?, ?epoch/s]") == 1  # one progress bar: rank 0's
     assert sorted(p.name for p in tmp_path.iterdir()) == ["jets.h5", "one.pt", "two.pt"]
 
 
