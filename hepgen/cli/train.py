@@ -42,9 +42,26 @@ def _common(
     options.output(
         p, kind="file", metavar="CKPT", help="checkpoint file to write", may_exist_with="resume" if resumable else None
     )
-    options.batch_size(p, default=batch, help=f"{what} per batch")
+    options.batch_size(
+        p, default=batch, help=f"{what} per optimizer step, all processes together (a multiple of their number)"
+    )
     options.learning_rate(p, default=lr, help=lr_help, old=old_lr)
+    p.add_argument(
+        "--scale-lr",
+        choices=("none", "linear", "sqrt"),
+        default="none",
+        help=f"scale --learning-rate by the global batch over {batch} (the default batch): "
+        "none, linear (x B/B0) or sqrt (x sqrt(B/B0)); see docs/distributed.md",
+    )
+    p.set_defaults(reference_batch=batch)
     options.max_samples(p, what=what, old=old_max)
+    p.add_argument(
+        "--fit-rows",
+        type=options.positive_int,
+        default=200_000,
+        metavar="N",
+        help=f"fit the preprocessing on the first N {what} (every process alike; default 200000)",
+    )
     options.seed(p)
     options.device(p)
     options.threads(p)
@@ -95,22 +112,53 @@ def _add_calo(kinds) -> None:
 
 
 def run_calo(args: argparse.Namespace) -> int:
-    path, n_train, history = _fit_calo(args)
-    losses = ", ".join(f"{k} {v[-1]:.4g}" for k, v in history.items())
-    print(f"wrote {path} ({n_train} showers; final losses: {losses})")
+    from hepgen.distributed.entry import job, recorded
+
+    with job(args.device) as ctx:
+        path, n_train, result = recorded(_fit_calo)(args, ctx)
+        history = result.history
+        if ctx.is_main:
+            losses = ", ".join(f"{k} {v[-1]:.4g}" for k, v in history.items())
+            speeds = ", ".join(f"{k} {v:.0f}" for k, v in result.samples_per_second.items())
+            print(f"wrote {path} ({n_train} showers{_processes(ctx)}; final losses: {losses}; showers/s: {speeds})")
     return 0
 
 
-def _fit_calo(args: argparse.Namespace):
-    from hepgen.data import CaloGeometry, read_showers
+def _shower_rows(args: argparse.Namespace):
+    """The showers of --data as row ranges (each rank reads its shard), checked as the
+    layout's reader checks them."""
+    import numpy as np
+
+    from hepgen.data.layouts import calochallenge
+    from hepgen.data.layouts.calochallenge import ENERGY_KEY, SHOWER_KEY
+    from hepgen.distributed import FileRows
+
+    datasets = {"showers": SHOWER_KEY, "energies": ENERGY_KEY}
+
+    def transform(arrays: dict) -> dict:
+        if not np.all(np.isfinite(arrays["energies"])) or np.any(arrays["energies"] <= 0):
+            raise ValueError(f"{args.data}: '{ENERGY_KEY}' must be finite and positive (MeV)")
+        if not np.all(np.isfinite(arrays["showers"])):
+            raise ValueError(f"{args.data}: '{SHOWER_KEY}' contains NaN or infinite values")
+        calochallenge._check_units(args.data, arrays["energies"], arrays["showers"])  # the reader's MeV check
+        return arrays
+
+    rows = FileRows(args.data, datasets, limit=args.max_samples, transform=transform)
+    shapes = rows.shapes
+    if len(shapes["showers"]) != 2 or shapes["energies"][1:] != (1,):
+        raise ValueError(f"{args.data}: expected '{SHOWER_KEY}' (N, voxels) and '{ENERGY_KEY}' (N, 1), got {shapes}")
+    return rows
+
+
+def _fit_calo(args: argparse.Namespace, ctx):
+    from hepgen.data import CaloGeometry
     from hepgen.models.caloman import CaloManConfig, train_caloman
 
-    sample = read_showers(args.data)
-    n_voxels = sample.showers.shape[1]
+    rows = _shower_rows(args)
+    n_voxels = rows.shapes["showers"][1]
     geometry = {g.n_voxels: g for g in (CaloGeometry.photons(),)}.get(n_voxels)
     if geometry is None:
         raise ValueError(f"{args.data}: {n_voxels} voxels; CaloMan here supports dataset-1 photons (368)")
-    showers, energies = sample.showers[: args.max_samples], sample.incident_energies[: args.max_samples]
     config = CaloManConfig(
         n_voxels=n_voxels,
         latent=args.latent,
@@ -118,31 +166,37 @@ def _fit_calo(args: argparse.Namespace):
         layer_sizes=tuple(layer.n_voxels for layer in geometry.layers),
     )
     result = train_caloman(
-        showers,
-        energies,
+        None,
+        None,
         config,
         epochs=args.epochs,
         flow_epochs=args.flow_epochs,
         batch_size=args.batch_size,
-        lr=args.learning_rate,
+        lr=_learning_rate(args),
         seed=args.seed,
-        device=args.device,
+        device=ctx.device,
         progress=progress.over(args.quiet, "epoch"),
+        rows=rows,
+        fit_rows=args.fit_rows,
     )
     # The trainer's provenance (created, command, n_train, seed) and the run's settings.
     extra = {
         **result.model.provenance,
         "data": str(args.data),
-        "n_train": int(len(showers)),
+        "n_train": int(rows.n),
         "epochs": args.epochs,
         "flow_epochs": args.flow_epochs or args.epochs,
         "batch_size": args.batch_size,
+        "learning_rate": _learning_rate(args),
+        "processes": ctx.world_size,
         "data_description": args.description,
         "seed": args.seed,
         "final_losses": {k: float(v[-1]) for k, v in result.history.items()},
     }
-    path = result.model.save(args.output, force=args.force, provenance=extra)
-    return path, len(showers), result.history
+    path = Path(args.output)
+    if ctx.is_main:
+        path = result.model.save(args.output, force=args.force, provenance=extra)
+    return path, rows.n, result
 
 
 # --------------------------------------------------------------------------- jets
@@ -178,6 +232,7 @@ def _add_jets(kinds) -> None:
         help="epic-fm: optimal-transport flow matching; epic-jedi: VP cosine score diffusion",
     )
     p.add_argument("--epochs", type=options.positive_int, default=100, help="epochs (in all, with --resume)")
+    _until(p)
     p.add_argument(
         "--particles",
         type=options.positive_int,
@@ -204,20 +259,76 @@ def _add_jets(kinds) -> None:
 
 
 def run_jets(args: argparse.Namespace) -> int:
-    if args.resume and not Path(args.output).is_file():
-        raise FileNotFoundError(f"--resume: {args.output} does not exist")
-    config, n_train, P, state = _fit_jets(args)
-    losses = " ".join(f"{v:.4g}" for v in state.history[-5:])
-    print(
-        f"wrote {args.output} ({config.model}, {n_train} jets x {P} particles, {state.epoch} epochs; "
-        f"last losses: {losses})"
-    )
+    from hepgen.distributed.entry import job, recorded
+
+    with job(args.device) as ctx:
+        if args.resume and not Path(args.output).is_file():
+            raise FileNotFoundError(f"--resume: {args.output} does not exist")
+        config, n_train, P, state = recorded(_fit_jets)(args, ctx)
+        if ctx.is_main:
+            losses = " ".join(f"{v:.4g}" for v in state.history[-5:])
+            print(
+                f"wrote {args.output} ({config.model}, {n_train} jets x {P} particles, {state.epoch} epochs"
+                f"{_processes(ctx)}, {state.samples_per_second:.0f} jets/s; last losses: {losses})"
+            )
     return 0
 
 
-def _fit_jets(args: argparse.Namespace):
+def _until(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--until",
+        type=options.positive_int,
+        metavar="EPOCH",
+        help="stop after this epoch; the learning-rate schedule stays that of --epochs, so --resume "
+        "continues the same run (batch jobs with a time limit)",
+    )
+
+
+def _learning_rate(args: argparse.Namespace) -> float:
+    from hepgen.distributed.lr import scaled_learning_rate
+
+    return scaled_learning_rate(args.learning_rate, args.batch_size, args.reference_batch, args.scale_lr)
+
+
+def _processes(ctx) -> str:
+    return f", {ctx.world_size} processes" if ctx.distributed else ""
+
+
+def _jet_rows(args: argparse.Namespace):
+    """The training jets as row ranges of --data (each rank reads its shard), with the
+    particle slots cut to --particles and N recounted from the mask."""
+    import numpy as np
+
+    from hepgen.data.layouts.jetnet import JET_KEY, MAX_JET_PT_GEV, PARTICLE_KEY
+    from hepgen.distributed import FileRows
+
+    datasets = {"particles": PARTICLE_KEY, "jets": JET_KEY}
+    shapes = FileRows(args.data, datasets, limit=args.max_samples).shapes
+    if len(shapes["particles"]) != 3 or shapes["particles"][2] != 4 or shapes["jets"][1:] != (4,):
+        raise ValueError(f"{args.data}: expected '{PARTICLE_KEY}' (N, P, 4) and '{JET_KEY}' (N, 4), got {shapes}")
+    slots = shapes["particles"][1]
+    P = args.particles or slots
+    if P > slots:
+        raise ValueError(f"--particles {P}: {args.data} has only {slots} particle slots")
+
+    def transform(arrays: dict) -> dict:
+        particles = np.asarray(arrays["particles"][:, :P], dtype=np.float32)  # highest-pT particles first
+        jets = np.array(arrays["jets"], dtype=np.float32)
+        mask = particles[..., 3]
+        if not np.all((mask == 0) | (mask == 1)):
+            raise ValueError(f"{args.data}: '{PARTICLE_KEY}'[..., 3] must be a 0/1 mask")
+        if len(jets) and np.nanmax(jets[:, 0]) > MAX_JET_PT_GEV:
+            raise ValueError(f"{args.data}: '{JET_KEY}' pT reaches {np.nanmax(jets[:, 0]):.4g}, expected GeV")
+        jets[:, 3] = (mask > 0.5).sum(1)
+        if (jets[:, 3] < 1).any():
+            raise ValueError(f"{args.data}: {int((jets[:, 3] < 1).sum())} jets have no particles")
+        return {"particles": particles, "jets": jets}
+
+    return FileRows(args.data, datasets, limit=args.max_samples, transform=transform), P
+
+
+def _fit_jets(args: argparse.Namespace, ctx):
     import hepgen.models
-    from hepgen.data import read_jets
     from hepgen.models.epic import (
         EPiCConfig,
         TrainSettings,
@@ -226,19 +337,17 @@ def _fit_jets(args: argparse.Namespace):
     )
 
     out = Path(args.output)
-    sample = read_jets(args.data)
-    particles, jets = sample.particles[: args.max_samples], sample.jets[: args.max_samples].copy()
-    P = args.particles or particles.shape[1]
-    if P > particles.shape[1]:
-        raise ValueError(f"--particles {P}: {args.data} has only {particles.shape[1]} particle slots")
-    particles = particles[:, :P]  # JetNet files hold the highest-pT particles first
-    jets[:, 3] = (particles[..., 3] > 0.5).sum(1)
-    if (jets[:, 3] < 1).any():
-        raise ValueError(f"{args.data}: {int((jets[:, 3] < 1).sum())} jets have no particles")
-    settings = TrainSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.learning_rate, seed=args.seed)
+    rows, P = _jet_rows(args)
+    settings = TrainSettings(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=_learning_rate(args),
+        seed=args.seed,
+        fit_rows=args.fit_rows,
+    )
     model, resume = None, None
     if args.resume:
-        model = hepgen.models.load(out, args.device, kind="jets")
+        model = hepgen.models.load(out, ctx.device, kind="jets")
         resume = read_train_state(out)
         if resume is None:
             raise ValueError(f"--resume: {out} holds no training state (written with --slim?)")
@@ -261,35 +370,39 @@ def _fit_jets(args: argparse.Namespace):
     extra = {
         **hepgen.models.provenance(),
         "data": str(args.data),
-        "n_train": int(len(particles)),
+        "n_train": int(rows.n),
         "seed": args.seed,
+        "processes": ctx.world_size,
         "settings": {
             "epochs": args.epochs,
             "batch_size": args.batch_size,
-            "lr": args.learning_rate,
+            "lr": _learning_rate(args),
+            "lr_scaling": args.scale_lr,
             "max_jets": args.max_samples,
         },
     }
 
-    def on_epoch(state):
+    def on_epoch(state):  # rank 0 only (train_epic calls it there)
         extra.update(epochs=state.epoch, losses=[float(v) for v in state.history])
         state.sampling_model().save(out, force=True, provenance=extra, train_state=state.state_dict())
 
     bars = progress.over(args.quiet, "epoch")
     state = train_epic(
-        particles,
-        jets,
+        None,
+        None,
         config,
         settings,
-        device=args.device,
+        device=ctx.device,
         progress=None if bars is None else (lambda it: bars(it, f"train {config.model}")),
         on_epoch=on_epoch,
         resume=resume,
         model=model,
+        rows=rows,
+        until=args.until,
     )
-    if args.slim:
+    if args.slim and ctx.is_main:
         state.sampling_model().save(out, force=True, provenance=extra)
-    return config, len(particles), P, state
+    return config, rows.n, P, state
 
 
 # --------------------------------------------------------------------------- events
@@ -305,9 +418,11 @@ def _add_events(kinds) -> None:
         help="JetGPT, DDPM, CFM or the spline INN on Z+jets events",
         description="Train an event generator on a Z(->mumu)+jets file (`hepgen data events`): "
         "one network for 1, 2 and 3 jets (the INN: one flow per multiplicity). "
-        "Writes one checkpoint with the config, weights and preprocessing.",
+        "Writes one checkpoint with the config, weights and preprocessing, rewritten atomically "
+        "after every epoch with the training state (--resume continues it).",
     )
-    p.add_argument("--model", required=True, choices=MODELS, help="architecture")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --output (up to --epochs in all)")
+    p.add_argument("--model", choices=MODELS, help="architecture (required unless --resume)")
     _common(
         p,
         data_help="event file from `hepgen data events` (GeV)",
@@ -316,13 +431,15 @@ def _add_events(kinds) -> None:
         lr_help="Adam learning rate, cosine-decayed to 0",
         what="events",
         old_max=("--max-events",),
+        resumable=True,
     )
     p.add_argument(
         "--bayesian",
         action="store_true",
         help="mean-field Gaussian weights, KL / N_train added to the loss (sample with --ensemble)",
     )
-    p.add_argument("--epochs", type=options.positive_int, default=50, help="epochs")
+    p.add_argument("--epochs", type=options.positive_int, default=50, help="epochs (in all, with --resume)")
+    _until(p)
     p.add_argument("--hidden", type=options.positive_int, default=256, help="hidden width")
     p.add_argument(
         "--layers",
@@ -353,6 +470,13 @@ def _add_events(kinds) -> None:
         metavar="F",
         help="share of the events held out for the validation loss",
     )
+    p.add_argument(
+        "--patience",
+        type=options.positive_int,
+        metavar="EPOCHS",
+        help="stop when the validation loss has not improved for EPOCHS epochs; the checkpoint then "
+        "holds the best epoch's weights (default: train all --epochs)",
+    )
 
 
 def _key_values(items: list[str]) -> dict:
@@ -371,57 +495,136 @@ def _key_values(items: list[str]) -> dict:
 
 
 def run_events(args: argparse.Namespace) -> int:
-    path, config, result, final = _fit_events(args)
-    losses = ", ".join(f"{k} {v:.4g}" for k, v in final.items())
-    print(
-        f"wrote {path} ({config.model}{' bayesian' if config.bayesian else ''}, {result.n_train} training "
-        f"events, {result.seconds:.1f} s wall, {result.cpu_seconds:.1f} s CPU; final: {losses})"
-    )
+    from hepgen.distributed.entry import job, recorded
+
+    with job(args.device) as ctx:
+        if args.resume and not Path(args.output).is_file():
+            raise FileNotFoundError(f"--resume: {args.output} does not exist")
+        path, config, result, final = recorded(_fit_events)(args, ctx)
+        if ctx.is_main:
+            losses = ", ".join(f"{k} {v:.4g}" for k, v in final.items())
+            print(
+                f"wrote {path} ({config.model}{' bayesian' if config.bayesian else ''}, {result.n_train} training "
+                f"events, {result.epoch} epochs{' (stopped early)' if result.stopped_early else ''}{_processes(ctx)}, "
+                f"{result.samples_per_second:.0f} events/s, "
+                f"{result.seconds:.1f} s wall, "
+                f"{result.cpu_seconds:.1f} s CPU; final: {losses})"
+            )
     return 0
 
 
-def _fit_events(args: argparse.Namespace):
-    from hepgen.data import EventSample, read_events
+def _event_rows(args: argparse.Namespace):
+    """The events of --data as row ranges (each rank reads its shard), checked as the
+    layout's reader checks them."""
+    import numpy as np
+
+    from hepgen.data.layouts.zjets import MAX_JETS, MAX_PT_GEV
+    from hepgen.distributed import FileRows
+
+    datasets = {"muons": "muons", "jets": "jets", "n_jets": "n_jets"}
+    probe = FileRows(args.data, datasets, limit=args.max_samples)
+    n = probe.shapes["muons"][0]
+    want = {"muons": (n, 2, 4), "jets": (n, MAX_JETS, 4), "n_jets": (n,)}
+    if probe.shapes != want:
+        raise ValueError(f"{args.data}: expected datasets of shapes {want}, got {probe.shapes}")
+
+    def transform(arrays: dict) -> dict:
+        n_jets = arrays["n_jets"]
+        if len(n_jets) and (n_jets.min() < 0 or n_jets.max() > MAX_JETS):
+            raise ValueError(f"{args.data}: 'n_jets' must be in 0..{MAX_JETS}")
+        for key in ("muons", "jets"):
+            if len(n_jets) and np.nanmax(arrays[key][..., 0]) > MAX_PT_GEV:
+                raise ValueError(f"{args.data}: '{key}' pT reaches {np.nanmax(arrays[key][..., 0]):.4g}, expected GeV")
+        return arrays
+
+    rows = FileRows(args.data, datasets, limit=args.max_samples, transform=transform)
+    attrs = {k: v.decode() if isinstance(v, bytes) else v for k, v in probe.attrs.items()}
+    return rows, attrs
+
+
+def _fit_events(args: argparse.Namespace, ctx):
+    import hepgen.models
+    from hepgen.models.checkpoint import Checkpoint
     from hepgen.models.events import EventModelConfig, build_model
     from hepgen.models.events.train import train_events
 
-    config = EventModelConfig(
-        model=args.model,
-        bayesian=args.bayesian,
-        hidden=args.hidden,
-        layers=args.layers,
-        timesteps=args.timesteps,
-        ode_steps=args.steps,
-        ode_method=args.method,
-        options=_key_values(args.option),
-    )
-    build_model(config)  # a missing architecture or a bad option fails before the data is read
-    sample = read_events(args.data)
-    if args.max_samples:
-        n = args.max_samples
-        sample = EventSample(sample.muons[:n], sample.jets[:n], sample.n_jets[:n], sample.attrs)
+    out = Path(args.output)
+    model, resume = None, None
+    if args.resume:
+        model = hepgen.models.load(out, ctx.device, kind="events")
+        resume = Checkpoint.read(out).entries.get("train_state")
+        if resume is None:
+            raise ValueError(
+                f"--resume: {out} holds no training state (written before hepgen trained events resumably?)"
+            )
+        if resume["epoch"] >= args.epochs:
+            raise ValueError(f"--resume: {out} already has {resume['epoch']} epochs; ask for more with --epochs")
+        config = model.config
+    else:
+        if args.model is None:
+            raise ValueError("--model is required (unless --resume)")
+        config = EventModelConfig(
+            model=args.model,
+            bayesian=args.bayesian,
+            hidden=args.hidden,
+            layers=args.layers,
+            timesteps=args.timesteps,
+            ode_steps=args.steps,
+            ode_method=args.method,
+            options=_key_values(args.option),
+        )
+        build_model(config)  # a missing architecture or a bad option fails before the data is read
+    rows, attrs = _event_rows(args)
+    extra = {
+        **hepgen.models.provenance(),
+        "data": str(args.data),
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "batch_size": args.batch_size,
+        "learning_rate": _learning_rate(args),
+        "processes": ctx.world_size,
+    }
+
+    def record(result) -> dict:
+        final = {k: float(v[-1]) for k, v in result.history.items() if v}
+        extra.update(
+            n_train=result.n_train,
+            epochs_done=result.epoch,
+            train_seconds=result.seconds,
+            train_cpu_seconds=result.cpu_seconds,
+            final=final,
+            history={k: [float(x) for x in v] for k, v in result.history.items()},
+        )
+        return final
+
+    def on_epoch(result):  # rank 0 only: the checkpoint, rewritten atomically after each epoch
+        record(result)
+        result.model.save(
+            out, force=True, provenance={**result.model.provenance, **extra}, train_state=result.train_state
+        )
+
     result = train_events(
-        sample,
+        None,
         config,
         epochs=args.epochs,
         batch_size=args.batch_size,
-        lr=args.learning_rate,
+        lr=_learning_rate(args),
         seed=args.seed,
-        device=args.device,
+        device=ctx.device,
         validation_fraction=args.validation_fraction,
         progress=progress.over(args.quiet, "epoch"),
+        rows=rows,
+        attrs=attrs,
+        fit_rows=args.fit_rows,
+        on_epoch=on_epoch,
+        resume=resume,
+        model=model,
+        until=args.until,
+        patience=args.patience,
     )
-    final = {k: float(v[-1]) for k, v in result.history.items() if v}
-    extra = {
-        **result.model.provenance,
-        "data": str(args.data),
-        "n_train": result.n_train,
-        "epochs": args.epochs,
-        "seed": args.seed,
-        "train_seconds": result.seconds,
-        "train_cpu_seconds": result.cpu_seconds,
-        "final": final,
-        "history": {k: [float(x) for x in v] for k, v in result.history.items()},
-    }
-    path = result.model.save(args.output, force=args.force, provenance=extra)
-    return path, config, result, final
+    final = record(result)
+    if ctx.is_main and result.train_state:  # the final weights (with --patience, the best epoch's)
+        extra["stopped_early"] = result.stopped_early
+        prov = {**result.model.provenance, **extra}
+        result.model.save(out, force=True, provenance=prov, train_state=result.train_state)
+    return out, config, result, final

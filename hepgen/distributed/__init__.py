@@ -17,9 +17,15 @@ from hepgen.distributed.context import (
     launcher_environment,
     shutdown,
 )
+from hepgen.distributed.sampler import StratifiedBatches
+from hepgen.distributed.shards import ArrayRows, FileRows, Rows
 
 __all__ = [
+    "ArrayRows",
     "Context",
+    "FileRows",
+    "Rows",
+    "StratifiedBatches",
     "all_reduce_sum",
     "barrier",
     "broadcast_object",
