@@ -189,7 +189,11 @@ def test_cli_train_generate_compare(tmp_path, capsys):
         == 0
     )
     assert "positional arguments is deprecated" in capsys.readouterr().err
-    assert json.loads((old / "precision.json").read_text())["inn"]["m_mumu"] == result["INN"]["m_mumu"]
+    # The same numbers up to summation order (the 16th digit differs between runs under load).
+    old_m = json.loads((old / "precision.json").read_text())["inn"]["m_mumu"]
+    assert set(old_m) == set(result["INN"]["m_mumu"])
+    for key, value in result["INN"]["m_mumu"].items():
+        assert old_m[key] == pytest.approx(value, rel=1e-12, abs=1e-12), key
     # Errors: one line naming the problem, nothing written.
     capsys.readouterr()
     assert (
