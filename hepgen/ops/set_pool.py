@@ -51,24 +51,47 @@ def _triton(name):
 
 
 # ---- argument checks (run once, before any kernel) ---------------------------------------
+#
+# `_validate` is the rule, on the schema's arguments as the registered ops receive them;
+# `_check` (the public function's) only converts (a bool mask to x's dtype) and then runs the
+# same rule, so the two cannot drift apart.
+
+
+def _validate(x, mask, sum_scale):
+    x = _checks.tensor("x", x)
+    _checks.floating("x", x)
+    _checks.rank("x", x, 3, "[batch, set size, features]")
+    mask = _checks.tensor("mask", mask)
+    _checks.rank("mask", mask, 2, "[batch, set size]")
+    _checks.like("mask", mask, "x", x, tuple(x.shape[:2]), "(batch, set size)")
+    _checks.finite_float("sum_scale", sum_scale)
+
+
+def _validate_backward(grad_out, mask, sum_scale):
+    grad_out = _checks.tensor("grad_out", grad_out)
+    _checks.floating("grad_out", grad_out)
+    _checks.rank("grad_out", grad_out, 2, "[batch, 2 x features]")
+    if grad_out.shape[1] % 2:
+        raise ValueError(f"grad_out must have an even width [batch, 2 x features], got shape {tuple(grad_out.shape)}")
+    mask = _checks.tensor("mask", mask)
+    _checks.rank("mask", mask, 2, "[batch, set size]")
+    _checks.same_device("mask", mask, "grad_out", grad_out)
+    _checks.same_dtype("mask", mask, "grad_out", grad_out)
+    if mask.shape[0] != grad_out.shape[0]:
+        raise ValueError(f"mask must have grad_out's batch {grad_out.shape[0]}, got shape {tuple(mask.shape)}")
+    _checks.finite_float("sum_scale", sum_scale)
 
 
 def _check(x, mask, sum_scale=DEFAULT_SUM_SCALE):
     x = _checks.tensor("x", x)
     mask = _checks.tensor("mask", mask)
     _checks.floating("x", x)
-    _checks.rank("x", x, 3, "[batch, set size, features]")
-    _checks.rank("mask", mask, 2, "[batch, set size]")
-    if tuple(mask.shape) != tuple(x.shape[:2]):
-        raise ValueError(
-            f"mask must have shape (batch, set size) = {tuple(x.shape[:2])} to match x, got {tuple(mask.shape)}"
-        )
-    if mask.dtype != torch.bool and not mask.is_floating_point():
-        raise TypeError(f"mask must be bool or floating point, got {mask.dtype}")
-    _checks.same_device("mask", mask, "x", x)
+    _checks.mask_kind("mask", mask)
     sum_scale = _checks.finite_float("sum_scale", sum_scale)
     # One dtype for both inputs keeps every kernel to one template parameter; [B, N] is small.
-    return x, mask.to(x.dtype), sum_scale
+    args = (x, mask.to(x.dtype), sum_scale)
+    _validate(*args)
+    return args
 
 
 # ---- the declarations ---------------------------------------------------------------------
@@ -90,6 +113,7 @@ SET_POOL_BACKWARD = Op(
         op="set_pool",
         grads=lambda pool, s, grad_grad_x: (pool(grad_grad_x, s.mask, s.sum_scale), None, None),
     ),
+    validate=_validate_backward,
 )
 
 SET_POOL = Op(
@@ -109,6 +133,7 @@ SET_POOL = Op(
         grads=lambda pool_backward, s, grad_out: (pool_backward(grad_out, s.mask, s.sum_scale), None, None),
     ),
     check=_check,
+    validate=_validate,
 )
 
 BACKENDS = SET_POOL.table

@@ -84,7 +84,8 @@ def _backward_kernel(
         n = n0 + tl.arange(0, BLOCK_N)
         n_ok = n < N
         m = tl.load(mask_ptr + b * smb + n * smn, mask=n_ok, other=0).to(ACC)
-        gx = m[:, None] * coef[None, :]
+        # A padded particle's gradient is 0, not 0 * coef (a NaN in grad_out must not reach it).
+        gx = tl.where((m != 0)[:, None], m[:, None] * coef[None, :], 0.0)
         tl.store(
             gx_ptr + (b * N + n[:, None]) * D + d[None, :],
             gx.to(gx_ptr.dtype.element_ty),
