@@ -10,7 +10,15 @@ and per-set biases ``bias1`` [B, H1] and ``bias2`` [B, H]:
 This is EPiC's x' = act(W4·act(W3·[x, g', t, c]) + x) without the per-particle
 concatenation: the columns of W3 (and W4) that multiply the per-set vector [g', t, c] are
 applied once per set by the caller and enter here as ``bias1`` (``bias2``). Padded particles
-are never computed and never read. Returns ``(y, pooled)``.
+are never computed and never read, and get exactly 0 as output and gradient. Returns
+``(y, pooled)``.
+
+Mask values follow set_pool's rule (hepgen/ops/set_pool.py): 0 marks padding, other weights
+are used as given. A negative weight flips y's sign, so the backward reads act'(z2) from the
+sign of y relative to the weight's, not from y alone (which gave such rows wrong gradients).
+Validation: ``_validate``/``_validate_backward`` hold the rules on the schema's arguments and
+run in the registered ops (body and fake); the public function converts (the mask to x's
+dtype, a shared [H] bias to [B, H]) and runs the same rule.
 
 The backward is its own op, ``hepgen::epic_local_backward``, returning the gradients of x,
 w1, bias1, w2 and bias2; it recomputes h instead of saving it. It has no autograd formula
@@ -222,7 +230,8 @@ def epic_local(
 
     Args:
         x: particle features [B, N, H], floating point; any strides.
-        mask: [B, N], bool or floating (0 marks padding; other values weight y and the pooling).
+        mask: [B, N], bool or floating (0 marks padding; other values, negative ones included,
+            weight y and the pooling; NaN/inf propagate).
         w1: first linear layer's weight on the particle features, [H1, H].
         bias1: per-set bias of the first layer [B, H1] (or [H1], shared): W3's columns on
             [g', t, c] applied to the set's vector, plus W3's bias.

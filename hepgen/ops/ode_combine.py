@@ -4,7 +4,15 @@
 
 for a state ``y`` [S, ...] of S samples, derivatives ``ks`` (same shape as y), a step per
 sample ``h`` [S] and an optional ``mask`` [S, R] over the state's second axis (particles):
-padded particles come out exactly 0 and their inputs are never read. Every Runge–Kutta stage,
+padded particles come out exactly 0 and their inputs are never read.
+
+What a mask means, on every backend: a row whose weight is 0 (False) comes out exactly 0, and
+nothing of it (a NaN or inf in y, a k or the output gradient) reaches the output or any
+gradient (grad_h included: selects, never products with 0). Any other weight multiplies the
+row, NaN and inf included. Validation: ``_validate`` holds the rules on the schema's arguments
+(one finite coefficient per term, at most 16 terms, h [S], the mask [S, R], dtypes, devices)
+and runs in the registered ops (body and fake); the public function converts (a float or 0-d
+h to [S], the mask to y's dtype) and runs the same rule. Every Runge–Kutta stage,
 update and error estimate, an Euler–Maruyama step (a noise term) and a DDIM step
 (y_coeff ≠ 1) has this form, so a solver step is one launch per combination instead of one
 per multiply and add.
@@ -198,7 +206,8 @@ def ode_combine(
         coeffs: one float per term (a Butcher-tableau row, or weights b_i).
         h: step, a float or a tensor [S] (one per sample: adaptive solvers).
         mask: optional [S, R], bool or floating, over y's second axis (particles); padded
-            particles come out 0 and are not read.
+            particles (0) come out 0 and are not read, not even by the backward; other
+            weights multiply their row.
         y_coeff: factor on y (1 for Runge–Kutta, DDIM uses √(ᾱ'/ᾱ)).
     """
     return ODE_COMBINE(*_check(y, ks, coeffs, h, mask, y_coeff))

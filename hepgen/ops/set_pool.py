@@ -7,7 +7,20 @@ For particles ``x`` [B, N, D] and a ``mask`` [B, N] (bool, or non-negative float
     out   = [total / count,  total · sum_scale]      → [B, 2D]
 
 An empty set (count = 0) has mean 0, never NaN. Padded particles are ignored whatever
-they hold (the compiled kernels never read them). The mask is a constant for autograd (it gets no gradient).
+they hold (the compiled kernels never read them), and their gradient is exactly 0 whatever
+the output gradient holds. The mask is a constant for autograd (it gets no gradient).
+
+Mask values (issue 19): a weight of 0 (False) marks padding; every other weight is used as
+given, on every backend alike. Negative weights count with their sign (a set whose weights sum
+to 0 has mean 0, as an empty set); a NaN or ±inf weight makes its set's outputs NaN/inf as IEEE
+arithmetic has it (NaN in, NaN out), it is not refused: refusing would need a look at the
+values, a host synchronisation on the GPU that CUDA-graph capture forbids, and a CPU-only
+check would make the backends disagree.
+
+Validation: ``_validate`` holds the rules on the schema's arguments (shapes, dtypes, devices,
+a finite sum_scale) and runs in the registered ops ``torch.ops.hepgen.set_pool`` and
+``set_pool_backward`` (body and fake); the public function converts a bool mask to x's dtype
+and runs the same rule. The compiled core checks its views again (csrc/core/set_pool_args.cpp).
 
 The backward is its own op, ``hepgen::set_pool_backward``; it is linear in the incoming
 gradient and its adjoint is the forward pooling, so gradients of any order are available.
@@ -147,7 +160,8 @@ def set_pool(x: torch.Tensor, mask: torch.Tensor, sum_scale: float = DEFAULT_SUM
 
     Args:
         x: particle features [B, N, D], floating point; any strides.
-        mask: [B, N], bool or floating (non-negative weights); False/0 marks padding.
+        mask: [B, N], bool or floating weights; False/0 marks padding. Other weights are used as
+            given: negative ones count with their sign, NaN/inf ones make the set's outputs NaN/inf.
         sum_scale: factor applied to the masked sum (EPiC uses 0.01).
 
     Returns:
