@@ -73,8 +73,9 @@ template <typename T> void residual_pool(const T* z2, const T* x, const T* bias2
       }
       const T inv = count != T(0) ? T(1) / count : T(0);
       T* __restrict mean = pooled + b * 2 * H;
+      // A set whose weights sum to 0 has mean 0, not total * 0 (NaN for an infinite total).
       for (int64_t f = 0; f < H; ++f) {
-        mean[f] = total[f] * inv;
+        mean[f] = count != T(0) ? total[f] * inv : T(0);
         mean[H + f] = total[f] * scale;
       }
     }

@@ -32,7 +32,7 @@ template <typename T> void forward_kernel(const T* x, const int64_t xs[3], const
     const T inv_count = count != T(0) ? T(1) / count : T(0);
     T* mean = out + b * 2 * D;
     for (int64_t d = 0; d < D; ++d) {
-      mean[d] = total[d] * inv_count;
+      mean[d] = count != T(0) ? total[d] * inv_count : T(0);  // not total * 0: NaN for an inf total
       total[d] *= sum_scale;
     }
   }

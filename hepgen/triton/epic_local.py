@@ -89,7 +89,8 @@ def _forward_kernel(
         )
     c = tl.sum(count, axis=0)
     inv = tl.where(c != 0, 1.0 / tl.where(c != 0, c, 1.0), 0.0).to(ACC)
-    tl.store(pooled_ptr + b * 2 * H + f, (total * inv).to(pooled_ptr.dtype.element_ty), mask=f_ok)
+    mean = tl.where(c != 0, total * inv, 0.0)  # not total * 0: NaN for an infinite total
+    tl.store(pooled_ptr + b * 2 * H + f, mean.to(pooled_ptr.dtype.element_ty), mask=f_ok)
     tl.store(pooled_ptr + b * 2 * H + H + f, (total * sum_scale).to(pooled_ptr.dtype.element_ty), mask=f_ok)
 
 

@@ -86,3 +86,14 @@ def test_mask_weights_rule_is_the_same_on_every_backend(device, backend):
     assert out[1].tolist() == [-2.0, -1.0]  # (2 - 4) / (2 - 1)
     assert out[2].isnan().all() and out[3].isnan()[0]  # NaN weight; inf / inf
     assert (gx[mask == 0] == 0).all()  # padding: exactly 0 although the output gradient is NaN
+
+
+@pytest.mark.parametrize("device, backend", ALL_PARAMS)
+def test_weights_summing_to_zero_give_mean_zero_even_for_an_infinite_total(device, backend):
+    """Found by tests/ops/fuzz: cpu and triton computed the mean as total · 0 (NaN for an infinite
+    total) where the reference selects 0."""
+    x = torch.tensor([[[float("inf")], [1.0], [float("nan")]]], device=device)
+    mask = torch.tensor([[1.0, -1.0, 0.0]], device=device)
+    with ops.use_backend(backend):
+        out = ops.set_pool(x, mask, 0.5)
+    assert out.cpu().tolist() == [[0.0, float("inf")]]

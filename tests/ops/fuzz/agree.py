@@ -13,6 +13,12 @@ import torch
 EPS = {dt: torch.finfo(dt).eps for dt in (torch.float16, torch.bfloat16, torch.float32, torch.float64)}
 
 
+def scalar_terms(backend: str, dtype) -> int:
+    """Extra roundings a backend's scalar arguments cost: Triton takes a float64 scalar as two
+    float32 parts, within 2^-48 of it (hepgen/triton/_scalars.py), i.e. 16 float64 eps."""
+    return 32 if backend == "triton" and dtype == torch.float64 else 0
+
+
 def assert_agrees(out: torch.Tensor, ref64: torch.Tensor, scale: torch.Tensor, terms: int, what: str) -> None:
     """`out` (any float dtype) equals `ref64` within terms·eps·scale, with the same NaN and ±inf entries."""
     assert tuple(out.shape) == tuple(ref64.shape), f"{what}: shape {tuple(out.shape)} != {tuple(ref64.shape)}"
@@ -40,3 +46,16 @@ def assert_agrees(out: torch.Tensor, ref64: torch.Tensor, scale: torch.Tensor, t
             f"{what}: {int(bad.sum())} entries off the float64 reference, e.g. at {i}: {o[tuple(i)].item():.6g} vs "
             f"{r[tuple(i)].item():.6g} (bound {bound[tuple(i)].item():.3g}, {out.dtype})"
         )
+
+
+def fuzz_backends(candidates=("reference", "cpu", "triton")) -> list[str]:
+    """The backends a fuzz test draws from: those that run here (on CPU tensors), less any not
+    named in ``HEPGEN_FUZZ_BACKENDS`` (e.g. ``reference,cpu`` for a long run without the slow
+    Triton interpreter)."""
+    import os
+
+    from hepgen.ops import why_unavailable
+
+    chosen = os.environ.get("HEPGEN_FUZZ_BACKENDS", "").replace(" ", "")
+    wanted = set(chosen.split(",")) if chosen else set(candidates)
+    return [b for b in candidates if b in wanted and not why_unavailable(b, torch.device("cpu"), torch.float32)]

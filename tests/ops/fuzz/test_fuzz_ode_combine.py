@@ -19,14 +19,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import hepgen.ops as ops
-from fuzz.agree import assert_agrees
+from fuzz.agree import assert_agrees, fuzz_backends
 from fuzz.layouts import as_layout, factors, layouts, values
 from hepgen.ops.ode_combine import ode_combine_backward_reference, ode_combine_reference
 
 CPU = torch.device("cpu")
 OP = "ode_combine"
 DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-BACKENDS = [b for b in ("reference", "cpu", "triton") if not ops.why_unavailable(b, CPU, torch.float32)]
+BACKENDS = fuzz_backends()
 RUNNABLE = [(b, dt) for b in BACKENDS for dt in DTYPES if not ops.why_unavailable(b, CPU, dt, OP)]
 MASKS = {"bool": None, "weights": [0.0, 0.5, 1.0, 2.0, -1.0], "nonfinite": [0.0, 1.0, float("nan"), float("inf")]}
 PAD_SPECIALS = torch.tensor([float("nan"), float("inf"), -float("inf")], dtype=torch.float64)
