@@ -32,7 +32,9 @@ the weight-gradient GEMMs (torch), in one kernel per set.
 
 Spec: hepgen/ops/reference/epic_local.py. Kernels: hepgen/ops/compiled/epic_local.py (cpu, cuda),
 hepgen/triton/epic_local.py. Tests: tests/ops/conformance (fed by tests/ops/samples/epic_local.py)
-and tests/ops/test_epic_local.py (the published layer, CPU chunking).
+and tests/ops/test_epic_local.py (the published layer, CPU chunking);
+tests/ops/fuzz/test_fuzz_epic_local.py (Hypothesis) and tests/ops/test_registered_ops.py (the
+registered ops and the compiled core refuse bad calls).
 """
 
 from __future__ import annotations

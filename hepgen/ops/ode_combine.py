@@ -6,16 +6,17 @@ for a state ``y`` [S, ...] of S samples, derivatives ``ks`` (same shape as y), a
 sample ``h`` [S] and an optional ``mask`` [S, R] over the state's second axis (particles):
 padded particles come out exactly 0 and their inputs are never read.
 
+Every Runge–Kutta stage, update and error estimate, an Euler–Maruyama step (a noise term) and
+a DDIM step (y_coeff ≠ 1) has this form, so a solver step is one launch per combination
+instead of one per multiply and add.
+
 What a mask means, on every backend: a row whose weight is 0 (False) comes out exactly 0, and
 nothing of it (a NaN or inf in y, a k or the output gradient) reaches the output or any
 gradient (grad_h included: selects, never products with 0). Any other weight multiplies the
 row, NaN and inf included. Validation: ``_validate`` holds the rules on the schema's arguments
 (one finite coefficient per term, at most 16 terms, h [S], the mask [S, R], dtypes, devices)
 and runs in the registered ops (body and fake); the public function converts (a float or 0-d
-h to [S], the mask to y's dtype) and runs the same rule. Every Runge–Kutta stage,
-update and error estimate, an Euler–Maruyama step (a noise term) and a DDIM step
-(y_coeff ≠ 1) has this form, so a solver step is one launch per combination instead of one
-per multiply and add.
+h to [S], the mask to y's dtype) and runs the same rule.
 
 The backward is its own op (``hepgen::ode_combine_backward``). It is elementwise and runs in
 plain PyTorch on every backend: solvers sample under no_grad, and differentiating through a
@@ -23,7 +24,9 @@ sampling loop is rare enough not to deserve kernels of its own.
 
 Spec: hepgen/ops/reference/ode_combine.py. Kernels: hepgen/ops/compiled/ode_combine.py (cpu,
 cuda), hepgen/triton/ode_combine.py. Tests: tests/ops/conformance (fed by
-tests/ops/samples/ode_combine.py) and tests/ops/test_ode_combine.py.
+tests/ops/samples/ode_combine.py) and tests/ops/test_ode_combine.py;
+tests/ops/fuzz/test_fuzz_ode_combine.py (Hypothesis) and tests/ops/test_registered_ops.py (the
+registered ops and the compiled core refuse bad calls).
 """
 
 from __future__ import annotations

@@ -27,7 +27,9 @@ gradient and its adjoint is the forward pooling, so gradients of any order are a
 
 Spec: hepgen/ops/reference/set_pool.py. Kernels: hepgen/ops/compiled/set_pool.py (cpu, cuda),
 hepgen/triton/set_pool.py. Tests: tests/ops/conformance (fed by tests/ops/samples/set_pool.py)
-and tests/ops/test_set_pool.py.
+and tests/ops/test_set_pool.py;
+tests/ops/fuzz/test_fuzz_set_pool.py (Hypothesis) and tests/ops/test_registered_ops.py (the
+registered ops and the compiled core refuse bad calls).
 """
 
 from __future__ import annotations
