@@ -33,8 +33,14 @@ def same_device(name: str, t: torch.Tensor, ref_name: str, ref: torch.Tensor) ->
 
 
 def finite_float(name: str, value: object) -> float:
+    if isinstance(value, (torch.SymFloat, torch.SymInt)):
+        # A scalar traced symbolically (torch.compile, dynamic=True; a fake op): its value is not
+        # known here; the registered op's validate checks it where the op runs, with the value.
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a float, got {type(value).__name__}")
+    if torch.compiler.is_compiling():
+        return value  # Dynamo may hold it symbolically (as above); no trace-time value check
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     return float(value)

@@ -289,3 +289,21 @@ def test_compiled_core_raises_on_bad_calls_and_never_crashes(tmp_path):
     core_calls = {n: o for n, o in outcomes.items() if not n.startswith("glue")}
     unclear = {n: o for n, o in core_calls.items() if not o.startswith(("ValueError", "TypeError"))}
     assert not unclear, f"the core's refusals must be ValueError/TypeError: {unclear}"
+
+
+@pytest.mark.slow
+def test_compiled_graph_with_symbolic_scalars_validates_where_the_op_runs():
+    """torch.compile(dynamic=True) traces float arguments symbolically: the public checks cannot
+    test their values at trace time (math.isfinite of a symbolic float broke the trace), the
+    registered op's validate tests them when the graph runs."""
+
+    def f(x, m, s, h):
+        return ops.set_pool(x, m, s), ops.ode_combine(x, [x], [s], h, m, 1.0 + s)
+
+    compiled = torch.compile(f, dynamic=True, fullgraph=True)
+    x, m = torch.randn(3, 5, 4), torch.rand(3, 5) < 0.5
+    for s in (0.3, 0.7):
+        for ours, eager in zip(compiled(x, m, s, 0.1), f(x, m, s, 0.1)):
+            torch.testing.assert_close(ours, eager)
+    with pytest.raises(ValueError, match="sum_scale must be finite"):
+        compiled(x, m, float("nan"), 0.1)
