@@ -135,7 +135,8 @@ __global__ void backward_kernel(const T* __restrict__ gy, const T* __restrict__ 
         A d = A(0);
         if (m != A(0)) {
           const int64_t i = (b * N + n0 + p) * H + t;
-          d = (to_acc(gy[i]) + m * coef) * m * act_grad_out(to_acc(y[i]), slope);
+          // z2 > 0 where y = m * act(z2) has m's sign (a negative weight flips it).
+          d = (to_acc(gy[i]) + m * coef) * m * act_grad_out((m > A(0) ? A(1) : A(-1)) * to_acc(y[i]), slope);
           g2 += d;
         }
         d2_t[p * H + t] = d;

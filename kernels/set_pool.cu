@@ -53,7 +53,8 @@ template <typename T> __global__ void backward_kernel(const T* __restrict__ grad
   const A coef = load(grad_out + b * 2 * D + d) * inv_count + load(grad_out + b * 2 * D + D + d) * sum_scale;
   for (int64_t n = 0; n < N; ++n) {
     const A m = load(mask + b * ms.b + n * ms.n);
-    grad_x[(b * N + n) * D + d] = store<T>(m * coef);
+    // A padded particle's gradient is 0, not 0 * coef (a NaN in grad_out must not reach it).
+    grad_x[(b * N + n) * D + d] = store<T>(m != A(0) ? m * coef : A(0));
   }
 }
 

@@ -73,8 +73,9 @@ template <typename T> void residual_pool(const T* z2, const T* x, const T* bias2
       }
       const T inv = count != T(0) ? T(1) / count : T(0);
       T* __restrict mean = pooled + b * 2 * H;
+      // A set whose weights sum to 0 has mean 0, not total * 0 (NaN for an infinite total).
       for (int64_t f = 0; f < H; ++f) {
-        mean[f] = total[f] * inv;
+        mean[f] = count != T(0) ? total[f] * inv : T(0);
         mean[H + f] = total[f] * scale;
       }
     }
@@ -103,8 +104,11 @@ template <typename T> void output_grad(const T* gy, const T* gp, const T* y, con
         const T* yr = y + (b * N + n) * H;
         T* d = dz2 + r * H;
         ++r;
+        // y = m * act(z2) and act keeps z2's sign: z2 > 0 where y has m's sign (a negative
+        // weight flips it; reading act' from y alone gave such rows the wrong derivative).
+        const T sign = m > T(0) ? T(1) : T(-1);
         for (int64_t f = 0; f < H; ++f) {
-          const T v = (gyr[f] + m * coef[f]) * m * act_grad_from_output(yr[f], slope);
+          const T v = (gyr[f] + m * coef[f]) * m * act_grad_from_output(sign * yr[f], slope);
           d[f] = v;
           g2[f] += v;
         }

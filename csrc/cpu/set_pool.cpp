@@ -32,7 +32,7 @@ template <typename T> void forward_kernel(const T* x, const int64_t xs[3], const
     const T inv_count = count != T(0) ? T(1) / count : T(0);
     T* mean = out + b * 2 * D;
     for (int64_t d = 0; d < D; ++d) {
-      mean[d] = total[d] * inv_count;
+      mean[d] = count != T(0) ? total[d] * inv_count : T(0);  // not total * 0: NaN for an inf total
       total[d] *= sum_scale;
     }
   }
@@ -54,7 +54,12 @@ template <typename T> void backward_kernel(const T* grad_out, const T* mask, con
       for (int64_t n = 0; n < N; ++n) {
         const T m = mask[b * ms[0] + n * ms[1]];
         T* g = grad_x + (b * N + n) * D;
-        for (int64_t d = 0; d < D; ++d) g[d] = m * coef[d];
+        // A padded particle's gradient is 0, not 0 * coef: a NaN or inf in grad_out must not reach it.
+        if (m == T(0)) {
+          for (int64_t d = 0; d < D; ++d) g[d] = T(0);
+        } else {
+          for (int64_t d = 0; d < D; ++d) g[d] = m * coef[d];
+        }
       }
     }
   }

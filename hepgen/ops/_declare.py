@@ -118,7 +118,8 @@ class Op:
                 programs and users call it without the public function): it raises
                 TypeError/ValueError naming the argument, converts nothing and returns None.
                 It runs in the custom op's body before any backend, so no path reaches a
-                kernel with arguments the kernel would index out of bounds.
+                kernel with arguments the kernel would index out of bounds, and in its fake
+                (torch.compile traces and meta tensors get the same errors).
         """
         self.name = name
         self.schema = schema
@@ -235,18 +236,30 @@ class Op:
             out = self.run(*args)
             return _unaliased(out, args)
 
+        def fake(*args):
+            # The same check where no body runs: torch.compile's tracing (FakeTensors) and
+            # meta tensors (a call with a meta tensor among its arguments dispatches here).
+            if self.validate is not None:
+                self.validate(*args)
+            return self.fake(*args)
+
         op = torch.library.custom_op(f"hepgen::{self.name}", body, mutates_args=self.mutates, schema=self.schema)
-        op.register_fake(self.fake)
+        op.register_fake(fake)
         if self.backward is not None:
 
             @records_forced_backend
             def setup_context(ctx, inputs, output):
                 self._save(ctx, inputs, output)
+                empty = (i for i, a in enumerate(inputs) if isinstance(a, (list, tuple)) and not a)
+                ctx.hepgen_empty_lists = tuple(empty)
 
             @under_forced_backend
             def backward(ctx, *grad_outputs):
                 bwd = self._backward_op()
-                return self.backward.grads(None if bwd is None else bwd.custom_op, self._load(ctx), *grad_outputs)
+                grads = self.backward.grads(None if bwd is None else bwd.custom_op, self._load(ctx), *grad_outputs)
+                # torch matches the gradients' structure to the inputs': an empty list (no terms)
+                # takes an empty list, not None.
+                return tuple([] if i in ctx.hepgen_empty_lists and g is None else g for i, g in enumerate(grads))
 
             op.register_autograd(backward, setup_context=setup_context)
         return op

@@ -10,7 +10,15 @@ and per-set biases ``bias1`` [B, H1] and ``bias2`` [B, H]:
 This is EPiC's x' = act(W4·act(W3·[x, g', t, c]) + x) without the per-particle
 concatenation: the columns of W3 (and W4) that multiply the per-set vector [g', t, c] are
 applied once per set by the caller and enter here as ``bias1`` (``bias2``). Padded particles
-are never computed and never read. Returns ``(y, pooled)``.
+are never computed and never read, and get exactly 0 as output and gradient. Returns
+``(y, pooled)``.
+
+Mask values follow set_pool's rule (hepgen/ops/set_pool.py): 0 marks padding, other weights
+are used as given. A negative weight flips y's sign, so the backward reads act'(z2) from the
+sign of y relative to the weight's, not from y alone (which gave such rows wrong gradients).
+Validation: ``_validate``/``_validate_backward`` hold the rules on the schema's arguments and
+run in the registered ops (body and fake); the public function converts (the mask to x's
+dtype, a shared [H] bias to [B, H]) and runs the same rule.
 
 The backward is its own op, ``hepgen::epic_local_backward``, returning the gradients of x,
 w1, bias1, w2 and bias2; it recomputes h instead of saving it. It has no autograd formula
@@ -24,7 +32,9 @@ the weight-gradient GEMMs (torch), in one kernel per set.
 
 Spec: hepgen/ops/reference/epic_local.py. Kernels: hepgen/ops/compiled/epic_local.py (cpu, cuda),
 hepgen/triton/epic_local.py. Tests: tests/ops/conformance (fed by tests/ops/samples/epic_local.py)
-and tests/ops/test_epic_local.py (the published layer, CPU chunking).
+and tests/ops/test_epic_local.py (the published layer, CPU chunking);
+tests/ops/fuzz/test_fuzz_epic_local.py (Hypothesis) and tests/ops/test_registered_ops.py (the
+registered ops and the compiled core refuse bad calls).
 """
 
 from __future__ import annotations
@@ -81,17 +91,54 @@ def _triton_backward(grad_y, grad_pooled, x, mask, w1, bias1, w2, y, sum_scale, 
 
 
 # ---- argument checks (run once, before any kernel) ---------------------------------------
+#
+# `_validate` is the rule, on the schema's arguments as the registered ops receive them;
+# `_check` (the public function's) only converts (the mask to x's dtype, a shared [H1] bias to
+# [B, H1]) and then runs the same rule, so the two cannot drift apart.
 
 
-def _per_set_bias(name: str, bias: torch.Tensor, B: int, size: int, x: torch.Tensor) -> torch.Tensor:
-    bias = _checks.tensor(name, bias)
-    _checks.same_device(name, bias, "x", x)
-    if bias.dtype != x.dtype:
-        raise TypeError(f"{name} must have x's dtype {x.dtype}, got {bias.dtype}")
-    if tuple(bias.shape) == (size,):
-        return bias.unsqueeze(0).expand(B, size)
-    if tuple(bias.shape) != (B, size):
-        raise ValueError(f"{name} must have shape (batch, {size}) = {(B, size)} or ({size},), got {tuple(bias.shape)}")
+def _validate_params(x, mask, w1, bias1, w2, sum_scale, negative_slope) -> tuple[int, int, int, int]:
+    """The arguments forward and backward share; returns (B, N, H, H1)."""
+    x = _checks.tensor("x", x)
+    _checks.floating("x", x)
+    _checks.rank("x", x, 3, "[batch, set size, features]")
+    B, N, H = x.shape
+    mask = _checks.tensor("mask", mask)
+    _checks.rank("mask", mask, 2, "[batch, set size]")
+    _checks.like("mask", mask, "x", x, (B, N), "(batch, set size)")
+    for name, w in (("w1", w1), ("w2", w2)):
+        _checks.rank(name, _checks.tensor(name, w), 2, "[out features, in features]")
+        _checks.same_device(name, w, "x", x)
+        _checks.same_dtype(name, w, "x", x)
+    H1 = w1.shape[0]
+    if w1.shape[1] != H:
+        raise ValueError(f"w1 must have shape (hidden, features) = (H1, {H}), got {tuple(w1.shape)}")
+    _checks.shape("w2", w2, (H, H1), "(features, hidden)")
+    _checks.like("bias1", bias1, "x", x, (B, H1), f"(batch, {H1})")
+    _checks.finite_float("sum_scale", sum_scale)
+    slope = _checks.finite_float("negative_slope", negative_slope)
+    if slope <= 0:
+        # The backward reads act'(z) from the sign of act(z), which needs a positive slope.
+        raise ValueError(f"negative_slope must be > 0, got {slope}")
+    return B, N, H, H1
+
+
+def _validate(x, mask, w1, bias1, w2, bias2, sum_scale, negative_slope):
+    B, _N, H, _H1 = _validate_params(x, mask, w1, bias1, w2, sum_scale, negative_slope)
+    _checks.like("bias2", bias2, "x", x, (B, H), f"(batch, {H})")
+
+
+def _validate_backward(grad_y, grad_pooled, x, mask, w1, bias1, w2, y, sum_scale, negative_slope):
+    B, N, H, _H1 = _validate_params(x, mask, w1, bias1, w2, sum_scale, negative_slope)
+    _checks.like("grad_y", grad_y, "x", x, (B, N, H), "x's shape")
+    _checks.like("grad_pooled", grad_pooled, "x", x, (B, 2 * H), "(batch, 2 x features)")
+    _checks.like("y", y, "x", x, (B, N, H), "x's shape")
+
+
+def _shared_bias(bias: object, x: torch.Tensor) -> object:
+    """A bias [size] shared by every set, as the [B, size] view the op takes (no copy)."""
+    if isinstance(bias, torch.Tensor) and bias.dim() == 1 and x.dim() == 3:
+        return bias.unsqueeze(0).expand(x.shape[0], bias.shape[0])
     return bias
 
 
@@ -99,35 +146,20 @@ def _check(x, mask, w1, bias1, w2, bias2, sum_scale=DEFAULT_SUM_SCALE, negative_
     """epic_local's argument checks: its arguments -> EPIC_LOCAL's (TypeError/ValueError naming the argument)."""
     x = _checks.tensor("x", x)
     mask = _checks.tensor("mask", mask)
-    w1 = _checks.tensor("w1", w1)
-    w2 = _checks.tensor("w2", w2)
     _checks.floating("x", x)
-    _checks.rank("x", x, 3, "[batch, set size, features]")
-    _checks.rank("mask", mask, 2, "[batch, set size]")
-    B, N, H = x.shape
-    if tuple(mask.shape) != (B, N):
-        raise ValueError(f"mask must have shape (batch, set size) = {(B, N)} to match x, got {tuple(mask.shape)}")
-    if mask.dtype != torch.bool and not mask.is_floating_point():
-        raise TypeError(f"mask must be bool or floating point, got {mask.dtype}")
-    _checks.same_device("mask", mask, "x", x)
-    for name, w in (("w1", w1), ("w2", w2)):
-        _checks.rank(name, w, 2, "[out features, in features]")
-        _checks.same_device(name, w, "x", x)
-        if w.dtype != x.dtype:
-            raise TypeError(f"{name} must have x's dtype {x.dtype}, got {w.dtype}")
-    H1 = w1.shape[0]
-    if w1.shape[1] != H:
-        raise ValueError(f"w1 must have shape (hidden, features) = (H1, {H}), got {tuple(w1.shape)}")
-    if tuple(w2.shape) != (H, H1):
-        raise ValueError(f"w2 must have shape (features, hidden) = {(H, H1)}, got {tuple(w2.shape)}")
-    bias1 = _per_set_bias("bias1", bias1, B, H1, x)
-    bias2 = _per_set_bias("bias2", bias2, B, H, x)
-    sum_scale = _checks.finite_float("sum_scale", sum_scale)
-    negative_slope = _checks.finite_float("negative_slope", negative_slope)
-    if negative_slope <= 0:
-        # The backward reads act'(z) from the sign of act(z), which needs a positive slope.
-        raise ValueError(f"negative_slope must be > 0, got {negative_slope}")
-    return x, mask.to(x.dtype), w1, bias1, w2, bias2, sum_scale, negative_slope
+    _checks.mask_kind("mask", mask)
+    args = (
+        x,
+        mask.to(x.dtype),
+        w1,
+        _shared_bias(bias1, x),
+        w2,
+        _shared_bias(bias2, x),
+        _checks.finite_float("sum_scale", sum_scale),
+        _checks.finite_float("negative_slope", negative_slope),
+    )
+    _validate(*args)
+    return args
 
 
 # ---- the declarations ---------------------------------------------------------------------
@@ -146,6 +178,7 @@ EPIC_LOCAL_BACKWARD = Op(
         x.new_empty((x.shape[0], x.shape[2])),
     ),
     backends={"cpu": compiled._cpu_backward, "cuda": compiled._cuda_backward, "triton": _triton_backward},
+    validate=_validate_backward,
 )
 
 
@@ -176,6 +209,7 @@ EPIC_LOCAL = Op(
         grads=_grads,
     ),
     check=_check,
+    validate=_validate,
 )
 
 BACKENDS = EPIC_LOCAL.table
@@ -198,7 +232,8 @@ def epic_local(
 
     Args:
         x: particle features [B, N, H], floating point; any strides.
-        mask: [B, N], bool or floating (0 marks padding; other values weight y and the pooling).
+        mask: [B, N], bool or floating (0 marks padding; other values, negative ones included,
+            weight y and the pooling; NaN/inf propagate).
         w1: first linear layer's weight on the particle features, [H1, H].
         bias1: per-set bias of the first layer [B, H1] (or [H1], shared): W3's columns on
             [g', t, c] applied to the set's vector, plus W3's bias.

@@ -75,7 +75,9 @@ def _forward_kernel(
         real = m != 0
         rows = real[:, None] & f_ok[None, :]
         x = tl.load(x_ptr + b * sxb + n[:, None] * sxn + f[None, :] * sxd, mask=rows, other=0).to(ACC)
-        h = _act(tl.dot(x, w1t, input_precision=PRECISION) + b1[None, :], slope)
+        # The padding columns of the block (j >= H1) are 0 · x: NaN where x is infinite, and the
+        # next product would spread that NaN to every feature; select them to 0.
+        h = tl.where(j_ok[None, :], _act(tl.dot(x, w1t, input_precision=PRECISION) + b1[None, :], slope), 0.0)
         z2 = tl.dot(h, w2t, input_precision=PRECISION) + b2[None, :] + x
         y = tl.where(rows, m[:, None] * _act(z2, slope), 0.0)
         total += tl.sum(m[:, None] * y, axis=0)
@@ -87,7 +89,8 @@ def _forward_kernel(
         )
     c = tl.sum(count, axis=0)
     inv = tl.where(c != 0, 1.0 / tl.where(c != 0, c, 1.0), 0.0).to(ACC)
-    tl.store(pooled_ptr + b * 2 * H + f, (total * inv).to(pooled_ptr.dtype.element_ty), mask=f_ok)
+    mean = tl.where(c != 0, total * inv, 0.0)  # not total * 0: NaN for an infinite total
+    tl.store(pooled_ptr + b * 2 * H + f, mean.to(pooled_ptr.dtype.element_ty), mask=f_ok)
     tl.store(pooled_ptr + b * 2 * H + H + f, (total * sum_scale).to(pooled_ptr.dtype.element_ty), mask=f_ok)
 
 
@@ -167,7 +170,10 @@ def _backward_kernel(
         dense_f = (b * N + n[:, None]) * H + f[None, :]
         gy = tl.load(gy_ptr + dense_f, mask=rows_f, other=0).to(ACC)
         y = tl.load(y_ptr + dense_f, mask=rows_f, other=0).to(ACC)
-        dz2 = tl.where(rows_f, (gy + m[:, None] * coef[None, :]) * m[:, None] * tl.where(y > 0, 1.0, slope), 0.0)
+        # z2 > 0 where y = m · act(z2) has m's sign (a negative weight flips it).
+        sign = tl.where(m > 0, 1.0, -1.0).to(ACC)
+        act_grad = tl.where(y * sign[:, None] > 0, 1.0, slope)
+        dz2 = tl.where(rows_f, (gy + m[:, None] * coef[None, :]) * m[:, None] * act_grad, 0.0)
         dz1 = tl.dot(dz2, w2, input_precision=PRECISION) * tl.where(h > 0, 1.0, slope)
         dz1 = tl.where(rows_j, dz1, 0.0)
         dx = tl.where(rows_f, tl.dot(dz1, w1, input_precision=PRECISION) + dz2, 0.0)

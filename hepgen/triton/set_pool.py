@@ -48,7 +48,8 @@ def _forward_kernel(
     c = tl.sum(count, axis=0)
     inv = tl.where(c != 0, 1.0 / tl.where(c != 0, c, 1.0), 0.0).to(ACC)
     row = out_ptr + b * 2 * D
-    tl.store(row + d, (total * inv).to(out_ptr.dtype.element_ty), mask=d_ok)
+    # A set whose weights sum to 0 has mean 0, not total * 0 (NaN for an infinite total).
+    tl.store(row + d, tl.where(c != 0, total * inv, 0.0).to(out_ptr.dtype.element_ty), mask=d_ok)
     tl.store(row + D + d, (total * sum_scale).to(out_ptr.dtype.element_ty), mask=d_ok)
 
 
@@ -84,7 +85,8 @@ def _backward_kernel(
         n = n0 + tl.arange(0, BLOCK_N)
         n_ok = n < N
         m = tl.load(mask_ptr + b * smb + n * smn, mask=n_ok, other=0).to(ACC)
-        gx = m[:, None] * coef[None, :]
+        # A padded particle's gradient is 0, not 0 * coef (a NaN in grad_out must not reach it).
+        gx = tl.where((m != 0)[:, None], m[:, None] * coef[None, :], 0.0)
         tl.store(
             gx_ptr + (b * N + n[:, None]) * D + d[None, :],
             gx.to(gx_ptr.dtype.element_ty),

@@ -102,3 +102,51 @@ def test_cpu_forward_in_chunks_of_whole_sets_matches_one_pass(monkeypatch):
         chunked = epic_local(*args)
     for a, b in zip(chunked, whole):
         torch.testing.assert_close(a, b, rtol=1e-14, atol=1e-14)
+
+
+def _strided_bias_trial(backend, seed):
+    """Gradients of the issue's case (B=5, N=13, H=2, H1=7, float64) with bias1 a view b[::2]."""
+    g = torch.Generator().manual_seed(seed)
+    B, N, H, H1 = 5, 13, 2, 7
+    x = torch.randn(B, N, H, generator=g, dtype=torch.float64).requires_grad_()
+    mask = torch.rand(B, N, generator=g) < 0.7
+    w1 = torch.randn(H1, H, generator=g, dtype=torch.float64).requires_grad_()
+    w2 = torch.randn(H, H1, generator=g, dtype=torch.float64).requires_grad_()
+    b = torch.randn(2 * B, H1, generator=g, dtype=torch.float64).requires_grad_()
+    b2 = torch.randn(B, H, generator=g, dtype=torch.float64)
+    with ops.use_backend(backend):
+        y, pooled = epic_local(x, mask, w1, b[::2], w2, b2)
+        return torch.autograd.grad((y * y).sum() + (pooled * pooled).sum(), (x, w1, b, w2))
+
+
+@pytest.mark.parametrize("backend", [p.values[1] for p in backend_params("cpu", torch.float64, op="epic_local")][1:])
+def test_gradients_with_a_strided_bias1_match_the_reference(backend):
+    """Issue 19: cpu gradients of x and w2 were wrong (up to 0.13) with bias1 = b[::2]."""
+    if ops.why_unavailable(backend, torch.device("cpu"), torch.float64, "epic_local"):
+        pytest.skip(ops.why_unavailable(backend, torch.device("cpu"), torch.float64, "epic_local"))
+    for seed in range(20 if backend == "cpu" else 3):
+        for ours, ref in zip(_strided_bias_trial(backend, seed), _strided_bias_trial("reference", seed)):
+            torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("device, backend", ALL_PARAMS)
+def test_negative_mask_weights_get_the_true_gradient(device, backend):
+    """y = m · act(z2): with m < 0, act'(z2) is read from y's sign relative to m's (every backend
+    read it from y alone and gave such rows the slope where z2 > 0, or 1 where z2 < 0)."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(3, 6, 4, generator=g, dtype=torch.float64)
+    mask = torch.tensor([-1.0, 0.5, 0.0, 2.0, -0.5, 1.0], dtype=torch.float64).repeat(3, 1)
+    w1, w2 = torch.randn(5, 4, generator=g, dtype=torch.float64), torch.randn(4, 5, generator=g, dtype=torch.float64)
+    b1, b2 = torch.randn(3, 5, generator=g, dtype=torch.float64), torch.randn(3, 4, generator=g, dtype=torch.float64)
+    dtype = torch.float64 if backend in ("reference", "cpu") else torch.float32
+    leaves = [t.to(device, dtype).requires_grad_() for t in (x, w1, b1, w2, b2)]
+    m = mask.to(device, dtype)
+    with ops.use_backend(backend):
+        y, pooled = epic_local(leaves[0], m, leaves[1], leaves[2], leaves[3], leaves[4], 0.3, 0.1)
+        ours = torch.autograd.grad(y.sum() + pooled.sum(), leaves)
+    ref_leaves = [t.detach().double().cpu().requires_grad_() for t in leaves]
+    ry, rp = ops.epic_local_reference(ref_leaves[0], m.double().cpu(), *ref_leaves[1:], 0.3, 0.1)
+    truth = torch.autograd.grad(ry.sum() + rp.sum(), ref_leaves)  # autograd through the forward spec
+    tol = 1e-10 if dtype == torch.float64 else 1e-4
+    for a, b in zip(ours, truth):
+        torch.testing.assert_close(a.double().cpu(), b, rtol=tol, atol=tol)

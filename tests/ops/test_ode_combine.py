@@ -44,3 +44,23 @@ def test_padding_stays_zero_and_is_not_read(device, backend):
     with ops.use_backend(backend):
         out = ode_combine(y, ks, coeffs, 0.1, mask)
     assert torch.isfinite(out).all() and (out[~mask] == 0).all()
+
+
+@pytest.mark.parametrize("device, backend", ALL_PARAMS)
+def test_padded_rows_reach_no_gradient(device, backend):
+    """Issue 19: NaN/inf only in padded rows (of y, ks and the output gradient) must leak into
+    nothing; grad_h summed 0 · NaN over padded rows on every backend."""
+    y, ks, coeffs, h, mask = _inputs((4, 9, 3), 3, device, seed=2)
+    pad = ~mask.unsqueeze(-1)
+    y = y.masked_fill(pad, float("nan")).requires_grad_()
+    ks = [k.masked_fill(pad, float("inf")).requires_grad_() for k in ks]
+    h = h.requires_grad_()
+    grad = torch.randn_like(y).masked_fill(pad, float("nan"))
+    with ops.use_backend(backend):
+        out = ode_combine(y, ks, coeffs, h, mask)
+        grads = torch.autograd.grad(out, [y, *ks, h], grad)
+    assert torch.isfinite(out).all() and (out[~mask] == 0).all()
+    for g in grads:
+        assert torch.isfinite(g).all()
+    for g in grads[:-1]:
+        assert (g[~mask] == 0).all()

@@ -115,7 +115,6 @@ def _weight_grads(x, mask, dz1, h, dz2):
 
 def _cuda_forward(x, mask, w1, bias1, w2, bias2, sum_scale, slope):
     B, N, H = x.shape
-    w1.shape[0]
     y = torch.empty((B, N, H), dtype=x.dtype, device=x.device)
     pooled = torch.empty((B, 2 * H), dtype=x.dtype, device=x.device)
     if B == 0 or H == 0:

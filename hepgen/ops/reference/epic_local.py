@@ -44,10 +44,13 @@ def epic_local_backward_reference(grad_y, grad_pooled, x, mask, w1, bias1, w2, y
     count = m.sum(dim=1)  # [B, 1]
     inv = torch.where(count != 0, 1 / torch.where(count != 0, count, torch.ones_like(count)), torch.zeros_like(count))
     coef = grad_pooled[:, :H] * inv + grad_pooled[:, H:] * sum_scale  # [B, H]
-    # pooled reads y with weight m; y = m · act(z2)
-    dz2 = torch.where(real, (grad_y + m * coef.unsqueeze(1)) * m * _act_grad_from_output(y, slope), zero)
+    # pooled reads y with weight m; y = m · act(z2), so z2 > 0 where y has m's sign (a negative
+    # weight flips it: reading act' from y alone gave such rows the wrong derivative).
+    sign = torch.where(m > 0, 1.0, -1.0).to(x.dtype)
+    dz2 = torch.where(real, (grad_y + m * coef.unsqueeze(1)) * m * _act_grad_from_output(sign * y, slope), zero)
     h = torch.where(real, _act(x @ w1.t() + bias1.unsqueeze(1), slope), zero)
-    dz1 = (dz2 @ w2) * _act_grad_from_output(h, slope)
+    # Selects, not products with the zero rows: a non-finite weight must not turn padding into NaN.
+    dz1 = torch.where(real, (dz2 @ w2) * _act_grad_from_output(h, slope), zero)
     dx = torch.where(real, dz1 @ w1 + dz2, zero)
     dw1 = dz1.flatten(0, 1).t() @ x.flatten(0, 1)
     dw2 = dz2.flatten(0, 1).t() @ h.flatten(0, 1)

@@ -40,14 +40,25 @@ def ode_combine_reference(y, ks, coeffs, h, mask=None, y_coeff=1.0):
 
 
 def ode_combine_backward_reference(grad, ks, coeffs, h, mask, y_coeff):
-    """Gradients (y, [ks], h) of ode_combine_reference for the output gradient `grad`."""
-    g = grad if mask is None else torch.where(_bcast(mask, grad) != 0, _bcast(mask, grad) * grad, 0.0)
+    """Gradients (y, [ks], h) of ode_combine_reference for the output gradient `grad`.
+
+    A padded row's output is 0 whatever its inputs hold, so its inputs get exactly 0 and
+    nothing of it reaches grad_h: selects, not products with 0 (0 · NaN is NaN), keep a NaN
+    or inf in a padded row of grad, ks or y (or a non-finite h) out of every gradient.
+    """
+    real = None if mask is None else _bcast(mask, grad) != 0
+    zero = torch.zeros((), dtype=grad.dtype, device=grad.device)
+
+    def masked(t: torch.Tensor) -> torch.Tensor:
+        return t if real is None else torch.where(real, t, zero)
+
+    g = grad if mask is None else masked(_bcast(mask, grad) * grad)
     hb = _bcast(h, g)
     grad_y = y_coeff * g
-    grad_ks = [c * hb * g for c in coeffs]
+    grad_ks = [masked(c * hb * g) for c in coeffs]
     acc = torch.zeros_like(g)
     for c, k in zip(coeffs, ks):
         acc = acc + c * k
     # Explicit row size: reshape(S, -1) is ambiguous for an empty batch (S = 0).
-    grad_h = (g * acc).reshape(g.shape[0], math.prod(g.shape[1:])).sum(dim=1)
+    grad_h = masked(g * acc).reshape(g.shape[0], math.prod(g.shape[1:])).sum(dim=1)
     return grad_y, grad_ks, grad_h

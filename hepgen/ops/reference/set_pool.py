@@ -34,4 +34,5 @@ def set_pool_backward_reference(grad_out: torch.Tensor, mask: torch.Tensor, sum_
         count != 0, 1 / torch.where(count != 0, count, torch.ones_like(count)), torch.zeros_like(count)
     )
     coef = grad_out[:, :D] * inv_count + grad_out[:, D:] * sum_scale  # [B, D]
-    return m * coef.unsqueeze(1)
+    # A padded particle's gradient is 0, not 0 * coef: a NaN or inf in grad_out must not reach it.
+    return torch.where(m != 0, m * coef.unsqueeze(1), torch.zeros((), dtype=grad_out.dtype, device=grad_out.device))

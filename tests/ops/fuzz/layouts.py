@@ -73,3 +73,12 @@ def values(shape, dtype=torch.float64, special: bool = False, seed: int = 0) -> 
         specials = torch.tensor([float("nan"), float("inf"), -float("inf"), 1e300, -1e300], dtype=torch.float64)
         t.view(-1)[picks] = specials[torch.randint(0, len(specials), (len(picks),), generator=g)]
     return t.to(dtype)
+
+
+def factors(largest: float) -> st.SearchStrategy[float]:
+    """A scalar factor of an op (a coefficient, a scale): 0, or of magnitude in [1e-3, largest].
+
+    Not smaller: a float64 factor of 1e-200 is 0 in a half-precision kernel, and 0 · inf = NaN
+    where the float64 reference has inf; that is rounding of the factor, not a fault of the op.
+    """
+    return st.one_of(st.just(0.0), st.floats(1e-3, largest), st.floats(-largest, -1e-3))
