@@ -78,7 +78,13 @@ def _add_calo(kinds) -> None:
         run=run_calo,
         help="CaloMan on CaloChallenge dataset-1 photon showers",
         description="Train CaloMan: the VAE, then the latent flow, then the energy-per-layer "
-        "flow. Writes one checkpoint file.",
+        "flow. Writes one checkpoint file, rewritten atomically after every epoch of every phase "
+        "with the training state (--resume continues it).",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run saved in --output (same --data, --batch-size, --epochs, --flow-epochs)",
     )
     _common(
         p,
@@ -87,10 +93,18 @@ def _add_calo(kinds) -> None:
         lr=1e-3,
         lr_help="Adam learning rate",
         what="showers",
+        resumable=True,
     )
-    p.add_argument("--epochs", type=options.positive_int, default=100, help="epochs of each phase")
+    p.add_argument("--epochs", type=options.positive_int, default=100, help="epochs of the VAE phase")
     p.add_argument(
         "--flow-epochs", type=options.positive_int, metavar="N", help="epochs of each flow phase (default: --epochs)"
+    )
+    p.add_argument(
+        "--until",
+        type=options.positive_int,
+        metavar="EPOCH",
+        help="stop after this many epochs over all three phases (--epochs of the VAE, then --flow-epochs "
+        "of each flow); the schedules stay those of the whole run, so --resume continues the same run",
     )
     p.add_argument(
         "--latent", type=options.positive_int, default=35, help="latent dimension (default 35, the paper's code)"
@@ -115,12 +129,17 @@ def run_calo(args: argparse.Namespace) -> int:
     from hepgen.distributed.entry import job, recorded
 
     with job(args.device) as ctx:
+        if args.resume and not Path(args.output).is_file():
+            raise FileNotFoundError(f"--resume: {args.output} does not exist")
         path, n_train, result = recorded(_fit_calo)(args, ctx)
         history = result.history
         if ctx.is_main:
-            losses = ", ".join(f"{k} {v[-1]:.4g}" for k, v in history.items())
+            losses = ", ".join(f"{k} {v[-1]:.4g}" for k, v in history.items() if v)
             speeds = ", ".join(f"{k} {v:.0f}" for k, v in result.samples_per_second.items())
-            print(f"wrote {path} ({n_train} showers{_processes(ctx)}; final losses: {losses}; showers/s: {speeds})")
+            print(
+                f"wrote {path} ({n_train} showers, {result.epochs_done} epochs{_processes(ctx)}; "
+                f"final losses: {losses}; showers/s: {speeds})"
+            )
     return 0
 
 
@@ -151,20 +170,53 @@ def _shower_rows(args: argparse.Namespace):
 
 
 def _fit_calo(args: argparse.Namespace, ctx):
+    import hepgen.models
     from hepgen.data import CaloGeometry
     from hepgen.models.caloman import CaloManConfig, train_caloman
+    from hepgen.models.checkpoint import Checkpoint
 
+    out = Path(args.output)
     rows = _shower_rows(args)
     n_voxels = rows.shapes["showers"][1]
     geometry = {g.n_voxels: g for g in (CaloGeometry.photons(),)}.get(n_voxels)
     if geometry is None:
         raise ValueError(f"{args.data}: {n_voxels} voxels; CaloMan here supports dataset-1 photons (368)")
-    config = CaloManConfig(
-        n_voxels=n_voxels,
-        latent=args.latent,
-        hidden=tuple(args.hidden),
-        layer_sizes=tuple(layer.n_voxels for layer in geometry.layers),
-    )
+    model, resume = None, None
+    if args.resume:
+        model = hepgen.models.load(out, ctx.device, kind="showers")
+        resume = Checkpoint.read(out).entries.get("train_state")
+        if resume is None:
+            raise ValueError(f"--resume: {out} holds no training state (written before hepgen trained calo resumably?)")
+        if resume["phase"] == "layer_flow" and resume["epoch"] >= (args.flow_epochs or args.epochs):
+            raise ValueError(f"--resume: {out} holds a finished run (all three phases)")
+        config = model.config
+        if config.n_voxels != n_voxels:
+            raise ValueError(f"--resume: {out} models {config.n_voxels} voxels, the data give {n_voxels}")
+    else:
+        config = CaloManConfig(
+            n_voxels=n_voxels,
+            latent=args.latent,
+            hidden=tuple(args.hidden),
+            layer_sizes=tuple(layer.n_voxels for layer in geometry.layers),
+        )
+    # The run's settings (with the trainer's provenance: created, command, n_train, seed).
+    extra = {
+        "data": str(args.data),
+        "n_train": int(rows.n),
+        "epochs": args.epochs,
+        "flow_epochs": args.flow_epochs or args.epochs,
+        "batch_size": args.batch_size,
+        "learning_rate": _learning_rate(args),
+        "processes": ctx.world_size,
+        "data_description": args.description,
+        "seed": args.seed,
+    }
+
+    def save(result):  # rank 0 only: the checkpoint, rewritten atomically
+        extra["final_losses"] = {k: float(v[-1]) for k, v in result.history.items() if v}
+        prov = {**result.model.provenance, **extra}
+        return result.model.save(out, force=True, provenance=prov, train_state=result.train_state)
+
     result = train_caloman(
         None,
         None,
@@ -178,24 +230,14 @@ def _fit_calo(args: argparse.Namespace, ctx):
         progress=progress.over(args.quiet, "epoch"),
         rows=rows,
         fit_rows=args.fit_rows,
+        on_epoch=save,
+        resume=resume,
+        model=model,
+        until=args.until,
     )
-    # The trainer's provenance (created, command, n_train, seed) and the run's settings.
-    extra = {
-        **result.model.provenance,
-        "data": str(args.data),
-        "n_train": int(rows.n),
-        "epochs": args.epochs,
-        "flow_epochs": args.flow_epochs or args.epochs,
-        "batch_size": args.batch_size,
-        "learning_rate": _learning_rate(args),
-        "processes": ctx.world_size,
-        "data_description": args.description,
-        "seed": args.seed,
-        "final_losses": {k: float(v[-1]) for k, v in result.history.items()},
-    }
-    path = Path(args.output)
-    if ctx.is_main:
-        path = result.model.save(args.output, force=args.force, provenance=extra)
+    path = out
+    if ctx.is_main:  # the final model (after the layer flow: in eval mode, on the CPU)
+        path = save(result)
     return path, rows.n, result
 
 
