@@ -347,10 +347,16 @@ def _check_storage(dset: h5py.Dataset, where: str) -> None:
         files = sorted({str(name) for name, *_ in dset.external})
         raise ValueError(f"{where} keeps its data in external file(s) {files}; refused (it would read another file)")
     if dset.is_virtual:
-        outside = sorted({src.file_name for src in dset.virtual_sources() if src.file_name != "."})
+        sources = dset.virtual_sources()
+        outside = sorted({src.file_name for src in sources if src.file_name != "."})
         if outside:
             raise ValueError(f"{where} is a virtual dataset reading file(s) {outside}; refused (outside this file)")
-        return  # its sources are datasets of this file, checked when read themselves
+        for src in sources:  # datasets of this file: what they store is checked as for any
+            source = dset.file.get(src.dset_name)
+            if not isinstance(source, h5py.Dataset) or source.is_virtual:
+                raise ValueError(f"{where} is a virtual dataset of {src.dset_name!r}, which is not a stored dataset")
+            _check_storage(source, f"{where} (virtual, from {src.dset_name!r})")
+        return
     nbytes = dset.size * dset.dtype.itemsize
     if nbytes == 0:
         return
@@ -426,20 +432,18 @@ def read_dataset(
     return data
 
 
-def check_finite(path, key: str, array: np.ndarray) -> None:
-    """Refuse NaN and infinite values: ``array``'s min and max are finite exactly when
-    all its values are (NaN propagates), two passes without a temporary array."""
-    if array.size and not (np.isfinite(array.min()) and np.isfinite(array.max())):
+def check_values(path, key: str, array: np.ndarray, negative: str | None = None) -> None:
+    """Refuse NaN and infinite values and, with ``negative`` (what the values are, e.g.
+    "voxel energies"), negative ones. One min and one max over ``array``, no temporary:
+    they are finite exactly when all values are (NaN propagates)."""
+    if not array.size:
+        return
+    low, high = array.min(), array.max()
+    if not (np.isfinite(low) and np.isfinite(high)):
         bad = int(np.count_nonzero(~np.isfinite(array)))
         raise ValueError(f"{path}: '{key}' holds {bad} NaN or infinite values")
-
-
-def check_not_negative(path, key: str, values: np.ndarray, what: str) -> None:
-    """Refuse negative ``values`` (energies, pT: physics forbids them)."""
-    if values.size and values.min() < 0:
-        raise ValueError(
-            f"{path}: '{key}' has {int(np.count_nonzero(values < 0))} negative {what} (min {values.min():.4g})"
-        )
+    if negative is not None and low < 0:
+        raise ValueError(f"{path}: '{key}' has {int(np.count_nonzero(array < 0))} negative {negative} (min {low:.4g})")
 
 
 def check_counts(path, key: str, counts: np.ndarray, slots: int, what: str) -> None:

@@ -15,9 +15,8 @@ from typing import Any
 import numpy as np
 
 from hepgen.data._h5 import (
-    check_finite,
-    check_not_negative,
     check_rows,
+    check_values,
     read_attrs,
     read_dataset,
     reading,
@@ -70,11 +69,10 @@ def read(path: str | os.PathLike, n_voxels: int | None = None):
         showers = read_dataset(file, SHOWER_KEY, (len(energies), n_voxels), unit="MeV", kind="float")
         check_rows(file, len(energies))
         attrs = read_attrs(file)
-    check_finite(path, ENERGY_KEY, energies)
+    check_values(path, ENERGY_KEY, energies)
     if len(energies) and energies.min() <= 0:
         raise ValueError(f"{path}: '{ENERGY_KEY}' must be finite and positive (MeV), found {energies.min():.4g}")
-    check_finite(path, SHOWER_KEY, showers)
-    check_not_negative(path, SHOWER_KEY, showers, "voxel energies")
+    check_values(path, SHOWER_KEY, showers, negative="voxel energies")
     _check_units(path, energies, showers)
     return ShowerSample(energies, showers, attrs)
 

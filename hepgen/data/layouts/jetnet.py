@@ -18,9 +18,8 @@ import numpy as np
 
 from hepgen.data._h5 import (
     check_counts,
-    check_finite,
-    check_not_negative,
     check_rows,
+    check_values,
     read_attrs,
     read_dataset,
     reading,
@@ -79,12 +78,12 @@ def read(path: str | os.PathLike):
         jets = read_dataset(file, JET_KEY, (particles.shape[0], 4), unit="GeV", kind="float")
         check_rows(file, len(jets))
         attrs = read_attrs(file)
-    check_finite(path, PARTICLE_KEY, particles)
-    check_finite(path, JET_KEY, jets)
+    check_values(path, PARTICLE_KEY, particles)
+    check_values(path, JET_KEY, jets)
     mask = particles[..., 3]
     if not np.all((mask == 0) | (mask == 1)):
         raise ValueError(f"{path}: '{PARTICLE_KEY}'[..., 3] must be a 0/1 mask")
-    check_not_negative(path, JET_KEY, jets[:, 0], "jet pT")
+    check_values(path, JET_KEY, jets[:, 0], negative="jet pT")
     if len(jets) and jets[:, 0].max() > MAX_JET_PT_GEV:
         raise ValueError(
             f"{path}: '{JET_KEY}' pT reaches {jets[:, 0].max():.4g}, expected GeV (at most {MAX_JET_PT_GEV:g})"

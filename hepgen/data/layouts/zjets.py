@@ -18,9 +18,8 @@ import numpy as np
 
 from hepgen.data._h5 import (
     check_counts,
-    check_finite,
-    check_not_negative,
     check_rows,
+    check_values,
     read_attrs,
     read_dataset,
     reading,
@@ -89,11 +88,11 @@ def read(path: str | os.PathLike):
         attrs = read_attrs(file)
     check_counts(path, "n_jets", n_jets, MAX_JETS, "jet counts")
     for key, objects in (("muons", muons), ("jets", jets)):
-        check_finite(path, key, objects)
-        check_not_negative(path, key, objects[..., 0], "pT")
+        check_values(path, key, objects)
+        check_values(path, key, objects[..., 0], negative="pT")
         if n and objects[..., 0].max() > MAX_PT_GEV:
             raise ValueError(f"{path}: '{key}' pT reaches {objects[..., 0].max():.4g}, expected GeV")
     if members is not None:
-        check_not_negative(path, MEMBER_KEY, members, "ensemble members")
+        check_values(path, MEMBER_KEY, members, negative="ensemble members")
         members = members.astype(np.int64)
     return EventSample(muons, jets, n_jets, attrs, members)
