@@ -80,7 +80,7 @@ class WriteInterrupted(KeyboardInterrupt):
             return f"interrupted before any data was finished; {self.path} not written"
         return (
             f"interrupted: {self.kept} keeps the {self.n_written} finished rows (complete=False); "
-            f"{self.path} not written"
+            f"{self.path} left as it was"
         )
 
 
