@@ -14,9 +14,10 @@ Writing (:class:`ChunkedWriter`, :func:`write_arrays`)
 
     Why CRC-32: the checksum is there to catch damage (a flipped bit, a bad copy, a file
     edited by hand), not an attacker, who could rewrite any unkeyed hash beside the data; it
-    is the fastest well-kept hash of the standard library (zlib; about 0.28 s per GB on one
-    core here, against 0.58 s for SHA-256 and 0.84 s for BLAKE2b), incremental over chunks,
-    and detects every burst error of up to 32 bits and all but 2^-32 of random damage.
+    is the fastest well-kept hash of the standard library (zlib: 0.17 CPU s per GiB on one
+    core here, against 0.28 s for Adler-32, 0.56 s for SHA-256, 0.80 s for BLAKE2b),
+    incremental over chunks, and detects every burst error of up to 32 bits and all but
+    2^-32 of random damage. It covers the datasets' values, not the attributes.
 
 Reading (:func:`reading`, :func:`read_dataset`; the layouts' readers add the physics)
     Refused with a ValueError naming the file, the dataset and the problem, before any data
