@@ -34,8 +34,8 @@ Reading (:func:`reading`, :func:`read_dataset`; the layouts' readers add the phy
     does not store (unwritten chunks would read as zeros); data HDF5 cannot decode; a
     checksum that does not match (damaged, or edited: delete the attribute to accept an
     edit); a checksum algorithm this hepgen does not know. Files without checksums (JetNet's
-    and CaloChallenge's own, hepgen's before 0.x) are read without that check; nothing else
-    changes for them.
+    and CaloChallenge's own, those of earlier hepgen releases) are read without that check;
+    every other check applies to them as to ours.
 """
 
 from __future__ import annotations
