@@ -8,8 +8,13 @@ for ``--help``.
 
 Errors: a failure prints one line, ``hepgen COMMAND: error: ...``, and exits 1; with
 ``--traceback`` (before or after the command) or ``HEPGEN_TRACEBACK=1`` the full traceback
-comes first, for bug reports. Ctrl-C prints "interrupted" and exits 130. Usage errors
-(a bad or missing option) are argparse's: usage, one line, exit 2.
+comes first, for bug reports. A bad input file is such a failure: the readers' and the
+checkpoint loader's refusals name the file and the problem. Ctrl-C prints "interrupted"
+(and, where a file was being written, what was kept: the target is left as it was, the
+finished part is in ``FILE.partial``) and exits 130; SIGTERM does the same (exit 130, as
+``hepgen data`` always did), so that a batch system's stop cleans up like Ctrl-C (SIGKILL
+cannot be caught: it leaves the writer's ``FILE.partial-<pid>-<random>`` behind). Usage errors (a bad or missing
+option) are argparse's: usage, one line, exit 2.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 import traceback
 
@@ -59,6 +65,28 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}{': ' + text if text else ''} (rerun with --traceback to report it)"
 
 
+def _raise_keyboard_interrupt(signum, frame):
+    # SIGTERM: stop where the program is, so that writers clean up as on Ctrl-C.
+    raise KeyboardInterrupt
+
+
+def _chain(err: BaseException | None):
+    """``err`` and the exceptions it was raised from or while handling (as a traceback shows them)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        yield err
+        err = err.__cause__ if err.__cause__ is not None or err.__suppress_context__ else err.__context__
+
+
+def _interrupted_line(stop: KeyboardInterrupt) -> str:
+    """What the writer that was stopped says it kept (WriteInterrupted.describe), else "interrupted"."""
+    for err in _chain(stop):
+        if hasattr(err, "describe"):
+            return err.describe()
+    return "interrupted"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -69,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         args.command_parser.error(missing)
     name = args.command_parser.prog
+    previous_sigterm = None
+    try:
+        previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    except ValueError:  # not the main thread (main() called from a library's thread)
+        pass
     try:
         options.check_output(args)
         if getattr(args, "threads", None):
@@ -76,13 +109,16 @@ def main(argv: list[str] | None = None) -> int:
 
             torch.set_num_threads(args.threads)
         return int(args.run(args) or 0)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         if _show_traceback(args):
             traceback.print_exc()
-        print("interrupted", file=sys.stderr)
+        print(_interrupted_line(stop), file=sys.stderr)
         return 130
     except Exception as err:
         if _show_traceback(args):
             traceback.print_exc()
         print(f"{name}: error: {_one_line(err)}", file=sys.stderr)
         return 1
+    finally:
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)

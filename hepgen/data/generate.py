@@ -3,7 +3,7 @@
 Each function streams chunks from worker processes into ``path`` (see
 :mod:`hepgen.data.streaming`): the same seed and chunk size give the same file for any
 number of workers (the default chunk size depends on n only); an interrupted run
-leaves a file with the finished chunks or none.
+leaves the target as it was and keeps the finished chunks, if any, as ``FILE.partial``.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Chunk k of a run with seed S is made by ``task(chunk_seed(S, k), n_k)`` from not
 its own seed, so the file depends on (S, n, chunk size) and not on the number of workers
 or their timing. Results are written in chunk order as they arrive, with at most two
 chunks per worker in flight, so memory stays bounded however large the run.
+
+Interrupted (Ctrl-C, SIGTERM): the finished chunks are kept as ``FILE.partial`` (a valid
+file, ``complete=False``) and FILE is left as it was (see :mod:`hepgen.data._h5`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from hepgen.data._h5 import ChunkedWriter
+from hepgen.data._h5 import ChunkedWriter, WriteInterrupted
 
 # Pythia's Random:seed must lie in 1..900000000; numpy takes any of these too.
 MAX_SEED = 900_000_000
@@ -76,8 +79,9 @@ def _results_from_pool(pool, task: ChunkTask, jobs: list[tuple[int, int]], windo
 
 
 class GenerationInterrupted(KeyboardInterrupt):
-    """A run stopped by Ctrl-C or SIGTERM: ``path`` holds ``n_written`` of ``n_requested``
-    samples, or is None when no chunk had finished (and no file was written)."""
+    """A run stopped by Ctrl-C or SIGTERM: ``path`` (``FILE.partial``; FILE itself is left
+    as it was) holds ``n_written`` of ``n_requested`` samples, or is None when no chunk had
+    finished (and nothing was kept)."""
 
     def __init__(self, path: Path | None, n_written: int, n_requested: int):
         super().__init__(path, n_written, n_requested)
@@ -103,9 +107,10 @@ def generate_to_file(
 ) -> Path:
     """Write ``n`` samples from ``task`` to ``path`` and return it.
 
-    On KeyboardInterrupt (or SIGTERM) the file keeps the finished chunks (attribute
-    ``complete`` false) and :class:`GenerationInterrupted` (a KeyboardInterrupt) is raised;
-    with no finished chunk no file is left. Any other error leaves no file.
+    On KeyboardInterrupt (or SIGTERM) the finished chunks are kept as ``FILE.partial``
+    (attribute ``complete`` false), ``path`` is left as it was and
+    :class:`GenerationInterrupted` (a KeyboardInterrupt) is raised; with no finished chunk
+    nothing is kept. Any other error leaves no file.
     ``on_chunk(k)`` is called after chunk k is written (for tests and progress hooks).
     """
     if not isinstance(n, (int, np.integer)) or n < 1:
@@ -123,7 +128,12 @@ def generate_to_file(
     workers = min(workers, len(jobs))
     run_attrs = {"seed": int(seed), "n_requested": int(n), "chunk_size": int(chunk_size), **(attrs or {})}
     previous_sigterm = None
-    if multiprocessing.current_process().name == "MainProcess":
+    # SIGTERM stops the run as Ctrl-C does, unless the program handles SIGTERM itself (the
+    # hepgen CLI does, the same way).
+    if multiprocessing.current_process().name == "MainProcess" and signal.getsignal(signal.SIGTERM) in (
+        signal.SIG_DFL,
+        None,
+    ):
         try:
             previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         except ValueError:  # not in the main thread
@@ -149,9 +159,9 @@ def generate_to_file(
                 if on_chunk is not None:
                     on_chunk(k)
         return writer.path
-    except KeyboardInterrupt:
-        n_written = writer.n_written if writer is not None else 0
-        raise GenerationInterrupted(writer.path if n_written else None, n_written, n) from None
+    except KeyboardInterrupt as stop:
+        kept = stop.kept if isinstance(stop, WriteInterrupted) else None
+        raise GenerationInterrupted(kept, writer.n_written if kept is not None else 0, n) from None
     finally:
         if pool is not None:
             pool.terminate()

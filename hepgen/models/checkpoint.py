@@ -13,9 +13,18 @@ On disk it is a ``torch.save`` dict, the layout every hepgen release has written
 ``weights`` is stored as ``state_dict``, ``provenance`` as ``extra`` (with the writer's
 ``hepgen_version`` beside it), each entry under its own key; so files written before this
 module (the shipped pretrained models included) read unchanged, and older readers read
-new files. Files are written through ``FILE.partial`` renamed at the end (an interrupted
-write never leaves a half-written checkpoint) and read with ``torch.load(weights_only=True)``:
-a checkpoint is data, never code. Every refusal is a clear error that names the file.
+new files.
+
+Writing: through a scratch file of the writer's own, ``FILE.partial-<pid>-<random>``, renamed
+onto FILE when complete (:mod:`hepgen.data._atomic`): FILE holds the previous checkpoint,
+untouched, or the complete new one, whatever stops the writer (Ctrl-C removes the scratch
+file; SIGKILL leaves it behind), and two processes writing one target each publish a whole
+file. Reading: only through :meth:`Checkpoint.read`, with ``torch.load(weights_only=True)``:
+a checkpoint is data, never code. Its unpickler builds tensors, containers and plain values
+and refuses every other global (a crafted pickle that would call ``os.system`` is refused
+before anything runs), and it refuses TorchScript archives instead of handing them to
+``torch.jit.load``. No other module of hepgen calls ``torch.load``, ``pickle`` or
+``np.load(allow_pickle=True)``. Every refusal is a clear error that names the file.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import datetime
 import os
 import shlex
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,8 +86,9 @@ class Checkpoint:
 
     # ---------------------------------------------------------------------------- writing
     def write(self, path: str | os.PathLike, force: bool = False) -> Path:
-        """Write to ``path`` (FileExistsError unless ``force``) through ``path.partial``."""
+        """Write to ``path`` (FileExistsError unless ``force``) through a scratch file."""
         from hepgen import __version__
+        from hepgen.data._atomic import publish, scratch_path
 
         path = Path(path)
         if path.exists() and not force:
@@ -94,13 +105,12 @@ class Checkpoint:
             "extra": extra,
             **self.entries,
         }
-        tmp = path.with_name(path.name + ".partial")
+        tmp = scratch_path(path)
         try:
             torch.save(payload, tmp)
-            os.replace(tmp, path)
+            return publish(tmp, path, force)
         finally:
             tmp.unlink(missing_ok=True)
-        return path
 
     # ---------------------------------------------------------------------------- reading
     @classmethod
@@ -118,7 +128,11 @@ class Checkpoint:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such checkpoint file")
         try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():
+                # torch.load warns before it refuses some files (a TorchScript archive); the
+                # refusal below says it in one line.
+                warnings.simplefilter("ignore")
+                payload = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # zip, pickle and unpickler errors all mean "not our file"
             raise ValueError(
                 f"{path}: not a readable hepgen checkpoint, damaged or not a torch file "

@@ -70,12 +70,14 @@ def test_interrupt_keeps_the_finished_chunks(tmp_path):
     path = tmp_path / "run.h5"
     with pytest.raises(GenerationInterrupted) as stop:
         generate_to_file(path, BreaksAfter(3, KeyboardInterrupt()), 100, seed=1, chunk_size=10)
-    assert stop.value.path == path and stop.value.n_written == 30
-    x, _, attrs = read(path)
+    # The finished chunks are kept beside the target, which is not written.
+    assert stop.value.path == partial_path(path) and stop.value.n_written == 30
+    assert not path.exists()
+    x, _, attrs = read(partial_path(path))
     expected, _, _ = read(generate_to_file(tmp_path / "full.h5", NoiseTask(), 100, seed=1, chunk_size=10))
     np.testing.assert_array_equal(x, expected[:30])
     assert not attrs["complete"] and attrs["n"] == 30 and attrs["n_requested"] == 100
-    assert not partial_path(path).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full.h5", "run.h5.partial"]
 
 
 def test_interrupt_while_writing_truncates_to_finished_chunks(tmp_path):
@@ -87,7 +89,7 @@ def test_interrupt_while_writing_truncates_to_finished_chunks(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         generate_to_file(path, NoiseTask(), 50, chunk_size=10, on_chunk=stop_after_second)
-    assert read(path)[0].shape == (20, 2)
+    assert read(partial_path(path))[0].shape == (20, 2) and not path.exists()
 
 
 def test_interrupt_before_first_chunk_leaves_no_file(tmp_path):
@@ -95,14 +97,14 @@ def test_interrupt_before_first_chunk_leaves_no_file(tmp_path):
     with pytest.raises(GenerationInterrupted) as stop:
         generate_to_file(path, BreaksAfter(0, KeyboardInterrupt()), 10, chunk_size=5)
     assert stop.value.path is None
-    assert not path.exists() and not partial_path(path).exists()
+    assert not list(tmp_path.iterdir())
 
 
 def test_failure_leaves_no_file(tmp_path):
     path = tmp_path / "run.h5"
     with pytest.raises(RuntimeError, match="broke"):
         generate_to_file(path, BreaksAfter(2, RuntimeError("broke")), 100, chunk_size=10)
-    assert not path.exists() and not partial_path(path).exists()
+    assert not list(tmp_path.iterdir())
 
 
 def test_worker_failure_leaves_no_file(tmp_path):
@@ -110,7 +112,7 @@ def test_worker_failure_leaves_no_file(tmp_path):
     with pytest.raises(ValueError):
         # A negative size fails inside the worker process.
         generate_to_file(path, NegativeTask(), 20, workers=2, chunk_size=5)
-    assert not path.exists() and not partial_path(path).exists()
+    assert not list(tmp_path.iterdir())
 
 
 class NegativeTask(NoiseTask):

@@ -21,8 +21,9 @@ from hepgen.data._h5 import ChunkedWriter
 
 class SampleWriter:
     """Appends sample chunks to a file of one layout: a :class:`hepgen.data._h5.ChunkedWriter`
-    (``FILE.partial`` renamed when done; Ctrl-C keeps the finished chunks, marked
-    ``complete=False``; any other error leaves no file) fed through ``to_arrays(sample)``."""
+    (a scratch file renamed onto FILE when done; Ctrl-C keeps the finished chunks as
+    ``FILE.partial``, marked ``complete=False``, and leaves FILE as it was; any other error
+    leaves no file) fed through ``to_arrays(sample)``."""
 
     def __init__(
         self,

@@ -1,5 +1,10 @@
 """The CaloChallenge layout: 'incident_energies' (N, 1) and 'showers' (N, n_voxels), float32,
-both in MeV. Real CaloChallenge files read unchanged."""
+both in MeV. Real CaloChallenge files read unchanged.
+
+:func:`read` refuses (ValueError naming the file) what :mod:`hepgen.data._h5` refuses for
+every file, and: NaN or infinite values, incident energies that are not positive, negative
+voxel energies (Geant4's deposits and every generator here are >= 0), another voxel count
+than asked for, and showers whose sums say the two datasets are in different units."""
 
 from __future__ import annotations
 
@@ -9,7 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from hepgen.data._h5 import open_for_reading, read_attrs, read_dataset, write_arrays
+from hepgen.data._h5 import (
+    check_rows,
+    check_values,
+    read_attrs,
+    read_dataset,
+    reading,
+    write_arrays,
+)
 from hepgen.data.layouts import SampleWriter
 
 ENERGY_KEY = "incident_energies"
@@ -48,17 +60,19 @@ def writer(
 
 
 def read(path: str | os.PathLike, n_voxels: int | None = None):
-    """Read a CaloChallenge-layout file; with ``n_voxels``, check the voxel count."""
+    """Read a CaloChallenge-layout file; with ``n_voxels``, check the voxel count; the
+    checks of the module docstring."""
     from hepgen.data.showers import ShowerSample
 
-    with open_for_reading(path) as file:
-        energies = read_dataset(file, ENERGY_KEY, (None, 1), unit="MeV")
-        showers = read_dataset(file, SHOWER_KEY, (len(energies), n_voxels), unit="MeV")
+    with reading(path, "calochallenge") as file:
+        energies = read_dataset(file, ENERGY_KEY, (None, 1), unit="MeV", kind="float")
+        showers = read_dataset(file, SHOWER_KEY, (len(energies), n_voxels), unit="MeV", kind="float")
+        check_rows(file, len(energies))
         attrs = read_attrs(file)
-    if not np.all(np.isfinite(energies)) or np.any(energies <= 0):
-        raise ValueError(f"{path}: '{ENERGY_KEY}' must be finite and positive (MeV)")
-    if not np.all(np.isfinite(showers)):
-        raise ValueError(f"{path}: '{SHOWER_KEY}' contains NaN or infinite values")
+    check_values(path, ENERGY_KEY, energies)
+    if len(energies) and energies.min() <= 0:
+        raise ValueError(f"{path}: '{ENERGY_KEY}' must be finite and positive (MeV), found {energies.min():.4g}")
+    check_values(path, SHOWER_KEY, showers, negative="voxel energies")
     _check_units(path, energies, showers)
     return ShowerSample(energies, showers, attrs)
 

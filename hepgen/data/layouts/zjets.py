@@ -1,7 +1,12 @@
 """The hepgen-zjets layout of Z(->mu mu)+jets events: 'muons' (N, 2, 4) and 'jets' (N, 3, 4)
 float32 as (pT [GeV], eta, phi, m [GeV]), 'n_jets' (N,) int64; for a Bayesian ensemble
 also 'member' (N,) int64, the weight draw that made each event (file attribute
-'ensemble': the number of members)."""
+'ensemble': the number of members).
+
+:func:`read` refuses (ValueError naming the file) what :mod:`hepgen.data._h5` refuses for
+every file, and: NaN or infinite values, negative pT, pT above 7 TeV (not GeV), 'n_jets'
+outside 0..3 or not integers, negative or non-integer members. Masses are not checked: a
+jet's mass from FastJet or a generator can be a little below zero."""
 
 from __future__ import annotations
 
@@ -11,7 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from hepgen.data._h5 import open_for_reading, read_attrs, read_dataset, write_arrays
+from hepgen.data._h5 import (
+    check_counts,
+    check_rows,
+    check_values,
+    read_attrs,
+    read_dataset,
+    reading,
+    write_arrays,
+)
 from hepgen.data.layouts import SampleWriter
 
 MAX_JETS = 3
@@ -62,19 +75,24 @@ def writer(
 
 
 def read(path: str | os.PathLike):
-    """Read an event file, checking keys, shapes, units and jet counts; 'member' if present."""
+    """Read an event file ('member' if present); the checks of the module docstring."""
     from hepgen.data.events import EventSample
 
-    with open_for_reading(path) as file:
-        muons = read_dataset(file, "muons", (None, 2, 4), unit="GeV")
+    with reading(path, "hepgen-zjets") as file:
+        muons = read_dataset(file, "muons", (None, 2, 4), unit="GeV", kind="float")
         n = len(muons)
-        jets = read_dataset(file, "jets", (n, MAX_JETS, 4), unit="GeV")
-        n_jets = read_dataset(file, "n_jets", (n,))
-        members = read_dataset(file, MEMBER_KEY, (n,)).astype(np.int64) if MEMBER_KEY in file else None
+        jets = read_dataset(file, "jets", (n, MAX_JETS, 4), unit="GeV", kind="float")
+        n_jets = read_dataset(file, "n_jets", (n,), kind="int")
+        members = read_dataset(file, MEMBER_KEY, (n,), kind="int") if MEMBER_KEY in file else None
+        check_rows(file, n)
         attrs = read_attrs(file)
-    if n and (n_jets.min() < 0 or n_jets.max() > MAX_JETS):
-        raise ValueError(f"{path}: 'n_jets' must be in 0..{MAX_JETS}")
+    check_counts(path, "n_jets", n_jets, MAX_JETS, "jet counts")
     for key, objects in (("muons", muons), ("jets", jets)):
-        if n and np.nanmax(objects[..., 0]) > MAX_PT_GEV:
-            raise ValueError(f"{path}: '{key}' pT reaches {np.nanmax(objects[..., 0]):.4g}, expected GeV")
+        check_values(path, key, objects)
+        check_values(path, key, objects[..., 0], negative="pT")
+        if n and objects[..., 0].max() > MAX_PT_GEV:
+            raise ValueError(f"{path}: '{key}' pT reaches {objects[..., 0].max():.4g}, expected GeV")
+    if members is not None:
+        check_values(path, MEMBER_KEY, members, negative="ensemble members")
+        members = members.astype(np.int64)
     return EventSample(muons, jets, n_jets, attrs, members)
