@@ -121,26 +121,29 @@ def shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-def _generate(function, args, what: str, run: dict, **kind_options) -> int:
+def _generate(function, args, what: str, run: dict, chunk_range: tuple[int, int], **kind_options) -> int:
     from hepgen.data import GenerationInterrupted
+    from hepgen.data.generate import default_chunk_size
     from hepgen.distributed.context import launcher_environment
 
+    # The run's chunk size, fixed here for every shard and rank alike: it depends on -n
+    # (the whole run), never on a shard's share.
+    args.chunk_size = args.chunk_size or default_chunk_size(args.n, *chunk_range)
     settings = {
         "n": args.n,
         "seed": args.seed,
         "workers": args.workers or default_workers_per_rank(),
         "force": args.force,
         "progress": progress.enabled(args.quiet),
+        "chunk_size": args.chunk_size,
     }
-    if args.chunk_size is not None:
-        settings["chunk_size"] = args.chunk_size
     if args.shard is None and (launcher_environment() or (0, 1, 0))[1] > 1:
         return _generate_on_ranks(function, args, what, run, settings, kind_options)
     if args.shard is not None:
-        chunks = _shard_chunks(args, function)
+        chunks = _shard_chunks(args)
         if not chunks:
             return 0
-        settings.update(chunks=chunks, attrs=_part_attrs(args, function, run, chunks))
+        settings.update(chunks=chunks, attrs=_part_attrs(args, run, chunks))
     try:
         path = function(args.output, **settings, **kind_options)
     except GenerationInterrupted as stop:
@@ -151,54 +154,44 @@ def _generate(function, args, what: str, run: dict, **kind_options) -> int:
         raise
     if args.shard is not None:
         i, n = args.shard
-        made = sum(_chunk_sizes(args, function)[k] for k in chunks)
+        made = sum(_chunk_sizes(args)[k] for k in chunks)
         print(f"wrote shard {i}/{n} ({made} of {args.n} {what}) to {path}", file=sys.stderr)
     else:
         print(f"wrote {args.n} {what} to {path}", file=sys.stderr)
     return 0
 
 
-def _chunk_size(args, function) -> int:
-    """The run's chunk size: --chunk-size, or the kind's default for -n (never the shard's share)."""
-    from hepgen.data import generate
-
-    if args.chunk_size is not None:
-        return args.chunk_size
-    limits = generate.SHOWER_CHUNK_RANGE if function is generate.generate_showers else generate.PYTHIA_CHUNK_RANGE
-    return generate.default_chunk_size(args.n, *limits)
-
-
-def _chunk_sizes(args, function) -> list[int]:
+def _chunk_sizes(args) -> list[int]:
     from hepgen.data.streaming import chunk_sizes
 
-    return chunk_sizes(args.n, _chunk_size(args, function))
+    return chunk_sizes(args.n, args.chunk_size)
 
 
-def _run_identity(args, function, run: dict) -> dict:
+def _run_identity(args, run: dict) -> dict:
     from hepgen import __version__
 
     return {
         "command": f"data {args.kind}",
         "n": args.n,
         "seed": args.seed,
-        "chunk_size": _chunk_size(args, function),
+        "chunk_size": args.chunk_size,
         "hepgen_version": __version__,
         **run,
     }
 
 
-def _part_attrs(args, function, run: dict, chunks: list[int]) -> dict:
+def _part_attrs(args, run: dict, chunks: list[int]) -> dict:
     from hepgen.distributed.generate import part_attrs
 
-    return part_attrs(_run_identity(args, function, run), chunks, _chunk_sizes(args, function))
+    return part_attrs(_run_identity(args, run), chunks, _chunk_sizes(args))
 
 
-def _shard_chunks(args, function) -> list[int]:
+def _shard_chunks(args) -> list[int]:
     """The chunks of --shard I/N: block I of N contiguous blocks (empty: said, nothing written)."""
     from hepgen.distributed.generate import split_chunks
 
     i, n = args.shard
-    sizes = _chunk_sizes(args, function)
+    sizes = _chunk_sizes(args)
     chunks = split_chunks(range(len(sizes)), n)[i]
     if not chunks:
         print(
@@ -223,7 +216,6 @@ def _generate_on_ranks(function, args, what: str, run: dict, settings: dict, kin
     ctx = context.init_from_env("cpu")
     # Parts are new files (--force is for FILE and old parts); one progress bar, rank 0's.
     settings = {**settings, "force": False, "progress": settings["progress"] and ctx.is_main}
-    settings["chunk_size"] = _chunk_size(args, function)
 
     def write_part(path, chunks, attrs):
         try:
@@ -234,8 +226,8 @@ def _generate_on_ranks(function, args, what: str, run: dict, settings: dict, kin
     try:
         outcome = run_in_parts(
             args.output,
-            run=_run_identity(args, function, run),
-            sizes=_chunk_sizes(args, function),
+            run=_run_identity(args, run),
+            sizes=_chunk_sizes(args),
             write_part=write_part,
             force=args.force,
             log=(lambda text: print(text, file=sys.stderr)) if ctx.is_main else (lambda text: None),
@@ -256,25 +248,26 @@ def run_merge(args) -> int:
 
 
 def run_jets(args) -> int:
-    from hepgen.data import generate_jets
+    from hepgen.data.generate import PYTHIA_CHUNK_RANGE, generate_jets
 
     return _generate(
         generate_jets,
         args,
         f"{args.process} jets",
         {"process": args.process, "particles": args.particles},
+        PYTHIA_CHUNK_RANGE,
         process=args.process,
         particles=args.particles,
     )
 
 
 def run_events(args) -> int:
-    from hepgen.data import generate_events
+    from hepgen.data.generate import PYTHIA_CHUNK_RANGE, generate_events
 
-    return _generate(generate_events, args, "events", {})
+    return _generate(generate_events, args, "events", {}, PYTHIA_CHUNK_RANGE)
 
 
 def run_showers(args) -> int:
-    from hepgen.data import generate_showers
+    from hepgen.data.generate import SHOWER_CHUNK_RANGE, generate_showers
 
-    return _generate(generate_showers, args, "showers", {})
+    return _generate(generate_showers, args, "showers", {}, SHOWER_CHUNK_RANGE)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 
@@ -14,12 +13,6 @@ import hepgen
 
 # Generous: on 2 shared cores under load, two ranks importing torch take tens of seconds.
 LAUNCH_TIMEOUT_S = 300
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def child_env() -> dict[str, str]:
@@ -39,10 +32,11 @@ def torchrun_command(*argv: str, nproc: int = 2) -> list[str]:
         sys.executable,
         "-m",
         "torch.distributed.run",
+        # --standalone: the launcher finds its own free port (a port picked here could be taken
+        # by another job before the ranks bind it).
+        "--standalone",
         "--nproc-per-node",
         str(nproc),
-        "--master-port",
-        str(free_port()),
         "-m",
         "hepgen",
         *argv,
