@@ -7,6 +7,7 @@ import signal
 import subprocess
 import time
 
+import numpy as np
 import pytest
 from generate_helpers import LAUNCH_TIMEOUT_S, assert_same_file, child_env, torchrun, torchrun_command
 
@@ -76,3 +77,30 @@ def test_an_interrupted_run_leaves_valid_parts_and_a_rerun_finishes_it(stop, tmp
     reference = tmp_path / "reference.h5"
     assert main([*argv, "-o", str(reference)]) == 0
     assert_same_file(target, reference)
+
+
+@pytest.mark.slow
+def test_a_bayesian_ensemble_split_over_ranks_is_the_single_process_file(tmp_path):
+    # The run's chunks are member 0's, then member 1's, ...: a rank's block may span members.
+    from hepgen.data.events import EventSample
+    from hepgen.models.events import EventModelConfig
+    from hepgen.models.events.train import train_events
+
+    rng = np.random.default_rng(0)
+    n = 400
+    muons = np.stack([rng.uniform(20, 60, (n, 2)), rng.normal(0, 1, (n, 2)), rng.uniform(-3, 3, (n, 2))], -1)
+    muons = np.concatenate([muons, np.full((n, 2, 1), 0.105)], -1)
+    jets = np.zeros((n, 3, 4))
+    jets[:, 0] = np.stack(
+        [rng.uniform(20, 80, n), rng.normal(0, 2, n), rng.uniform(-3, 3, n), rng.uniform(2, 10, n)], -1
+    )
+    sample = EventSample(muons, jets, np.ones(n, dtype=np.int64))
+    config = EventModelConfig(model="cfm", bayesian=True, hidden=16, layers=2, timesteps=20, ode_steps=2)
+    model = train_events(sample, config, epochs=1, batch_size=200, seed=0).model
+    checkpoint = model.save(tmp_path / "bayes.pt")
+    argv = ["generate", "events", "--model", str(checkpoint), "-n", "30", "--batch-size", "8", "--ensemble", "3"]
+    one, two = tmp_path / "one.h5", tmp_path / "two.h5"
+    assert main([*argv, "--seed", "2", "-o", str(one), "--quiet"]) == 0
+    done = torchrun(*argv, "--seed", "2", "-o", str(two), "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert_same_file(one, two, ignore_attrs=TIMING)
