@@ -125,6 +125,7 @@ def _generate(function, args, what: str, run: dict, chunk_range: tuple[int, int]
     from hepgen.data import GenerationInterrupted
     from hepgen.data.generate import default_chunk_size
     from hepgen.distributed.context import launcher_environment
+    from hepgen.distributed.generate import parts_dir
 
     # The run's chunk size, fixed here for every shard and rank alike: it depends on -n
     # (the whole run), never on a shard's share.
@@ -137,7 +138,8 @@ def _generate(function, args, what: str, run: dict, chunk_range: tuple[int, int]
         "progress": progress.enabled(args.quiet),
         "chunk_size": args.chunk_size,
     }
-    if args.shard is None and (launcher_environment() or (0, 1, 0))[1] > 1:
+    # Under a launcher, or to resume a run the ranks left unfinished in FILE.parts (on any number of processes).
+    if args.shard is None and ((launcher_environment() or (0, 1, 0))[1] > 1 or parts_dir(args.output).exists()):
         return _generate_on_ranks(function, args, what, run, settings, kind_options)
     if args.shard is not None:
         chunks = _shard_chunks(args)
@@ -235,7 +237,8 @@ def _generate_on_ranks(function, args, what: str, run: dict, settings: dict, kin
     finally:
         context.shutdown()
     if ctx.is_main:
-        print(f"wrote {args.n} {what} to {outcome.path} ({ctx.world_size} ranks)", file=sys.stderr)
+        ranks = f" ({ctx.world_size} ranks)" if ctx.distributed else ""
+        print(f"wrote {args.n} {what} to {outcome.path}{ranks}", file=sys.stderr)
     return 0
 
 

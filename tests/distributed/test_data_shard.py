@@ -81,3 +81,17 @@ def test_pythia_jet_shards_are_the_single_machine_file(tmp_path):
     merged = tmp_path / "merged.h5"
     assert main(["data", "merge", "-o", str(merged), *map(str, _shards(tmp_path, 2, jets))]) == 0
     assert_same_file(single, merged)
+
+
+def test_one_process_resumes_what_the_ranks_left_in_the_parts(tmp_path, capsys):
+    from hepgen.distributed.generate import parts_dir
+
+    single = _single(tmp_path)
+    out = tmp_path / "resumed.h5"
+    # What an interrupted 2-rank run leaves: rank 1's finished part; rank 0's never came.
+    parts_dir(out).mkdir()
+    (rank1,) = _shards(tmp_path, 2)[1:]
+    rank1.rename(parts_dir(out) / "part-001-rank00001-of-00002.h5")
+    assert main([*SHOWERS, "--workers", "1", "-o", str(out)]) == 0
+    assert "resuming: 5 of 10 chunks" in capsys.readouterr().err
+    assert_same_file(single, out)
