@@ -6,12 +6,23 @@ goes the same way: ``hepgen.models.load`` gives the model, ``model.sample_chunks
 seed=...)`` yields chunks of ``--batch-size`` samples, and :func:`_stream` appends them to
 the layout's writer (``hepgen.data.layouts``) as they come, so no run holds all its samples
 in memory.
+
+Under torchrun or SLURM's srun (the launcher's environment, :mod:`hepgen.distributed`), or
+when ``FILE.parts`` holds parts of an interrupted run, the same chunks are split over the
+ranks and joined into one file by :func:`hepgen.distributed.generate.run_in_parts`: the
+file is the one a single process writes with the same seed and --batch-size. Each kind
+describes its run as a :class:`Plan` so that both ways share it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
+import itertools
 import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hepgen.cli import options, progress
@@ -78,28 +89,141 @@ def _add_calo(kinds) -> None:
 
 
 def run_calo(args: argparse.Namespace) -> int:
-    path = _sample_calo(args)
-    print(f"wrote {path} ({args.n} showers)")
+    with _job(args) as ctx:
+        path = _execute(_plan_calo(args), args, ctx)
+    if ctx.is_main:
+        print(f"wrote {path} ({args.n} showers{_ranks(ctx)})")
     return 0
 
 
-def _stream(writer, chunks, quiet: bool, total: int, unit: str, on_chunk=None, totals=None) -> Path:
-    """Append each chunk to ``writer`` as it comes (``on_chunk(chunk)`` first, if given),
-    with one progress bar, then set the attributes ``totals()`` returns (if given); returns
-    the finished file. The writer keeps Ctrl-C's finished chunks (complete=False) and
-    removes its partial file on any other error."""
+def _ranks(ctx) -> str:
+    return f", {ctx.world_size} ranks" if ctx.distributed else ""
+
+
+@dataclass
+class Plan:
+    """One run of a kind, however its chunks are split over processes.
+
+    ``sizes``: every chunk's samples; ``chunks(indices)`` yields those chunks (all of them,
+    in order, for None); ``run``: what determines the content (for the parts of a split
+    run); ``writer(path, attrs, force)``: the layout's appendable writer; ``tally()``: a
+    fresh :class:`Tally` of the totals recorded in the file, if the kind records any."""
+
+    sizes: list[int]
+    chunks: Callable[[list[int] | None], Iterator]
+    run: dict
+    attrs: dict
+    writer: Callable
+    unit: str
+    tally: Callable[[], Tally] | None = None
+    merge_totals: Callable[[list[dict]], dict] | None = None
+    totals_keys: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Tally:
+    """Totals over the chunks written: ``add(chunk)`` per chunk, ``totals()`` the attributes."""
+
+    def add(self, chunk) -> None:
+        pass
+
+    def totals(self) -> dict:
+        return {}
+
+
+def _stream(writer, chunks, quiet: bool, total: int, unit: str, tally: Tally | None = None, every_chunk=False) -> Path:
+    """Append each chunk to ``writer`` as it comes, with one progress bar, then set the
+    attributes ``tally.totals()`` gives (after every chunk with ``every_chunk``, so that an
+    interrupted part keeps them); returns the finished file. The writer keeps Ctrl-C's
+    finished chunks (complete=False) and removes its partial file on any other error."""
     with writer, progress.bar(quiet, total=total, unit=unit) as bar:
         for chunk in chunks:
-            if on_chunk is not None:
-                on_chunk(chunk)
+            if tally is not None:
+                tally.add(chunk)
             writer.append(chunk)
+            if tally is not None and every_chunk:
+                writer.set_attrs(tally.totals())
             bar.update(len(chunk))
-        if totals is not None:
-            writer.set_attrs(totals())
+        if tally is not None:
+            writer.set_attrs(tally.totals())
     return writer.path
 
 
-def _sample_calo(args: argparse.Namespace) -> Path:
+@contextlib.contextmanager
+def _job(args: argparse.Namespace):
+    """This process's place in the job the launcher describes (one process without one);
+    ``args.device`` becomes this rank's device (cuda:LOCAL_RANK for --device cuda)."""
+    from hepgen.distributed import context
+
+    wants_cuda = str(args.device).startswith("cuda")
+    ctx = context.init_from_env(args.device if wants_cuda else "cpu")
+    if ctx.distributed and wants_cuda:
+        args.device = str(ctx.device)
+    try:
+        yield ctx
+    finally:
+        context.shutdown()
+
+
+def _execute(plan: Plan, args: argparse.Namespace, ctx) -> Path:
+    """Write the plan's file: straight to --output with one process, or split over the ranks."""
+    from hepgen.distributed.generate import parts_dir, run_in_parts
+
+    if not ctx.distributed and not parts_dir(args.output).exists():
+        writer = plan.writer(args.output, plan.attrs, args.force)
+        tally = plan.tally() if plan.tally else None
+        return _stream(writer, plan.chunks(None), args.quiet, sum(plan.sizes), plan.unit, tally)
+
+    def write_part(path, indices, extra):
+        writer = plan.writer(path, {**plan.attrs, **extra}, False)
+        tally = plan.tally() if plan.tally else None
+        total = sum(plan.sizes[k] for k in indices)
+        # One bar, rank 0's: several bars on one terminal overwrite each other.
+        _stream(writer, plan.chunks(indices), args.quiet or not ctx.is_main, total, plan.unit, tally, every_chunk=True)
+
+    outcome = run_in_parts(
+        args.output,
+        run=plan.run,
+        sizes=plan.sizes,
+        write_part=write_part,
+        force=args.force,
+        merge_totals=plan.merge_totals,
+        totals_keys=plan.totals_keys,
+        log=(lambda text: print(text, file=sys.stderr)) if ctx.is_main else (lambda text: None),
+    )
+    return outcome.path
+
+
+def _chunk_sizes(n: int, chunk_size: int) -> list[int]:
+    return [min(chunk_size, n - start) for start in range(0, n, chunk_size)]
+
+
+def _model_identity(spec, kind: str) -> dict:
+    """The checkpoint a run samples, by name and content (a retrained file is another run)."""
+    from hepgen.models.registry import pretrained_path
+
+    path = Path(spec)
+    if not path.is_file():
+        path = pretrained_path(str(spec), kind) or path
+    digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    return {"model": str(spec), "model_sha256": digest}
+
+
+def _run_identity(args: argparse.Namespace, kind: str, **settings) -> dict:
+    from hepgen import __version__
+
+    return {
+        "command": f"generate {args.kind}",
+        **_model_identity(args.model or "pretrained", kind),
+        "n": args.n,
+        "seed": args.seed,
+        "chunk_size": args.batch_size,
+        "device": str(args.device).split(":")[0],  # a GPU's samples differ from the CPU's in rounding
+        "hepgen_version": __version__,
+        **settings,
+    }
+
+
+def _plan_calo(args: argparse.Namespace) -> Plan:
     import numpy as np
 
     import hepgen.models
@@ -115,11 +239,23 @@ def _sample_calo(args: argparse.Namespace) -> Path:
         )
     # Without --energy the model draws each shower's energy from dataset 1's (its default condition).
     condition = None if args.energy is None else np.full(args.n, args.energy)
-    # Checked here, before the output file is opened; generated lazily.
-    chunks = model.sample_chunks(args.n, condition=condition, seed=args.seed, chunk_size=args.batch_size)
+
+    def chunks(indices):
+        return model.sample_chunks(
+            args.n, condition=condition, seed=args.seed, chunk_size=args.batch_size, chunks=indices
+        )
+
+    chunks(None)  # checks every argument before an output file is opened (chunks come lazily)
     attrs = {"generator": "hepgen CaloMan", "model": model_name, "seed": args.seed, "seeding": "per-chunk"}
-    writer = calochallenge.writer(args.output, model.config.n_voxels, attrs, force=args.force)
-    return _stream(writer, chunks, args.quiet, args.n, "shower")
+    n_voxels = model.config.n_voxels
+    return Plan(
+        sizes=_chunk_sizes(args.n, args.batch_size),
+        chunks=chunks,
+        run=_run_identity(args, "showers", energy=args.energy),
+        attrs=attrs,
+        writer=lambda path, attrs, force: calochallenge.writer(path, n_voxels, attrs, force=force),
+        unit="shower",
+    )
 
 
 # --------------------------------------------------------------------------- jets
@@ -154,12 +290,17 @@ def _add_jets(kinds) -> None:
 
 
 def run_jets(args: argparse.Namespace) -> int:
-    model_kind, method, steps = _sample_jets(args)
-    print(f"wrote {args.output} ({args.n} jets, {model_kind}, {method} x {steps} steps)")
+    with _job(args) as ctx:
+        plan = _plan_jets(args)
+        _execute(plan, args, ctx)
+    if ctx.is_main:
+        a = plan.attrs
+        sampler = f"{a['method']} x {a['steps']} steps"
+        print(f"wrote {args.output} ({args.n} jets, {plan.run['model_kind']}, {sampler}{_ranks(ctx)})")
     return 0
 
 
-def _sample_jets(args: argparse.Namespace):
+def _plan_jets(args: argparse.Namespace) -> Plan:
     import hepgen.models
     from hepgen.data.layouts import jetnet
     from hepgen.models.epic.dynamics import nfe
@@ -167,9 +308,13 @@ def _sample_jets(args: argparse.Namespace):
     model = hepgen.models.load(args.model, args.device, kind="jets")
     cfg = model.config
     settings = model.sampler_settings(method=args.method, steps=args.steps)
+
+    def chunks(indices):
+        return model.sample_chunks(args.n, seed=args.seed, chunk_size=args.batch_size, chunks=indices, **settings)
+
     # sample_chunks checks n, the settings and the chunk size before the output file is
     # opened; a refused request leaves no file.
-    chunks = model.sample_chunks(args.n, seed=args.seed, chunk_size=args.batch_size, **settings)
+    chunks(None)
     attrs = {
         "generator": f"hepgen {cfg.model}",
         "model": str(args.model),
@@ -179,9 +324,14 @@ def _sample_jets(args: argparse.Namespace):
         "seed": args.seed,
         "seeding": "per-chunk",
     }
-    writer = jetnet.writer(args.output, cfg.particles, attrs, force=args.force)
-    _stream(writer, chunks, args.quiet, args.n, "jet")
-    return cfg.model, settings["method"], settings["steps"]
+    return Plan(
+        sizes=_chunk_sizes(args.n, args.batch_size),
+        chunks=chunks,
+        run=_run_identity(args, "jets", model_kind=cfg.model, **settings),
+        attrs=attrs,
+        writer=lambda path, attrs, force: jetnet.writer(path, cfg.particles, attrs, force=force),
+        unit="jet",
+    )
 
 
 # --------------------------------------------------------------------------- events
@@ -241,10 +391,21 @@ def run_events(args: argparse.Namespace) -> int:
     names = observables(args.observables)
     if args.truth is not None and not Path(args.truth).is_file():
         raise FileNotFoundError(f"--truth {args.truth}: no such file")
-    path, n_events, took, clipped = _sample_events(args)
+    with _job(args) as ctx:
+        plan = _plan_events(args)
+        path = _execute(plan, args, ctx)
+    if not ctx.is_main:
+        return 0
+    from hepgen.data._h5 import open_for_reading, read_attrs
+
+    with open_for_reading(path) as file:
+        totals = read_attrs(file)
+    n_events, clipped = sum(plan.sizes), totals["clipped_pt"]
+    # Split over ranks: the slowest part's wall time and the ranks' CPU time together.
     print(
-        f"wrote {path} ({n_events} events, {args.ensemble} member(s), {took.seconds:.2f} s wall, "
-        f"{took.cpu_seconds:.2f} s CPU; {1e5 * took.seconds / n_events:.1f} s wall per 1e5 events)"
+        f"wrote {path} ({n_events} events, {args.ensemble} member(s){_ranks(ctx)}, "
+        f"{totals['sampling_seconds']:.2f} s wall, {totals['sampling_cpu_seconds']:.2f} s CPU; "
+        f"{1e5 * totals['sampling_seconds'] / n_events:.1f} s wall per 1e5 events)"
     )
     if clipped:
         from hepgen.models.events.vectors import BEAM_ENERGY_GEV
@@ -267,11 +428,33 @@ def run_events(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sample_events(args: argparse.Namespace):
-    import itertools
+class _EventTally(Tally):
+    """The events' totals: sampling time (from the first chunk asked for) and clipped pT."""
 
+    def __init__(self):
+        from hepgen.bench.timing import Stopwatch
+
+        self.watch, self.clipped = Stopwatch(), 0
+
+    def add(self, chunk) -> None:
+        self.clipped += int(chunk.attrs.get("clipped_pt", 0))
+
+    def totals(self) -> dict:
+        took = self.watch.elapsed()
+        return {"sampling_seconds": took.seconds, "sampling_cpu_seconds": took.cpu_seconds, "clipped_pt": self.clipped}
+
+
+def _merge_event_totals(parts: list[dict]) -> dict:
+    """A split run's totals: the slowest part's wall time, every part's CPU time and clipped pT."""
+    return {
+        "sampling_seconds": max(p.get("sampling_seconds", 0.0) for p in parts),
+        "sampling_cpu_seconds": sum(p.get("sampling_cpu_seconds", 0.0) for p in parts),
+        "clipped_pt": sum(int(p.get("clipped_pt", 0)) for p in parts),
+    }
+
+
+def _plan_events(args: argparse.Namespace) -> Plan:
     import hepgen.models
-    from hepgen.bench.timing import Stopwatch
     from hepgen.data.layouts import zjets
     from hepgen.nn.bayesian import is_bayesian
 
@@ -282,17 +465,30 @@ def _sample_events(args: argparse.Namespace):
     # A Bayesian model: member k is the k-th weight draw from weight_seed (one network of the
     # ensemble; --ensemble 1 is one draw, not the mean weights), its noise from seed + k, so
     # the members are independent samples and each is split-invariant like any run.
-    members = range(args.ensemble) if bayesian else [None]
+    members = list(range(args.ensemble)) if bayesian else [None]
+    per_member = _chunk_sizes(args.n, args.batch_size)
 
-    def run(member):
+    def run(member, indices=None):
         settings = {} if member is None else {"member": member, "weight_seed": args.seed}
         return model.sample_chunks(
-            args.n, seed=args.seed + (member or 0), chunk_size=args.batch_size, **model.sampler_settings(**settings)
+            args.n,
+            seed=args.seed + (member or 0),
+            chunk_size=args.batch_size,
+            chunks=indices,
+            **model.sampler_settings(**settings),
         )
+
+    def chunks(indices):
+        # Chunk g of the run is chunk g % C of member g // C (C chunks per member).
+        if indices is None:
+            indices = range(len(per_member) * len(members))
+        for m, group in itertools.groupby(indices, key=lambda g: g // len(per_member)):
+            yield from run(members[m], [g % len(per_member) for g in group])
 
     # Warm-up outside the timing: the first call pays one-off costs (kernel loading, allocator).
     model.sample(64, seed=0, **model.sampler_settings(**({"member": 0} if bayesian else {})))
-    runs = [run(member) for member in members]  # every argument checked before the file is opened
+    for member in members:
+        run(member)  # every argument checked before the file is opened
     attrs = {
         "generator": f"hepgen {model.config.model}{' bayesian' if bayesian else ''}",
         "model": str(args.model),
@@ -301,28 +497,14 @@ def _sample_events(args: argparse.Namespace):
     }
     if bayesian:
         attrs["ensemble"] = args.ensemble
-    writer = zjets.writer(args.output, members=bayesian, attrs=attrs, force=args.force)
-    record = {"clipped_pt": 0}
-
-    def count_clipped(chunk):
-        record["clipped_pt"] += int(chunk.attrs.get("clipped_pt", 0))
-
-    def totals():
-        took = record["took"] = watch.elapsed()
-        return {
-            "sampling_seconds": took.seconds,
-            "sampling_cpu_seconds": took.cpu_seconds,
-            "clipped_pt": record["clipped_pt"],
-        }
-
-    watch = Stopwatch()  # sampling and writing (the chunks are generated as they are written)
-    path = _stream(
-        writer,
-        itertools.chain(*runs),
-        args.quiet,
-        args.n * len(members),
-        "event",
-        on_chunk=count_clipped,
-        totals=totals,
+    return Plan(
+        sizes=per_member * len(members),
+        chunks=chunks,
+        run=_run_identity(args, "events", ensemble=args.ensemble),
+        attrs=attrs,
+        writer=lambda path, attrs, force: zjets.writer(path, members=bayesian, attrs=attrs, force=force),
+        unit="event",
+        tally=_EventTally,
+        merge_totals=_merge_event_totals,
+        totals_keys=("sampling_seconds", "sampling_cpu_seconds", "clipped_pt"),
     )
-    return path, args.n * len(members), record["took"], record["clipped_pt"]

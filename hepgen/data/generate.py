@@ -9,7 +9,9 @@ leaves the target as it was and keeps the finished chunks, if any, as ``FILE.par
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from hepgen.data.layouts import calochallenge, jetnet, zjets
 from hepgen.data.streaming import generate_to_file
@@ -39,6 +41,8 @@ def generate_jets(
     force: bool = False,
     progress: bool = False,
     chunk_size: int | None = None,
+    chunks: Sequence[int] | None = None,
+    attrs: Mapping[str, Any] | None = None,
 ) -> Path:
     """``n`` Pythia + FastJet jets (``process`` 'top' or 'qcd') in the JetNet layout,
     keeping the ``particles`` highest-pT constituents."""
@@ -48,8 +52,10 @@ def generate_jets(
     require_pythia()
     chunk_size = chunk_size or default_chunk_size(n, *PYTHIA_CHUNK_RANGE)
     task = PythiaJets(process=process, max_particles=particles)
-    attrs = {**jetnet.file_attrs(), **task.provenance()}
-    return generate_to_file(path, task, n, seed, workers, chunk_size, attrs, force=force, progress=progress, unit="jet")
+    attrs = {**jetnet.file_attrs(), **task.provenance(), **(attrs or {})}
+    return generate_to_file(
+        path, task, n, seed, workers, chunk_size, attrs, force=force, progress=progress, unit="jet", chunks=chunks
+    )
 
 
 def generate_events(
@@ -60,6 +66,8 @@ def generate_events(
     force: bool = False,
     progress: bool = False,
     chunk_size: int | None = None,
+    chunks: Sequence[int] | None = None,
+    attrs: Mapping[str, Any] | None = None,
 ) -> Path:
     """``n`` Pythia Z(-> mu mu) + 1, 2 or 3 jet events (keys 'muons', 'jets', 'n_jets')."""
     from hepgen.data.pythia_events import PythiaZJets
@@ -68,9 +76,9 @@ def generate_events(
     require_pythia()
     chunk_size = chunk_size or default_chunk_size(n, *PYTHIA_CHUNK_RANGE)
     task = PythiaZJets()
-    attrs = {**zjets.file_attrs(), **task.provenance()}
+    attrs = {**zjets.file_attrs(), **task.provenance(), **(attrs or {})}
     return generate_to_file(
-        path, task, n, seed, workers, chunk_size, attrs, force=force, progress=progress, unit="event"
+        path, task, n, seed, workers, chunk_size, attrs, force=force, progress=progress, unit="event", chunks=chunks
     )
 
 
@@ -82,6 +90,8 @@ def generate_showers(
     force: bool = False,
     progress: bool = False,
     chunk_size: int | None = None,
+    chunks: Sequence[int] | None = None,
+    attrs: Mapping[str, Any] | None = None,
 ) -> Path:
     """``n`` GFlash-style parametrized photon showers (not Geant4) in the CaloChallenge
     dataset-1 photon layout, incident energies 256 MeV ... 4 TeV in powers of two."""
@@ -89,7 +99,7 @@ def generate_showers(
 
     chunk_size = chunk_size or default_chunk_size(n, *SHOWER_CHUNK_RANGE)
     task = GFlashShowers()
-    attrs = {**calochallenge.file_attrs(), **task.provenance()}
+    attrs = {**calochallenge.file_attrs(), **task.provenance(), **(attrs or {})}
     return generate_to_file(
-        path, task, n, seed, workers, chunk_size, attrs, force=force, progress=progress, unit="shower"
+        path, task, n, seed, workers, chunk_size, attrs, force=force, progress=progress, unit="shower", chunks=chunks
     )

@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import signal
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -104,6 +104,7 @@ def generate_to_file(
     progress: bool = False,
     unit: str = "sample",
     on_chunk: Callable[[int], None] | None = None,
+    chunks: Sequence[int] | None = None,
 ) -> Path:
     """Write ``n`` samples from ``task`` to ``path`` and return it.
 
@@ -112,6 +113,8 @@ def generate_to_file(
     :class:`GenerationInterrupted` (a KeyboardInterrupt) is raised; with no finished chunk
     nothing is kept. Any other error leaves no file.
     ``on_chunk(k)`` is called after chunk k is written (for tests and progress hooks).
+    ``chunks``: make only these chunks of the run, in this order (a shard of a run split
+    over machines, :mod:`hepgen.distributed.generate`); default: all of them.
     """
     if not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n: expected a positive integer, got {n!r}")
@@ -124,7 +127,11 @@ def generate_to_file(
     from tqdm import tqdm
 
     sizes = chunk_sizes(n, chunk_size)
-    jobs = [(chunk_seed(seed, k), size) for k, size in enumerate(sizes)]
+    indices = list(range(len(sizes))) if chunks is None else [int(k) for k in chunks]
+    if not indices or any(not 0 <= k < len(sizes) for k in indices):
+        raise ValueError(f"chunks: expected indices in 0..{len(sizes) - 1}, got {indices[:5]}")
+    jobs = [(chunk_seed(seed, k), sizes[k]) for k in indices]
+    n_made = sum(size for _, size in jobs)
     workers = min(workers, len(jobs))
     run_attrs = {"seed": int(seed), "n_requested": int(n), "chunk_size": int(chunk_size), **(attrs or {})}
     previous_sigterm = None
@@ -142,7 +149,7 @@ def generate_to_file(
     try:
         with (
             ChunkedWriter(path, task.layout, run_attrs, force=force) as writer,
-            tqdm(total=n, unit=unit, disable=not progress, dynamic_ncols=True) as bar,
+            tqdm(total=n_made, unit=unit, disable=not progress, dynamic_ncols=True) as bar,
         ):
             if workers == 1:
                 results = _results_in_process(task, jobs)
@@ -150,7 +157,7 @@ def generate_to_file(
                 # spawn: workers start clean (no inherited Pythia or HDF5 state).
                 pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_ignore_sigint)
                 results = _results_from_pool(pool, task, jobs, window=2 * workers)
-            for k, chunk in enumerate(results):
+            for k, chunk in zip(indices, results):
                 rows = {len(array) for array in chunk.values()}
                 if rows != {sizes[k]}:
                     raise RuntimeError(f"chunk {k}: task returned {rows} rows, expected {sizes[k]}")
@@ -161,7 +168,7 @@ def generate_to_file(
         return writer.path
     except KeyboardInterrupt as stop:
         kept = stop.kept if isinstance(stop, WriteInterrupted) else None
-        raise GenerationInterrupted(kept, writer.n_written if kept is not None else 0, n) from None
+        raise GenerationInterrupted(kept, writer.n_written if kept is not None else 0, n_made) from None
     finally:
         if pool is not None:
             pool.terminate()
