@@ -86,11 +86,11 @@ __all__ = [
 ]
 
 
-def _triton(name):
+def _triton(name, layout):
     def call(*args):
         from hepgen.triton import rq_spline as kernels
 
-        return getattr(kernels, name)(*args)
+        return getattr(kernels, name)(*layout(*args))
 
     return call
 
@@ -108,33 +108,65 @@ def _as_rows(t: torch.Tensor, n: int, width: int) -> torch.Tensor:
         return t.reshape(n, width)
 
 
-def _check(inputs, uw, uh, ud, tails, tail_bound, min_bin_width, min_bin_height, min_derivative):
-    inputs = _checks.tensor("inputs", inputs)
-    uw = _checks.tensor("unnormalized_widths", uw)
-    uh = _checks.tensor("unnormalized_heights", uh)
-    ud = _checks.tensor("unnormalized_derivatives", ud)
-    _checks.floating("inputs", inputs)
-    for name, t in (("unnormalized_widths", uw), ("unnormalized_heights", uh), ("unnormalized_derivatives", ud)):
+def _tensors(inputs_name, inputs, parameters):
+    """The rule on the tensors' kinds: inputs floating, every parameter a tensor of at least one
+    dimension with its dtype and device."""
+    _checks.tensor(inputs_name, inputs)
+    for name, t in parameters:
+        _checks.tensor(name, t)
+    _checks.floating(inputs_name, inputs)
+    for name, t in parameters:
         if t.dtype != inputs.dtype:
-            raise TypeError(f"{name} must have the dtype of inputs ({inputs.dtype}), got {t.dtype}")
-        _checks.same_device(name, t, "inputs", inputs)
+            raise TypeError(f"{name} must have the dtype of {inputs_name} ({inputs.dtype}), got {t.dtype}")
+        _checks.same_device(name, t, inputs_name, inputs)
         if t.dim() < 1:
             raise ValueError(f"{name} must have at least 1 dimension [..., bins], got a scalar")
+
+
+def _bins(names, uw, uh, ud, nflows_counts: bool) -> int:
+    """The rule on the bin counts: K >= 1 widths and heights, K - 1 derivatives (or, on the public
+    function only, nflows' D >= K, see the module docstring). Returns K."""
+    w_name, h_name, d_name = names
     K = uw.shape[-1]
     if K < 1:
-        raise ValueError(
-            f"unnormalized_widths must have at least 1 bin in its last dimension, got shape {tuple(uw.shape)}"
-        )
+        raise ValueError(f"{w_name} must have at least 1 bin in its last dimension, got shape {tuple(uw.shape)}")
     if uh.shape[-1] != K:
         raise ValueError(
-            f"unnormalized_heights must have K = {K} bins in its last dimension (as "
-            f"unnormalized_widths), got shape {tuple(uh.shape)}"
+            f"{h_name} must have K = {K} bins in its last dimension (as {w_name}), got shape {tuple(uh.shape)}"
         )
-    if ud.shape[-1] < K - 1:  # K - 1, or nflows' padded counts >= K (module docstring)
+    D = ud.shape[-1]
+    if D < K - 1 or (D != K - 1 and not nflows_counts):
+        also = f" (or at least K = {K}, which nflows also accepts)" if nflows_counts else ""
         raise ValueError(
-            f"unnormalized_derivatives must have K - 1 = {K - 1} interior knots in its last "
-            f"dimension (or at least K = {K}, which nflows also accepts), got shape {tuple(ud.shape)}"
+            f"{d_name} must have K - 1 = {K - 1} interior knots in its last dimension{also}, "
+            f"got shape {tuple(ud.shape)}"
         )
+    return K
+
+
+def _scalars(tail_bound, min_bin_width, min_bin_height, min_derivative, K: int):
+    """The rule on the scalars: all finite; tail_bound > 0, minimum sizes in [0, 1/K],
+    min_derivative in [0, 1). Returns them as floats."""
+    tail_bound = _checks.finite_float("tail_bound", tail_bound)
+    if tail_bound <= 0:
+        raise ValueError(f"tail_bound must be positive, got {tail_bound}")
+    mins = []
+    for name, value in (("min_bin_width", min_bin_width), ("min_bin_height", min_bin_height)):
+        value = _checks.finite_float(name, value)
+        if value < 0 or value * K > 1.0:
+            raise ValueError(f"{name} must be in [0, 1/K] = [0, {1.0 / K:g}] for K = {K} bins, got {value}")
+        mins.append(value)
+    min_derivative = _checks.finite_float("min_derivative", min_derivative)
+    if not 0 <= min_derivative < 1:
+        raise ValueError(f"min_derivative must be in [0, 1) (the tails have slope 1), got {min_derivative}")
+    return tail_bound, mins[0], mins[1], min_derivative
+
+
+def _check(inputs, uw, uh, ud, tails, tail_bound, min_bin_width, min_bin_height, min_derivative):
+    """The public function's check: the rules above on its names, plus broadcasting and tails."""
+    names = ("unnormalized_widths", "unnormalized_heights", "unnormalized_derivatives")
+    _tensors("inputs", inputs, tuple(zip(names, (uw, uh, ud))))
+    K = _bins(names, uw, uh, ud, nflows_counts=True)
     try:
         # Equal batch shapes (every call from hepgen.flows) skip broadcast_shapes, a visible
         # share of a batch-1 call.
@@ -150,19 +182,49 @@ def _check(inputs, uw, uh, ud, tails, tail_bound, min_bin_width, min_bin_height,
         ) from None
     if tails != "linear":
         raise ValueError(f"tails must be 'linear' (the only tails of nflows' unconstrained spline), got {tails!r}")
-    tail_bound = _checks.finite_float("tail_bound", tail_bound)
-    if tail_bound <= 0:
-        raise ValueError(f"tail_bound must be positive, got {tail_bound}")
-    mins = []
-    for name, value in (("min_bin_width", min_bin_width), ("min_bin_height", min_bin_height)):
-        value = _checks.finite_float(name, value)
-        if value < 0 or value * K > 1.0:
-            raise ValueError(f"{name} must be in [0, 1/K] = [0, {1.0 / K:g}] for K = {K} bins, got {value}")
-        mins.append(value)
-    min_derivative = _checks.finite_float("min_derivative", min_derivative)
-    if not 0 <= min_derivative < 1:
-        raise ValueError(f"min_derivative must be in [0, 1) (the tails have slope 1), got {min_derivative}")
-    return inputs, uw, uh, ud, batch, K, tail_bound, mins[0], mins[1], min_derivative
+    scalars = _scalars(tail_bound, min_bin_width, min_bin_height, min_derivative, K)
+    return (inputs, uw, uh, ud, batch, K, *scalars)
+
+
+def _validate(inputs, widths, heights, derivatives, inverse, tail_bound, min_bin_width, min_bin_height, min_derivative):
+    """The registered op's check (``torch.ops.hepgen.rq_spline``): the same rules on the schema's
+    arguments, which have exact shapes inputs [N], widths and heights [N, K], derivatives
+    [N, K - 1] (no broadcasting, no nflows counts: the public function makes these)."""
+    _tensors("inputs", inputs, (("widths", widths), ("heights", heights), ("derivatives", derivatives)))
+    _checks.rank("inputs", inputs, 1, "[N] (the public rq_spline flattens)")
+    N = inputs.shape[0]
+    for name, t in (("widths", widths), ("heights", heights), ("derivatives", derivatives)):
+        _checks.rank(name, t, 2, "[N, bins]")
+        if t.shape[0] != N:
+            raise ValueError(f"{name} must have N = {N} rows (the elements of inputs), got shape {tuple(t.shape)}")
+    K = _bins(("widths", "heights", "derivatives"), widths, heights, derivatives, nflows_counts=False)
+    if not isinstance(inverse, bool):
+        raise TypeError(f"inverse must be a bool, got {type(inverse).__name__}")
+    _scalars(tail_bound, min_bin_width, min_bin_height, min_derivative, K)
+
+
+def _validate_backward(grad_outputs, grad_logabsdet, inputs, *rest):
+    """The registered backward op's check: the forward's, and both incoming gradients [N] like inputs."""
+    _validate(inputs, *rest)
+    for name, g in (("grad_outputs", grad_outputs), ("grad_logabsdet", grad_logabsdet)):
+        _checks.tensor(name, g)
+        if g.dtype != inputs.dtype:
+            raise TypeError(f"{name} must have the dtype of inputs ({inputs.dtype}), got {g.dtype}")
+        _checks.same_device(name, g, "inputs", inputs)
+        if tuple(g.shape) != tuple(inputs.shape):
+            raise ValueError(f"{name} must have the shape of inputs {tuple(inputs.shape)}, got {tuple(g.shape)}")
+
+
+def _kernel_layout(inputs, widths, heights, derivatives, *scalars):
+    """What the compiled and Triton kernels index: dense inputs and unit-stride parameter rows
+    (any row stride). The public function passes these already; a direct call of the registered
+    op may pass any strides, so the kernels' glue copies only what is not in that layout."""
+    rows = tuple(t if t.shape[-1] <= 1 or t.stride(-1) == 1 else t.contiguous() for t in (widths, heights, derivatives))
+    return (inputs.contiguous(), *rows, *scalars)
+
+
+def _backward_layout(grad_outputs, grad_logabsdet, *forward_args):
+    return (grad_outputs.contiguous(), grad_logabsdet.contiguous(), *_kernel_layout(*forward_args))
 
 
 # ---- the declarations ---------------------------------------------------------------------
@@ -184,10 +246,11 @@ RQ_SPLINE_BACKWARD = Op(
         ud.new_empty(ud.shape),
     ),
     backends={
-        "cpu": lambda *a: compiled._core_backward(*a, "cpu"),
-        "cuda": lambda *a: compiled._core_backward(*a, "cuda"),
-        "triton": _triton("backward"),
+        "cpu": lambda *a: compiled._core_backward(*_backward_layout(*a), "cpu"),
+        "cuda": lambda *a: compiled._core_backward(*_backward_layout(*a), "cuda"),
+        "triton": _triton("backward", _backward_layout),
     },
+    validate=_validate_backward,
 )
 
 _SAVED = (
@@ -227,13 +290,14 @@ RQ_SPLINE = Op(
     reference=rq_spline_reference,
     fake=lambda x, *rest: (torch.empty_like(x), torch.empty_like(x)),
     backends={
-        "cpu": lambda *a: compiled._core_forward(*a, "cpu"),
-        "cuda": lambda *a: compiled._core_forward(*a, "cuda"),
-        "triton": _triton("forward"),
+        "cpu": lambda *a: compiled._core_forward(*_kernel_layout(*a), "cpu"),
+        "cuda": lambda *a: compiled._core_forward(*_kernel_layout(*a), "cuda"),
+        "triton": _triton("forward", _kernel_layout),
     },
     preference={"cpu": ("cpu", "reference"), "cuda": ("cuda", "triton", "reference")},
     backward=Backward(save=_SAVED, op="rq_spline_backward", grads=_grads),
     check=_check,  # also returns the batch shape and K: the public function flattens around the op
+    validate=_validate,
 )
 
 BACKENDS = RQ_SPLINE.table

@@ -86,12 +86,18 @@ def masked_attention_backward_reference(grad_out, q, k, v, key_padding_mask, out
 
 
 def masked_attention_decode_reference(q, k_new, v_new, k_cache, v_cache, lengths, scale: float):
-    """Plain-PyTorch decode step: writes the caches at lengths[b], returns out [B, H, 1, Dh]."""
+    """Plain-PyTorch decode step: writes the caches at lengths[b], returns out [B, H, 1, Dh].
+
+    A row whose length lies outside [0, Lmax) (possible only where the public check cannot
+    see the values: GPU tensors) gets no cache write and a NaN output, as in every kernel;
+    an index out of range would otherwise stop a CUDA context.
+    """
     B, H, Lmax, Dh = k_cache.shape
-    where = lengths.view(B, 1, 1, 1).expand(B, H, 1, Dh)
-    k_cache.scatter_(2, where, k_new)
-    v_cache.scatter_(2, where, v_new)
+    valid = ((lengths >= 0) & (lengths < Lmax)).view(B, 1, 1, 1)
+    where = torch.where(valid, lengths.view(B, 1, 1, 1), 0).expand(B, H, 1, Dh)
+    k_cache.scatter_(2, where, torch.where(valid, k_new, k_cache.gather(2, where)))
+    v_cache.scatter_(2, where, torch.where(valid, v_new, v_cache.gather(2, where)))
     # The new query sits at position lengths[b]: it sees cache positions 0..lengths[b].
     seen = torch.arange(Lmax, device=q.device)[None, :] <= lengths[:, None]  # [B, Lmax]
     out, _ = masked_attention_reference(q, k_cache, v_cache, seen, False, scale)
-    return out
+    return torch.where(valid, out, float("nan"))
