@@ -38,9 +38,42 @@ KV cache at position lengths[b] and attends the new query over positions 0..leng
 (causal, all cached tokens real). It mutates the caches in place, returns the output and has
 no autograd. :class:`hepgen.nn.KVCache` holds the buffers and the lengths.
 
+Non-finite values. Padded keys and values never contribute, whatever they hold (NaN, inf),
+to any output or gradient, on every backend. The spec sums over admissible (query, key) pairs
+only, so a token's inf never reaches a query that may not see it. The kernels' tile products
+multiply zero weights by every key of a tile, so inside one (sequence, head) they may form
+0 · inf: the outputs and gradients of a (sequence, head) whose real tokens hold a non-finite
+(or overflowing, ~1e300) value in q, k or v are unspecified (may be NaN); every other
+(sequence, head) is exact. (Making the kernels exact there too would need a per-row path for
+such tiles; we chose the documented rule over the cost.)
+
+Validation, one rule per argument for every entry point (TypeError for a wrong kind or dtype,
+ValueError for a wrong shape or value; the message names the argument):
+
+- q [B, H, L, Dh] floating (integer, bool, complex refused), 1 <= Dh <= 128; k, v alike;
+  key_padding_mask None or bool [B, L] on q's device; causal a bool; scale finite;
+- backward: grad_out and out like q, lse [B, H, L] in the accumulation dtype;
+- decode: q, k_new, v_new [B, H, 1, Dh]; k_cache, v_cache [B, H, Lmax, Dh] of q's dtype;
+  lengths [B] integer (the public function converts to int64; the registered op takes
+  int64); 0 <= lengths[b] < Lmax, checked on CPU tensors on every path (on the GPU it would
+  cost a sync per token: there every backend, the reference included, writes nothing for an
+  out-of-range row and returns NaN for it). The caches are written in place: each must own
+  its memory (an expanded view, stride 0 on a dim of size > 1, or any layout where two
+  indices reach one element is refused, by the C++ core's sufficient test) and share none
+  with the other cache or with q, k_new, v_new, lengths. Refused with a ValueError on every
+  backend (the cpu kernel used to write such a cache, the reference failed inside PyTorch).
+
+The public functions convert (scale None -> 1/sqrt(Dh), lengths -> int64) and apply these
+rules; the registered ops ``torch.ops.hepgen.masked_attention``, ``masked_attention_backward``
+and ``masked_attention_decode`` apply the same rules to their schema arguments in the op's body
+(``validate=``) and take any strides. The C++ entry points (cpu, cuda) check the same (scale
+included) and return an error status, never reading out of bounds.
+
 Spec: hepgen/ops/reference/masked_attention.py. Kernels: hepgen/ops/compiled/masked_attention.py
 (cpu, cuda), hepgen/triton/masked_attention.py. Tests: tests/ops/conformance (fed by
-tests/ops/samples/masked_attention.py) and tests/ops/test_masked_attention.py (SDPA, decode).
+tests/ops/samples/masked_attention.py) and tests/ops/test_masked_attention.py (SDPA, decode),
+tests/ops/test_registered_ops_masked_attention.py (bad calls of the registered ops and the
+compiled glue), tests/ops/fuzz/test_fuzz_masked_attention.py (Hypothesis).
 """
 
 from __future__ import annotations
@@ -390,7 +423,14 @@ def masked_attention(
 
     Returns:
         [B, H, L, Dh]. A query with no admissible key (all keys it may see are padding)
-        gives 0, never NaN, and gets no gradient.
+        gives 0, never NaN, and gets no gradient. Padded keys never contribute, whatever
+        they hold; a non-finite value in a real token leaves its (sequence, head)'s results
+        unspecified (module docstring).
+
+    Raises:
+        TypeError: non-tensors, a non-floating q, k or v of another dtype, a non-bool mask or
+            causal. ValueError: wrong ranks or shapes, Dh outside 1..128, another device, a
+            non-finite scale. The registered op refuses the same.
     """
     return MASKED_ATTENTION(*_check(q, k, v, key_padding_mask, causal=causal, scale=scale))[0]
 
@@ -414,14 +454,23 @@ def masked_attention_decode(
 
     Args:
         q, k_new, v_new: [B, H, 1, Dh], one floating dtype, any strides.
-        k_cache, v_cache: [B, H, Lmax, Dh], q's dtype, any strides; written in place.
+        k_cache, v_cache: [B, H, Lmax, Dh], q's dtype, any strides that do not overlap;
+            written in place.
         lengths: [B] integer, tokens already cached per sequence; 0 <= lengths[b] < Lmax
-            (checked for CPU tensors in eager mode; not on the GPU, where it would cost a
-            device sync, nor under torch.compile: there the compiled kernels write nothing
-            for an out-of-range row and return NaN).
+            (checked for CPU tensors, by the public function and by the registered op's
+            body, so in torch.compile graphs too; not on the GPU, where it would cost a
+            device sync: there every backend writes nothing for an out-of-range row and
+            returns NaN for it).
         scale: score scale; default 1/sqrt(Dh).
 
     Returns:
         [B, H, 1, Dh]. No autograd: this is the sampling path.
+
+    Raises:
+        TypeError: wrong dtypes (lengths not an integer tensor). ValueError: wrong shapes or
+            devices, lengths outside [0, Lmax) (CPU tensors), a cache that overlaps itself
+            (e.g. an expanded view) or shares memory with another argument, a non-finite
+            scale. Refused alike on every backend and by the registered op; nothing is
+            written before the refusal.
     """
     return MASKED_ATTENTION_DECODE(*_check_decode(q, k_new, v_new, k_cache, v_cache, lengths, scale=scale))

@@ -42,6 +42,30 @@ tails (NaN → NaN, ±inf → ±inf) with log|det J| = 0 and gradient 1, as in n
 parameters give NaN outputs for the elements that use them. No kernel ever reads outside a
 row: the bin index is clamped to [0, K-1] whatever the comparisons say.
 
+Huge parameters: where the log-derivative's quotient s^2 m / den^2 over- or underflows
+(derivative logits beyond about 1e150 in float64, 1e19 in float32) every backend takes the
+log by parts, as the spec does, instead of returning -inf. Half types are computed in float32
+on every backend, the reference included, and rounded at the end.
+
+Validation, one rule per argument for every entry point (TypeError for a wrong kind or dtype,
+ValueError for a wrong shape or value; the message names the argument):
+
+- tensors: inputs floating (float16, bfloat16, float32, float64; integer, bool and complex
+  refused), the three parameter tensors of its dtype and device, each with a bins dimension;
+- bins: K >= 1 widths and heights, K - 1 derivatives (the public function also takes nflows'
+  D >= K, above);
+- scalars: tail_bound finite and > 0, min_bin_width and min_bin_height finite in [0, 1/K],
+  min_derivative finite in [0, 1).
+
+The public function converts (broadcasting, flattening) and applies the rules with its
+argument names; the registered ops ``torch.ops.hepgen.rq_spline`` and ``rq_spline_backward``
+(what torch.compile graphs and exported programs call) apply the same rules to their schema
+arguments in the op's body (``validate=``), which have exact shapes: inputs [N], widths and
+heights [N, K], derivatives [N, K - 1], and for the backward grad_outputs and grad_logabsdet
+[N] of the inputs' dtype. They take any strides: the kernels' glue copies only what is not
+dense. The C++ entry points check the same and return an error status (a ValueError through
+hepgen._C), never reading out of bounds.
+
 Gradients: first order, for the inputs and all three parameter tensors, from a fused
 backward op (``hepgen::rq_spline_backward``) that recomputes the spline from the inputs; its
 derivation is written out in csrc/cpu/rq_spline.cpp. Second-order gradients are not
@@ -49,7 +73,9 @@ supported (the backward op has no autograd formula).
 
 Spec: hepgen/ops/reference/rq_spline.py. Kernels: hepgen/ops/compiled/rq_spline.py (cpu, cuda),
 hepgen/triton/rq_spline.py. Tests: tests/ops/conformance (fed by tests/ops/samples/rq_spline.py)
-and tests/ops/test_rq_spline.py (round trips, nflows, broadcasting, non-finite inputs).
+and tests/ops/test_rq_spline.py (round trips, nflows, broadcasting, non-finite inputs),
+tests/ops/test_registered_ops_rq_spline.py (bad calls of the registered ops and the compiled
+glue), tests/ops/fuzz/test_fuzz_rq_spline.py (Hypothesis: layouts, dtypes, special values).
 """
 
 from __future__ import annotations
@@ -333,6 +359,12 @@ def rq_spline(
 
     Returns:
         (outputs, logabsdet), both of the broadcast batch shape and the inputs' dtype.
+
+    Raises:
+        TypeError: a non-tensor, non-floating inputs (integer, bool, complex), parameters of
+            another dtype, non-numeric scalars. ValueError: parameters on another device,
+            fewer than 1 bin or K - 1 derivatives, batch shapes that do not broadcast,
+            non-finite or out-of-range scalars. The registered op refuses the same.
     """
     inputs, uw, uh, ud, batch, K, bound, mw, mh, md = _check(
         inputs,
