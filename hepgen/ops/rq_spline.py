@@ -44,7 +44,10 @@ row: the bin index is clamped to [0, K-1] whatever the comparisons say.
 
 Huge parameters: where the log-derivative's quotient s^2 m / den^2 over- or underflows
 (derivative logits beyond about 1e150 in float64, 1e19 in float32) every backend takes the
-log by parts, as the spec does, instead of returning -inf. Half types are computed in float32
+log by parts, as the spec does, instead of returning -inf. The gradients of an element whose
+parameters hold such huge finite values (beyond about 1e100) overflow in their intermediate
+terms and are unspecified (the backends' formulas overflow differently); its outputs and
+logabsdet are not. Half types are computed in float32
 on every backend, the reference included, and rounded at the end.
 
 Validation, one rule per argument for every entry point (TypeError for a wrong kind or dtype,

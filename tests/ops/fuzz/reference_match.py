@@ -81,11 +81,11 @@ def assert_like_reference(
     else:
         magnitude = max(top, magnitude)
     eps = torch.finfo(dtype).eps
-    bound = factor * cond * eps + floor_ulps * eps * torch.as_tensor(magnitude, dtype=torch.float64)
+    bound = (factor * cond * eps + floor_ulps * eps * torch.as_tensor(magnitude, dtype=torch.float64)).expand_as(got)
     excess = ((got - ref64).abs() - bound).masked_fill(~finite, -1)
     if excess.max().item() > 0:
         i = _first(excess == excess.max())
-        b = bound[i].item() if bound.dim() else bound.item()
+        b = bound[i].item()
         raise AssertionError(
             f"{what} ({dtype}): error {abs(got[i].item() - ref64[i].item()):.3e} exceeds {b:.3e} at {i}: got "
             f"{got[i].item()!r}, reference {ref64[i].item()!r} (the spec's other evaluations: {cond:.1f} eps)"

@@ -38,6 +38,10 @@ FLOATS = (torch.float32, torch.float64)
 BACKENDS = [b for b in ("reference", "cpu", "triton") if not why_unavailable(b, torch.device("cpu"), torch.float32)]
 FAST = [b for b in BACKENDS if b != "triton"]
 FEW = max(4, settings.default.max_examples // 10)  # Triton's interpreter: a tenth of the profile
+# Near a knot the spline is ill-conditioned, and the kernels cumulate knots differently from the
+# spec (compensated, in float64): in the worst bins of 10^4 examples their error reached 11x the
+# spec's own float32/float64 evaluations' (the conformance suite's 8x holds on its samples).
+FACTOR = 16.0
 
 
 def dtypes_of(backend: str) -> tuple:
@@ -163,11 +167,28 @@ def check_case(c, custom_op: bool = False, grad: bool = True):
     where = f"{c['backend']} {'custom op' if custom_op else 'eager'}: {c}"
     for name, a, b, d in zip(("outputs", "logabsdet"), out, ref64, ref32):
         assert a.dtype == c["dtype"], f"{name} dtype {a.dtype}: {where}"
-        assert_like_reference(f"{name} [{where}]", a, b, d)
+        assert_like_reference(f"{name} [{where}]", a, b, d, factor=FACTOR)
     names = ("inputs", "unnormalized_widths", "unnormalized_heights", "unnormalized_derivatives")
     terms = (1.0, *(_parameter_terms(grads64[0], cotangents, c, t.shape[:-1]) for t in values[1:]))
-    for name, a, b, d, m in zip(names, got_grads, grads64, evaluations, terms):
-        assert_like_reference(f"grad {name} [{where}]", a, b, d, magnitude=m)
+    huge = _overflowing(values, c)
+    for name, a, b, d, m, v in zip(names, got_grads, grads64, evaluations, terms, values):
+        aside = huge.sum_to_size(v.shape[: v.dim() - (name != "inputs")]) > 0
+        if name != "inputs":
+            aside = aside.unsqueeze(-1)
+        a, b = (t.detach().masked_fill(aside, 0) for t in (a, b))
+        d = tuple(t.detach().masked_fill(aside, 0) for t in d)
+        assert_like_reference(f"grad {name} [{where}]", a, b, d, factor=FACTOR, magnitude=m)
+
+
+def _overflowing(values, c):
+    """Bool, broadcast batch shape: the elements whose parameters hold a huge finite value
+    (> 1e100). Their gradients overflow in the spec's terms and are unspecified (module
+    docstring of hepgen.ops.rq_spline); their outputs and logabsdet are compared."""
+    full = torch.broadcast_shapes(*c["shapes"])
+    huge = torch.zeros(full, dtype=torch.int64)
+    for t in values[1:]:
+        huge = huge + (t.isfinite() & (t.abs() > 1e100)).any(-1).expand(full).long()
+    return huge
 
 
 def _parameter_terms(grad_inputs, cotangents, c, batch):
@@ -178,6 +199,10 @@ def _parameter_terms(grad_inputs, cotangents, c, batch):
     full = torch.broadcast_shapes(*c["shapes"])
     per_element = grad_inputs.abs().expand(full) + cotangents[0].abs() + cotangents[1].abs()
     per_element = per_element.masked_fill(~per_element.isfinite(), 0) * 2 * c["bound"]
+    if c["special"] == "parameters":
+        # A huge logit squeezes the other bins to the minimum width: the knots' gradients
+        # then reach the incoming ones over that width, not over the element's own bin's.
+        per_element = per_element / min(c["mw"], c["mh"])
     return per_element.sum_to_size(batch).unsqueeze(-1)
 
 
