@@ -39,9 +39,11 @@ BACKENDS = [b for b in ("reference", "cpu", "triton") if not why_unavailable(b, 
 FAST = [b for b in BACKENDS if b != "triton"]
 FEW = max(4, settings.default.max_examples // 10)  # Triton's interpreter: a tenth of the profile
 # Near a knot the spline is ill-conditioned, and the kernels cumulate knots differently from the
-# spec (compensated, in float64): in the worst bins of 10^4 examples their error reached 11x the
-# spec's own float32/float64 evaluations' (the conformance suite's 8x holds on its samples).
-FACTOR = 16.0
+# spec (compensated, in float64): in the worst bins of 10^4 examples their error reached 11x,
+# 29x and 38x the spec's own float32/float64 evaluations' (the last: the float32 inverse's
+# gradient at the end knot y = B of a bin with h/w = 15; the conformance suite's 8x holds on its
+# samples). A layout or indexing fault is off by O(1), far beyond this.
+FACTOR = 64.0
 
 
 def dtypes_of(backend: str) -> tuple:
