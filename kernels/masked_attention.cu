@@ -459,6 +459,7 @@ Status masked_attention_forward(const TensorView& q, const TensorView& k, const 
                                 const TensorView& lse, void* stream) {
   args::Backend be;
   HEPGEN_TRY(cuda_backend(&be));
+  HEPGEN_TRY(args::attention_scale(scale));
   HEPGEN_TRY(args::attention_forward(be, q, k, v, key_padding_mask, out, lse));
   HEPGEN_TRY(cuda_limits(q, q.shape[2]));
   const Shape sh{q.shape[0], q.shape[1], q.shape[2], q.shape[3]};
@@ -487,6 +488,7 @@ Status masked_attention_backward(const TensorView& grad_out, const TensorView& q
                                  const TensorView& grad_k, const TensorView& grad_v, void* stream) {
   args::Backend be;
   HEPGEN_TRY(cuda_backend(&be));
+  HEPGEN_TRY(args::attention_scale(scale));
   HEPGEN_TRY(args::attention_backward(be, grad_out, q, k, v, key_padding_mask, out, lse, grad_q, grad_k, grad_v));
   HEPGEN_TRY(cuda_limits(q, q.shape[2]));
   const Shape sh{q.shape[0], q.shape[1], q.shape[2], q.shape[3]};
@@ -515,6 +517,7 @@ Status masked_attention_decode(const TensorView& q, const TensorView& k_new, con
                                double scale, const TensorView& out, void* stream) {
   args::Backend be;
   HEPGEN_TRY(cuda_backend(&be));
+  HEPGEN_TRY(args::attention_scale(scale));
   HEPGEN_TRY(args::attention_decode(be, q, k_new, v_new, k_cache, v_cache, lengths, out));
   HEPGEN_TRY(cuda_limits(q, 1));
   const Shape sh{q.shape[0], q.shape[1], k_cache.shape[2], q.shape[3]};

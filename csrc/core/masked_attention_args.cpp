@@ -1,5 +1,7 @@
 // Argument checks of masked_attention and its decode step (see hepgen/masked_attention.h and
 // op_args.h).
+#include <cmath>
+
 #include "op_args.h"
 
 namespace hepgen {
@@ -35,6 +37,11 @@ Status lse_like(const Backend& be, const char* name, const TensorView& lse, cons
 }
 
 }  // namespace
+
+Status attention_scale(double scale) {
+  if (std::isfinite(scale)) return Status::ok;
+  return fail(Status::invalid_argument, "scale must be finite, got %g", scale);
+}
 
 Status attention_forward(const Backend& be, const TensorView& q, const TensorView& k, const TensorView& v,
                          const TensorView* mask, const TensorView& out, const TensorView& lse) {

@@ -58,6 +58,8 @@ Status attention_forward(const Backend& be, const TensorView& q, const TensorVie
 Status attention_backward(const Backend& be, const TensorView& grad_out, const TensorView& q, const TensorView& k,
                           const TensorView& v, const TensorView* mask, const TensorView& out, const TensorView& lse,
                           const TensorView& grad_q, const TensorView& grad_k, const TensorView& grad_v);
+// The score scale of every attention entry point: finite (an inf or NaN scale makes every score NaN).
+Status attention_scale(double scale);
 Status attention_decode(const Backend& be, const TensorView& q, const TensorView& k_new, const TensorView& v_new,
                         const TensorView& k_cache, const TensorView& v_cache, const TensorView& lengths,
                         const TensorView& out);

@@ -552,6 +552,7 @@ S4 s4(const TensorView& t) { return {t.strides[0], t.strides[1], t.strides[2], t
 Status masked_attention_forward(const TensorView& q, const TensorView& k, const TensorView& v,
                                 const TensorView* key_padding_mask, bool causal, double scale, const TensorView& out,
                                 const TensorView& lse) {
+  HEPGEN_TRY(args::attention_scale(scale));
   HEPGEN_TRY(args::attention_forward(args::cpu(), q, k, v, key_padding_mask, out, lse));
   const int64_t B = q.shape[0], H = q.shape[1], L = q.shape[2], Dh = q.shape[3];
   if (B * H * L == 0) return Status::ok;
@@ -572,6 +573,7 @@ Status masked_attention_backward(const TensorView& grad_out, const TensorView& q
                                  const TensorView& v, const TensorView* key_padding_mask, const TensorView& out,
                                  const TensorView& lse, bool causal, double scale, const TensorView& grad_q,
                                  const TensorView& grad_k, const TensorView& grad_v) {
+  HEPGEN_TRY(args::attention_scale(scale));
   HEPGEN_TRY(
       args::attention_backward(args::cpu(), grad_out, q, k, v, key_padding_mask, out, lse, grad_q, grad_k, grad_v));
   const int64_t B = q.shape[0], H = q.shape[1], L = q.shape[2], Dh = q.shape[3];
@@ -595,6 +597,7 @@ Status masked_attention_backward(const TensorView& grad_out, const TensorView& q
 Status masked_attention_decode(const TensorView& q, const TensorView& k_new, const TensorView& v_new,
                                const TensorView& k_cache, const TensorView& v_cache, const TensorView& lengths,
                                double scale, const TensorView& out) {
+  HEPGEN_TRY(args::attention_scale(scale));
   HEPGEN_TRY(args::attention_decode(args::cpu(), q, k_new, v_new, k_cache, v_cache, lengths, out));
   const int64_t B = q.shape[0], H = q.shape[1], Lmax = k_cache.shape[2], Dh = q.shape[3];
   if (B * H == 0) return Status::ok;

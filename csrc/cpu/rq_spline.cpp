@@ -264,17 +264,6 @@ inline void lanes_exp(double* a) {
   for (int l = 0; l < kLanes; ++l) a[l] = std::exp(a[l]);
 }
 
-inline void lanes_log(float* a) {
-  float x[kLanes];
-  std::memcpy(x, a, sizeof x);
-  for (int h = 0; h < kLanes; h += kVec) store_lanes(a + h, log_normal(load_lanes(a + h)));
-  for (int l = 0; l < kLanes; ++l)  // rare: zero, subnormal, infinite or NaN arguments
-    if (!log_fast_ok(x[l])) a[l] = std::log(x[l]);
-}
-inline void lanes_log(double* a) {
-  for (int l = 0; l < kLanes; ++l) a[l] = std::log(a[l]);
-}
-
 inline void lanes_softplus(float* a) {
   for (int h = 0; h < kLanes; h += kVec) {
     const VecF v = load_lanes(a + h);
@@ -413,10 +402,9 @@ void forward_lanes(const Params<T>& P, int64_t i0, int nl, const T* in, T* out, 
     const T den = s_ + curv * q;
     const T m = d1[l] * t * t + T(2) * s_ * q + d0[l] * (T(1) - t) * (T(1) - t);
     if (!P.inverse) res[l] = y0[l] + h * (s_ * t * t + d0[l] * q) / den;
-    arg[l] = s_ * s_ * m / (den * den);
+    arg[l] = rqs::log_slope(s_, m, den);
   }
-  T* ld = arg;
-  lanes_log(ld);
+  const T* ld = arg;
   const T sign = P.inverse ? T(-1) : T(1);
   for (int l = 0; l < nl; ++l) {
     out[i0 + l] = inside[l] ? res[l] : v[l];
@@ -536,7 +524,7 @@ inline void forward_lanes(const Params<float>& P, int64_t i0, int nl, const floa
     const VecF arg = sl * sl * m / (den * den);
     VecF l_ = log_normal(arg);
     for (int l = 0; l < kVec; ++l)  // rare: zero, subnormal, infinite or NaN arguments
-      if (!log_fast_ok(arg[l])) l_[l] = std::log(arg[l]);
+      if (!log_fast_ok(arg[l])) l_[l] = rqs::log_slope_by_parts(sl[l], m[l], den[l]);
     store_lanes(res + h, r);
     store_lanes(ld + h, P.inverse ? -l_ : l_);
     std::memcpy(inside + h, &in_bounds, sizeof in_bounds);

@@ -42,6 +42,33 @@ tails (NaN → NaN, ±inf → ±inf) with log|det J| = 0 and gradient 1, as in n
 parameters give NaN outputs for the elements that use them. No kernel ever reads outside a
 row: the bin index is clamped to [0, K-1] whatever the comparisons say.
 
+Huge parameters: where the log-derivative's quotient s^2 m / den^2 over- or underflows
+(derivative logits beyond about 1e150 in float64, 1e19 in float32) every backend takes the
+log by parts, as the spec does, instead of returning -inf. The gradients of an element whose
+parameters hold such huge finite values (beyond about 1e100) overflow in their intermediate
+terms and are unspecified (the backends' formulas overflow differently); its outputs and
+logabsdet are not. Half types are computed in float32
+on every backend, the reference included, and rounded at the end.
+
+Validation, one rule per argument for every entry point (TypeError for a wrong kind or dtype,
+ValueError for a wrong shape or value; the message names the argument):
+
+- tensors: inputs floating (float16, bfloat16, float32, float64; integer, bool and complex
+  refused), the three parameter tensors of its dtype and device, each with a bins dimension;
+- bins: K >= 1 widths and heights, K - 1 derivatives (the public function also takes nflows'
+  D >= K, above);
+- scalars: tail_bound finite and > 0, min_bin_width and min_bin_height finite in [0, 1/K],
+  min_derivative finite in [0, 1).
+
+The public function converts (broadcasting, flattening) and applies the rules with its
+argument names; the registered ops ``torch.ops.hepgen.rq_spline`` and ``rq_spline_backward``
+(what torch.compile graphs and exported programs call) apply the same rules to their schema
+arguments in the op's body (``validate=``), which have exact shapes: inputs [N], widths and
+heights [N, K], derivatives [N, K - 1], and for the backward grad_outputs and grad_logabsdet
+[N] of the inputs' dtype. They take any strides: the kernels' glue copies only what is not
+dense. The C++ entry points check the same and return an error status (a ValueError through
+hepgen._C), never reading out of bounds.
+
 Gradients: first order, for the inputs and all three parameter tensors, from a fused
 backward op (``hepgen::rq_spline_backward``) that recomputes the spline from the inputs; its
 derivation is written out in csrc/cpu/rq_spline.cpp. Second-order gradients are not
@@ -49,7 +76,9 @@ supported (the backward op has no autograd formula).
 
 Spec: hepgen/ops/reference/rq_spline.py. Kernels: hepgen/ops/compiled/rq_spline.py (cpu, cuda),
 hepgen/triton/rq_spline.py. Tests: tests/ops/conformance (fed by tests/ops/samples/rq_spline.py)
-and tests/ops/test_rq_spline.py (round trips, nflows, broadcasting, non-finite inputs).
+and tests/ops/test_rq_spline.py (round trips, nflows, broadcasting, non-finite inputs),
+tests/ops/test_registered_ops_rq_spline.py (bad calls of the registered ops and the compiled
+glue), tests/ops/fuzz/test_fuzz_rq_spline.py (Hypothesis: layouts, dtypes, special values).
 """
 
 from __future__ import annotations
@@ -86,11 +115,11 @@ __all__ = [
 ]
 
 
-def _triton(name):
+def _triton(name, layout):
     def call(*args):
         from hepgen.triton import rq_spline as kernels
 
-        return getattr(kernels, name)(*args)
+        return getattr(kernels, name)(*layout(*args))
 
     return call
 
@@ -108,33 +137,65 @@ def _as_rows(t: torch.Tensor, n: int, width: int) -> torch.Tensor:
         return t.reshape(n, width)
 
 
-def _check(inputs, uw, uh, ud, tails, tail_bound, min_bin_width, min_bin_height, min_derivative):
-    inputs = _checks.tensor("inputs", inputs)
-    uw = _checks.tensor("unnormalized_widths", uw)
-    uh = _checks.tensor("unnormalized_heights", uh)
-    ud = _checks.tensor("unnormalized_derivatives", ud)
-    _checks.floating("inputs", inputs)
-    for name, t in (("unnormalized_widths", uw), ("unnormalized_heights", uh), ("unnormalized_derivatives", ud)):
+def _tensors(inputs_name, inputs, parameters):
+    """The rule on the tensors' kinds: inputs floating, every parameter a tensor of at least one
+    dimension with its dtype and device."""
+    _checks.tensor(inputs_name, inputs)
+    for name, t in parameters:
+        _checks.tensor(name, t)
+    _checks.floating(inputs_name, inputs)
+    for name, t in parameters:
         if t.dtype != inputs.dtype:
-            raise TypeError(f"{name} must have the dtype of inputs ({inputs.dtype}), got {t.dtype}")
-        _checks.same_device(name, t, "inputs", inputs)
+            raise TypeError(f"{name} must have the dtype of {inputs_name} ({inputs.dtype}), got {t.dtype}")
+        _checks.same_device(name, t, inputs_name, inputs)
         if t.dim() < 1:
             raise ValueError(f"{name} must have at least 1 dimension [..., bins], got a scalar")
+
+
+def _bins(names, uw, uh, ud, nflows_counts: bool) -> int:
+    """The rule on the bin counts: K >= 1 widths and heights, K - 1 derivatives (or, on the public
+    function only, nflows' D >= K, see the module docstring). Returns K."""
+    w_name, h_name, d_name = names
     K = uw.shape[-1]
     if K < 1:
-        raise ValueError(
-            f"unnormalized_widths must have at least 1 bin in its last dimension, got shape {tuple(uw.shape)}"
-        )
+        raise ValueError(f"{w_name} must have at least 1 bin in its last dimension, got shape {tuple(uw.shape)}")
     if uh.shape[-1] != K:
         raise ValueError(
-            f"unnormalized_heights must have K = {K} bins in its last dimension (as "
-            f"unnormalized_widths), got shape {tuple(uh.shape)}"
+            f"{h_name} must have K = {K} bins in its last dimension (as {w_name}), got shape {tuple(uh.shape)}"
         )
-    if ud.shape[-1] < K - 1:  # K - 1, or nflows' padded counts >= K (module docstring)
+    D = ud.shape[-1]
+    if D < K - 1 or (D != K - 1 and not nflows_counts):
+        also = f" (or at least K = {K}, which nflows also accepts)" if nflows_counts else ""
         raise ValueError(
-            f"unnormalized_derivatives must have K - 1 = {K - 1} interior knots in its last "
-            f"dimension (or at least K = {K}, which nflows also accepts), got shape {tuple(ud.shape)}"
+            f"{d_name} must have K - 1 = {K - 1} interior knots in its last dimension{also}, "
+            f"got shape {tuple(ud.shape)}"
         )
+    return K
+
+
+def _scalars(tail_bound, min_bin_width, min_bin_height, min_derivative, K: int):
+    """The rule on the scalars: all finite; tail_bound > 0, minimum sizes in [0, 1/K],
+    min_derivative in [0, 1). Returns them as floats."""
+    tail_bound = _checks.finite_float("tail_bound", tail_bound)
+    if tail_bound <= 0:
+        raise ValueError(f"tail_bound must be positive, got {tail_bound}")
+    mins = []
+    for name, value in (("min_bin_width", min_bin_width), ("min_bin_height", min_bin_height)):
+        value = _checks.finite_float(name, value)
+        if value < 0 or value * K > 1.0:
+            raise ValueError(f"{name} must be in [0, 1/K] = [0, {1.0 / K:g}] for K = {K} bins, got {value}")
+        mins.append(value)
+    min_derivative = _checks.finite_float("min_derivative", min_derivative)
+    if not 0 <= min_derivative < 1:
+        raise ValueError(f"min_derivative must be in [0, 1) (the tails have slope 1), got {min_derivative}")
+    return tail_bound, mins[0], mins[1], min_derivative
+
+
+def _check(inputs, uw, uh, ud, tails, tail_bound, min_bin_width, min_bin_height, min_derivative):
+    """The public function's check: the rules above on its names, plus broadcasting and tails."""
+    names = ("unnormalized_widths", "unnormalized_heights", "unnormalized_derivatives")
+    _tensors("inputs", inputs, tuple(zip(names, (uw, uh, ud))))
+    K = _bins(names, uw, uh, ud, nflows_counts=True)
     try:
         # Equal batch shapes (every call from hepgen.flows) skip broadcast_shapes, a visible
         # share of a batch-1 call.
@@ -150,19 +211,49 @@ def _check(inputs, uw, uh, ud, tails, tail_bound, min_bin_width, min_bin_height,
         ) from None
     if tails != "linear":
         raise ValueError(f"tails must be 'linear' (the only tails of nflows' unconstrained spline), got {tails!r}")
-    tail_bound = _checks.finite_float("tail_bound", tail_bound)
-    if tail_bound <= 0:
-        raise ValueError(f"tail_bound must be positive, got {tail_bound}")
-    mins = []
-    for name, value in (("min_bin_width", min_bin_width), ("min_bin_height", min_bin_height)):
-        value = _checks.finite_float(name, value)
-        if value < 0 or value * K > 1.0:
-            raise ValueError(f"{name} must be in [0, 1/K] = [0, {1.0 / K:g}] for K = {K} bins, got {value}")
-        mins.append(value)
-    min_derivative = _checks.finite_float("min_derivative", min_derivative)
-    if not 0 <= min_derivative < 1:
-        raise ValueError(f"min_derivative must be in [0, 1) (the tails have slope 1), got {min_derivative}")
-    return inputs, uw, uh, ud, batch, K, tail_bound, mins[0], mins[1], min_derivative
+    scalars = _scalars(tail_bound, min_bin_width, min_bin_height, min_derivative, K)
+    return (inputs, uw, uh, ud, batch, K, *scalars)
+
+
+def _validate(inputs, widths, heights, derivatives, inverse, tail_bound, min_bin_width, min_bin_height, min_derivative):
+    """The registered op's check (``torch.ops.hepgen.rq_spline``): the same rules on the schema's
+    arguments, which have exact shapes inputs [N], widths and heights [N, K], derivatives
+    [N, K - 1] (no broadcasting, no nflows counts: the public function makes these)."""
+    _tensors("inputs", inputs, (("widths", widths), ("heights", heights), ("derivatives", derivatives)))
+    _checks.rank("inputs", inputs, 1, "[N] (the public rq_spline flattens)")
+    N = inputs.shape[0]
+    for name, t in (("widths", widths), ("heights", heights), ("derivatives", derivatives)):
+        _checks.rank(name, t, 2, "[N, bins]")
+        if t.shape[0] != N:
+            raise ValueError(f"{name} must have N = {N} rows (the elements of inputs), got shape {tuple(t.shape)}")
+    K = _bins(("widths", "heights", "derivatives"), widths, heights, derivatives, nflows_counts=False)
+    if not isinstance(inverse, bool):
+        raise TypeError(f"inverse must be a bool, got {type(inverse).__name__}")
+    _scalars(tail_bound, min_bin_width, min_bin_height, min_derivative, K)
+
+
+def _validate_backward(grad_outputs, grad_logabsdet, inputs, *rest):
+    """The registered backward op's check: the forward's, and both incoming gradients [N] like inputs."""
+    _validate(inputs, *rest)
+    for name, g in (("grad_outputs", grad_outputs), ("grad_logabsdet", grad_logabsdet)):
+        _checks.tensor(name, g)
+        if g.dtype != inputs.dtype:
+            raise TypeError(f"{name} must have the dtype of inputs ({inputs.dtype}), got {g.dtype}")
+        _checks.same_device(name, g, "inputs", inputs)
+        if tuple(g.shape) != tuple(inputs.shape):
+            raise ValueError(f"{name} must have the shape of inputs {tuple(inputs.shape)}, got {tuple(g.shape)}")
+
+
+def _kernel_layout(inputs, widths, heights, derivatives, *scalars):
+    """What the compiled and Triton kernels index: dense inputs and unit-stride parameter rows
+    (any row stride). The public function passes these already; a direct call of the registered
+    op may pass any strides, so the kernels' glue copies only what is not in that layout."""
+    rows = tuple(t if t.shape[-1] <= 1 or t.stride(-1) == 1 else t.contiguous() for t in (widths, heights, derivatives))
+    return (inputs.contiguous(), *rows, *scalars)
+
+
+def _backward_layout(grad_outputs, grad_logabsdet, *forward_args):
+    return (grad_outputs.contiguous(), grad_logabsdet.contiguous(), *_kernel_layout(*forward_args))
 
 
 # ---- the declarations ---------------------------------------------------------------------
@@ -184,10 +275,11 @@ RQ_SPLINE_BACKWARD = Op(
         ud.new_empty(ud.shape),
     ),
     backends={
-        "cpu": lambda *a: compiled._core_backward(*a, "cpu"),
-        "cuda": lambda *a: compiled._core_backward(*a, "cuda"),
-        "triton": _triton("backward"),
+        "cpu": lambda *a: compiled._core_backward(*_backward_layout(*a), "cpu"),
+        "cuda": lambda *a: compiled._core_backward(*_backward_layout(*a), "cuda"),
+        "triton": _triton("backward", _backward_layout),
     },
+    validate=_validate_backward,
 )
 
 _SAVED = (
@@ -227,13 +319,14 @@ RQ_SPLINE = Op(
     reference=rq_spline_reference,
     fake=lambda x, *rest: (torch.empty_like(x), torch.empty_like(x)),
     backends={
-        "cpu": lambda *a: compiled._core_forward(*a, "cpu"),
-        "cuda": lambda *a: compiled._core_forward(*a, "cuda"),
-        "triton": _triton("forward"),
+        "cpu": lambda *a: compiled._core_forward(*_kernel_layout(*a), "cpu"),
+        "cuda": lambda *a: compiled._core_forward(*_kernel_layout(*a), "cuda"),
+        "triton": _triton("forward", _kernel_layout),
     },
     preference={"cpu": ("cpu", "reference"), "cuda": ("cuda", "triton", "reference")},
     backward=Backward(save=_SAVED, op="rq_spline_backward", grads=_grads),
     check=_check,  # also returns the batch shape and K: the public function flattens around the op
+    validate=_validate,
 )
 
 BACKENDS = RQ_SPLINE.table
@@ -269,6 +362,12 @@ def rq_spline(
 
     Returns:
         (outputs, logabsdet), both of the broadcast batch shape and the inputs' dtype.
+
+    Raises:
+        TypeError: a non-tensor, non-floating inputs (integer, bool, complex), parameters of
+            another dtype, non-numeric scalars. ValueError: parameters on another device,
+            fewer than 1 bin or K - 1 derivatives, batch shapes that do not broadcast,
+            non-finite or out-of-range scalars. The registered op refuses the same.
     """
     inputs, uw, uh, ud, batch, K, bound, mw, mh, md = _check(
         inputs,

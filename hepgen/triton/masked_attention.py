@@ -447,6 +447,7 @@ def decode(q, k_new, v_new, k_cache, v_cache, lengths, scale):
     if out.numel() == 0:
         return out
     sq, skn, svn = q.stride(), k_new.stride(), v_new.stride()
+    lengths = lengths.contiguous()  # read as a dense array
     _decode_kernel[(B * H,)](
         q,
         k_new,

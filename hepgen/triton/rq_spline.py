@@ -24,6 +24,13 @@ def _softplus(v):
 
 
 @triton.jit
+def _smallest_normal(v):
+    if v.dtype == tl.float64:
+        return 2.2250738585072014e-308
+    return 1.17549435e-38
+
+
+@triton.jit
 def _softmax_knots(u_ptr, row_stride, i, ok, j, K, min_size, bound, KP: tl.constexpr):
     """Softmax p [BLOCK, KP] of a row tile, and the interior knots: column j holds knot j + 1."""
     cols = j[None, :] < K
@@ -138,7 +145,10 @@ def _forward_kernel(
     q = t * (1.0 - t)
     den = s + (d0 + d1 - 2.0 * s) * q
     m = d1 * t * t + 2.0 * s * q + d0 * (1.0 - t) * (1.0 - t)
-    logdet = tl.log(s * s * m / (den * den))
+    arg = s * s * m / (den * den)
+    # Where the quotient over- or underflows (huge derivatives), by parts (csrc/cpu/rq_spline_bin.h).
+    normal = (arg >= _smallest_normal(arg)) & (arg - arg == 0.0)
+    logdet = tl.where(normal, tl.log(arg), 2.0 * (tl.log(s) - tl.log(den)) + tl.log(m))
     if INVERSE:
         out = x0 + t * w
         logdet = -logdet

@@ -151,3 +151,24 @@ def test_compiled_decode_goes_through_the_custom_op():
     torch.testing.assert_close(compiled(kc, vc), step(kc2, vc2))
     torch.testing.assert_close(kc, kc2, rtol=0, atol=0)  # the cache writes happen in the compiled graph too
     torch.testing.assert_close(vc, vc2, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("device", devices())
+def test_the_spec_keeps_a_future_tokens_inf_from_earlier_queries(device):
+    # Regression (found by tests/ops/fuzz): the reference summed p @ v over every key, so
+    # 0 * inf of a token a causal query may not see made its output (and gradients) NaN.
+    # The spec sums over admissible keys only; the kernels' tile products may still form
+    # 0 * inf inside the (sequence, head) (documented as unspecified there), so this is the
+    # reference backend's test.
+    backend = "reference"
+    q, k, v = (t.requires_grad_() for t in _qkv(1, 1, 6, 8, device, seed=3))
+    v_bad = v.detach().clone()
+    v_bad[0, 0, 4, 2] = float("inf")  # token 4: seen by queries 4 and 5 only
+    v_bad.requires_grad_()
+    with ops.use_backend(backend):
+        out = ops.masked_attention(q, k, v_bad, causal=True)
+        (dq,) = torch.autograd.grad(out[:, :, :4].sum(), (q,))
+    clean, _ = masked_attention_reference(q.detach(), k.detach(), v.detach(), None, True, 8**-0.5)
+    torch.testing.assert_close(out[:, :, :4], clean[:, :, :4], rtol=1e-12, atol=1e-12)
+    # Queries 0-3 get finite gradients (keys' gradients do take 0 * inf from rows 4 and 5).
+    assert torch.isfinite(dq[:, :, :4]).all()

@@ -225,3 +225,32 @@ def test_fewer_than_k_minus_1_derivatives_are_refused():
     x, uw, uh, ud = _nflows_params((5,), 4, 2, seed=0)
     with pytest.raises(ValueError, match=r"unnormalized_derivatives must have K - 1 = 3 .* at least K = 4"):
         ops.rq_spline(x, uw, uh, ud)
+
+
+@pytest.mark.parametrize("device, backend", ALL_PARAMS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("inverse", [False, True], ids=["forward", "inverse"])
+def test_huge_derivatives_give_the_reference_logabsdet_not_minus_inf(device, backend, dtype, inverse):
+    # Regression (found by tests/ops/fuzz): log(s^2 m / den^2) in one log overflowed den^2 for
+    # derivative logits of 1e300 (1e30 in float32) and gave -inf where the spec has ~ -690.
+    huge = 1e300 if dtype == torch.float64 else 1e30
+    x = torch.tensor([0.1, -0.3, 0.45, -0.999], dtype=dtype, device=device)
+    uw = torch.randn(4, 5, generator=torch.Generator().manual_seed(2), dtype=dtype).to(device)
+    uh, ud = uw.flip(-1), torch.full((4, 4), huge, dtype=dtype, device=device)
+    expected = rq_spline_reference(x, uw, uh, ud, inverse)
+    got = _run(backend, x, uw, uh, ud, inverse=inverse)
+    assert torch.isfinite(expected[1]).all()
+    torch.testing.assert_close(got[1], expected[1], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("inverse", [False, True], ids=["forward", "inverse"])
+def test_reference_computes_half_types_in_float32(dtype, inverse):
+    # Regression (found by tests/ops/fuzz): computed in bfloat16, the inverse's quadratic lost
+    # every digit near a knot and gave NaN; the kernels compute half types in float32.
+    x, uw, uh, ud = (t.to(dtype) for t in _params((6, 6, 6), 6, seed=0, bound=0.5))
+    got = rq_spline_reference(x, uw, uh, ud, inverse, 0.5, 1e-2, 1e-2, 1e-3)
+    expected = rq_spline_reference(x.float(), uw.float(), uh.float(), ud.float(), inverse, 0.5, 1e-2, 1e-2, 1e-3)
+    for a, b in zip(got, expected):
+        assert a.dtype == dtype
+        torch.testing.assert_close(a, b.to(dtype), rtol=0, atol=0)

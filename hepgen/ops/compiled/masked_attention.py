@@ -49,7 +49,8 @@ def _core_decode(q, k_new, v_new, k_cache, v_cache, lengths, scale, device_kind)
     if out.numel() == 0:
         return out
     C = _core.compiled()
-    args = (q, k_new, v_new, k_cache, v_cache, lengths, float(scale), out)
+    # lengths is read as a dense int64 array (a direct call of the registered op may pass a view).
+    args = (q, k_new, v_new, k_cache, v_cache, lengths.contiguous(), float(scale), out)
     if device_kind == "cuda":
         C.cuda_masked_attention_decode(*args, stream_of(q))
     else:

@@ -27,6 +27,7 @@ __all__ = [
 DEFAULT_MIN_BIN_WIDTH = 1e-3
 DEFAULT_MIN_BIN_HEIGHT = 1e-3
 DEFAULT_MIN_DERIVATIVE = 1e-3
+_HALF = (torch.float16, torch.bfloat16)
 
 
 def boundary_derivative_logit(min_derivative: float) -> float:
@@ -83,8 +84,16 @@ def rq_spline_reference(
     see :func:`knot_derivatives`).
 
     Differentiable by autograd everywhere (elements outside the bounds are evaluated at 0
-    and then replaced, so they contribute no NaN to any gradient).
+    and then replaced, so they contribute no NaN to any gradient). Half types are computed
+    in float32 and rounded at the end, like the kernels (computed in half, the inverse's
+    quadratic loses every digit and gives NaN for inputs near a knot).
     """
+    if inputs.dtype in _HALF:
+        args = (inputs, unnormalized_widths, unnormalized_heights, unnormalized_derivatives)
+        outputs, logabsdet = rq_spline_reference(
+            *(t.float() for t in args), inverse, tail_bound, min_bin_width, min_bin_height, min_derivative
+        )
+        return outputs.to(inputs.dtype), logabsdet.to(inputs.dtype)
     K = unnormalized_widths.shape[-1]
     batch = torch.broadcast_shapes(
         inputs.shape,
@@ -160,8 +169,21 @@ def rq_spline_backward_reference(
 
     Returns the gradients for (inputs, widths, heights, derivatives). The derivation is in
     csrc/cpu/rq_spline_bin.h; the kernels implement exactly these formulas, and the tests
-    check them against autograd through rq_spline_reference.
+    check them against autograd through rq_spline_reference. Half types are computed in float32.
     """
+    if inputs.dtype in _HALF:
+        args = (
+            grad_outputs,
+            grad_logabsdet,
+            inputs,
+            unnormalized_widths,
+            unnormalized_heights,
+            unnormalized_derivatives,
+        )
+        grads = rq_spline_backward_reference(
+            *(t.float() for t in args), inverse, tail_bound, min_bin_width, min_bin_height, min_derivative
+        )
+        return tuple(g.to(inputs.dtype) for g in grads)
     x, uw, uh, ud, gy, gl = (
         inputs,
         unnormalized_widths,
