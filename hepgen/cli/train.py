@@ -162,7 +162,9 @@ def _shower_rows(args: argparse.Namespace):
         calochallenge._check_units(args.data, arrays["energies"], arrays["showers"])  # the reader's MeV check
         return arrays
 
-    rows = FileRows(args.data, datasets, limit=args.max_samples, transform=transform)
+    rows = FileRows(
+        args.data, datasets, limit=args.max_samples, transform=transform, nonnegative={"showers": "voxel energies"}
+    )
     shapes = rows.shapes
     if len(shapes["showers"]) != 2 or shapes["energies"][1:] != (1,):
         raise ValueError(f"{args.data}: expected '{SHOWER_KEY}' (N, voxels) and '{ENERGY_KEY}' (N, 1), got {shapes}")

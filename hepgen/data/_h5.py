@@ -342,8 +342,9 @@ def available_memory() -> int | None:
     return max(0, min(limits))
 
 
-def _check_storage(dset: h5py.Dataset, where: str) -> None:
-    """External storage, virtual sources outside the file, and unstored rows: refused."""
+def _check_storage(dset: h5py.Dataset, where: str, whole: bool = True) -> None:
+    """External storage, virtual sources outside the file, and unstored rows: refused; with
+    ``whole`` (the dataset is to be read at once) also sizes beyond the memory available."""
     if dset.external:
         files = sorted({str(name) for name, *_ in dset.external})
         raise ValueError(f"{where} keeps its data in external file(s) {files}; refused (it would read another file)")
@@ -356,12 +357,12 @@ def _check_storage(dset: h5py.Dataset, where: str) -> None:
             source = dset.file.get(src.dset_name)
             if not isinstance(source, h5py.Dataset) or source.is_virtual:
                 raise ValueError(f"{where} is a virtual dataset of {src.dset_name!r}, which is not a stored dataset")
-            _check_storage(source, f"{where} (virtual, from {src.dset_name!r})")
+            _check_storage(source, f"{where} (virtual, from {src.dset_name!r})", whole)
         return
     nbytes = dset.size * dset.dtype.itemsize
     if nbytes == 0:
         return
-    available = available_memory()
+    available = available_memory() if whole else None
     if available is not None and nbytes > available:
         raise ValueError(
             f"{where} declares shape {dset.shape} of {dset.dtype} = {nbytes / 2**30:.3g} GiB, more than the "
@@ -390,6 +391,51 @@ def _check_checksum(dset: h5py.Dataset, data: np.ndarray, where: str) -> None:
     if algorithm != _CRC32:
         raise ValueError(f"{where} has checksum {stored!r} of an algorithm this hepgen does not know")
     actual = _checksum_text(zlib.crc32(memoryview(np.ascontiguousarray(data)).cast("B")))
+    if actual != stored:
+        raise ValueError(
+            f"{where} fails its checksum (stored {stored}, data give {actual}): the file is damaged, or was "
+            f"edited after hepgen wrote it (delete the dataset's '{CHECKSUM_ATTR}' attribute to accept an edit)"
+        )
+
+
+def dataset_for_slices(file: h5py.File, key: str, kind: str = "number") -> h5py.Dataset:
+    """``key`` checked as :func:`read_dataset` checks it before reading (link, kind, dtype,
+    storage), for a caller that reads row slices of it (a rank's shard in training): no
+    memory check, since no one reads it whole; see :func:`verify_checksum` for the data."""
+    where = f"{file.filename}: '{key}'"
+    link = file.get(key, getlink=True)
+    if link is None:
+        raise ValueError(f"{file.filename}: missing dataset '{key}' (found {sorted(file.keys())})")
+    if isinstance(link, h5py.ExternalLink):
+        raise ValueError(f"{where} is a link to {link.filename!r}; refused (outside this file)")
+    dset = file[key]
+    if not isinstance(dset, h5py.Dataset):
+        raise ValueError(f"{where} is a group, expected a dataset")
+    if dset.dtype.kind not in _KINDS[kind] or dset.dtype.fields is not None:
+        raise ValueError(f"{where} has dtype {dset.dtype}, expected {_KIND_WORDS[kind]}")
+    _check_storage(dset, where, whole=False)
+    return dset
+
+
+def verify_checksum(dset: h5py.Dataset, block_rows: int = 65536) -> None:
+    """Check ``dset``'s stored checksum (if any) reading it in blocks of rows: the whole
+    dataset is read once but never held whole (the CRC is computed block after block, in
+    the order the writers appended the rows)."""
+    where = f"{dset.file.filename}: '{dset.name.lstrip('/')}'"
+    stored = _plain(dset.attrs.get(CHECKSUM_ATTR))
+    if stored is None:
+        return
+    algorithm, _, _ = str(stored).partition(":")
+    if algorithm != _CRC32:
+        raise ValueError(f"{where} has checksum {stored!r} of an algorithm this hepgen does not know")
+    crc = 0
+    try:
+        for start in range(0, len(dset), block_rows):
+            block = np.ascontiguousarray(dset[start : start + block_rows])
+            crc = zlib.crc32(memoryview(block).cast("B"), crc)
+    except (OSError, RuntimeError, ValueError) as err:
+        raise ValueError(f"{where} cannot be read: damaged data ({_first_line(err)})") from None
+    actual = _checksum_text(crc)
     if actual != stored:
         raise ValueError(
             f"{where} fails its checksum (stored {stored}, data give {actual}): the file is damaged, or was "

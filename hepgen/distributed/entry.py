@@ -26,6 +26,10 @@ def job(device: str | torch.device | None = "cpu") -> Iterator[Context]:
     ctx = init_from_env(device)
     try:
         yield ctx
+    except KeyboardInterrupt:
+        # Ctrl-C, or SIGTERM (the CLI turns it into Ctrl-C): torchrun stopping this rank
+        # because another failed, or the user stopping the job; not this rank's fault.
+        raise
     except BaseException as err:
         if ctx.distributed:
             text = str(err).strip().splitlines()[0] if str(err).strip() else ""

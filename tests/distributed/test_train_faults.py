@@ -25,7 +25,7 @@ def test_a_corrupt_shard_stops_the_job_naming_the_rank(tmp_path):
     args = ["train", "jets", "--data", "bad.h5", "-o", "out.pt", "--epochs", "1", "--fit-rows", "50", *TINY]
     result = hepgen(args, tmp_path, nproc=2, timeout=120)
     assert result.returncode != 0
-    assert "rank 1 of 2: ValueError: particles and jets must be finite" in result.stderr
+    assert "rank 1 of 2: ValueError: bad.h5: 'particle_features' holds 20 NaN or infinite values" in result.stderr
     assert "rank 0 of 2" not in result.stderr  # rank 0 did nothing wrong: torchrun stopped it
     assert not (tmp_path / "out.pt").exists()
 
