@@ -66,8 +66,10 @@ def _add_calo(kinds) -> None:
         help="showers from a CaloMan checkpoint",
         description="Sample showers from a CaloMan checkpoint (default: the shipped "
         "pretrained model) into a CaloChallenge-layout HDF5 file (MeV), streamed in "
-        "chunks of --batch-size showers (FILE.partial renamed when done; Ctrl-C keeps "
-        "the finished chunks, marked complete=False; any other error leaves no file).",
+        "chunks of --batch-size showers (a scratch file renamed onto FILE when done; Ctrl-C "
+        "keeps the finished chunks as FILE.partial, marked complete=False, and leaves FILE as "
+        "it was; any other error leaves no file). Under torchrun the chunks are split over "
+        "the ranks (docs/distributed.md).",
     )
     p.add_argument(
         "--model",
@@ -268,9 +270,10 @@ def _add_jets(kinds) -> None:
         run=run_jets,
         help="jets from an EPiC-FM/EPiC-JeDi checkpoint (default: the shipped model)",
         description="Sample jets from an EPiC-FM or EPiC-JeDi checkpoint into a JetNet-layout "
-        "HDF5 file (GeV), streamed in chunks of --batch-size jets (written to "
-        "FILE.partial and renamed when done; Ctrl-C keeps the finished chunks, "
-        "marked complete=False; any other error leaves no file). Without --model: "
+        "HDF5 file (GeV), streamed in chunks of --batch-size jets (a scratch file renamed "
+        "onto FILE when done; Ctrl-C keeps the finished chunks as FILE.partial, marked "
+        "complete=False, and leaves FILE as it was; any other error leaves no file; under "
+        "torchrun the chunks are split over the ranks). Without --model: "
         "the shipped EPiC-FM for Pythia top jets with 30 particles.",
     )
     p.add_argument(
@@ -346,7 +349,9 @@ def _add_events(kinds) -> None:
         description="Sample events from a checkpoint of `hepgen train events` into an event "
         "file readable by hepgen.data.read_events (GeV; for a Bayesian model also a 'member' "
         "dataset: the ensemble member of each event), streamed in chunks of --batch-size events "
-        "(FILE.partial renamed when done; Ctrl-C keeps the finished chunks, marked complete=False). "
+        "(a scratch file renamed onto FILE when done; Ctrl-C keeps the finished chunks as "
+        "FILE.partial, marked complete=False, and leaves FILE as it was; under torchrun the "
+        "chunks are split over the ranks). "
         "With --truth and --plots, also writes truth-vs-model histograms.",
     )
     p.add_argument(
