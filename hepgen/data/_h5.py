@@ -383,14 +383,18 @@ def _check_storage(dset: h5py.Dataset, where: str, whole: bool = True) -> None:
         )
 
 
-def _check_checksum(dset: h5py.Dataset, data: np.ndarray, where: str) -> None:
+def _stored_checksum(dset: h5py.Dataset, where: str) -> str | None:
     stored = _plain(dset.attrs.get(CHECKSUM_ATTR))
     if stored is None:
-        return  # a file without checksums (another producer's, or an older hepgen's)
+        return None  # a file without checksums (another producer's, or an older hepgen's)
     algorithm, _, _ = str(stored).partition(":")
     if algorithm != _CRC32:
         raise ValueError(f"{where} has checksum {stored!r} of an algorithm this hepgen does not know")
-    actual = _checksum_text(zlib.crc32(memoryview(np.ascontiguousarray(data)).cast("B")))
+    return str(stored)
+
+
+def _compare_checksum(stored: str, crc: int, where: str) -> None:
+    actual = _checksum_text(crc)
     if actual != stored:
         raise ValueError(
             f"{where} fails its checksum (stored {stored}, data give {actual}): the file is damaged, or was "
@@ -398,10 +402,14 @@ def _check_checksum(dset: h5py.Dataset, data: np.ndarray, where: str) -> None:
         )
 
 
-def dataset_for_slices(file: h5py.File, key: str, kind: str = "number") -> h5py.Dataset:
-    """``key`` checked as :func:`read_dataset` checks it before reading (link, kind, dtype,
-    storage), for a caller that reads row slices of it (a rank's shard in training): no
-    memory check, since no one reads it whole; see :func:`verify_checksum` for the data."""
+def _check_checksum(dset: h5py.Dataset, data: np.ndarray, where: str) -> None:
+    stored = _stored_checksum(dset, where)
+    if stored is not None:
+        _compare_checksum(stored, zlib.crc32(memoryview(np.ascontiguousarray(data)).cast("B")), where)
+
+
+def _dataset(file: h5py.File, key: str) -> tuple[h5py.Dataset, str]:
+    """``key`` as a dataset stored in this file (not a link to another, not a group)."""
     where = f"{file.filename}: '{key}'"
     link = file.get(key, getlink=True)
     if link is None:
@@ -411,8 +419,20 @@ def dataset_for_slices(file: h5py.File, key: str, kind: str = "number") -> h5py.
     dset = file[key]
     if not isinstance(dset, h5py.Dataset):
         raise ValueError(f"{where} is a group, expected a dataset")
+    return dset, where
+
+
+def _check_kind(dset: h5py.Dataset, where: str, kind: str) -> None:
     if dset.dtype.kind not in _KINDS[kind] or dset.dtype.fields is not None:
         raise ValueError(f"{where} has dtype {dset.dtype}, expected {_KIND_WORDS[kind]}")
+
+
+def dataset_for_slices(file: h5py.File, key: str, kind: str = "number") -> h5py.Dataset:
+    """``key`` checked as :func:`read_dataset` checks it before reading (link, kind, dtype,
+    storage), for a caller that reads row slices of it (a rank's shard in training): no
+    memory check, since no one reads it whole; see :func:`verify_checksum` for the data."""
+    dset, where = _dataset(file, key)
+    _check_kind(dset, where, kind)
     _check_storage(dset, where, whole=False)
     return dset
 
@@ -422,12 +442,9 @@ def verify_checksum(dset: h5py.Dataset, block_rows: int = 65536) -> None:
     dataset is read once but never held whole (the CRC is computed block after block, in
     the order the writers appended the rows)."""
     where = f"{dset.file.filename}: '{dset.name.lstrip('/')}'"
-    stored = _plain(dset.attrs.get(CHECKSUM_ATTR))
+    stored = _stored_checksum(dset, where)
     if stored is None:
         return
-    algorithm, _, _ = str(stored).partition(":")
-    if algorithm != _CRC32:
-        raise ValueError(f"{where} has checksum {stored!r} of an algorithm this hepgen does not know")
     crc = 0
     try:
         for start in range(0, len(dset), block_rows):
@@ -435,12 +452,7 @@ def verify_checksum(dset: h5py.Dataset, block_rows: int = 65536) -> None:
             crc = zlib.crc32(memoryview(block).cast("B"), crc)
     except (OSError, RuntimeError, ValueError) as err:
         raise ValueError(f"{where} cannot be read: damaged data ({_first_line(err)})") from None
-    actual = _checksum_text(crc)
-    if actual != stored:
-        raise ValueError(
-            f"{where} fails its checksum (stored {stored}, data give {actual}): the file is damaged, or was "
-            f"edited after hepgen wrote it (delete the dataset's '{CHECKSUM_ATTR}' attribute to accept an edit)"
-        )
+    _compare_checksum(stored, crc, where)
 
 
 def read_dataset(
@@ -453,20 +465,11 @@ def read_dataset(
     """Read ``key`` after the checks of the module docstring: its shape (None matches any
     size), its unit if stored, its dtype (``kind``: "float", "int" or "number" = either),
     its storage; then its checksum, if stored."""
-    where = f"{file.filename}: '{key}'"
-    link = file.get(key, getlink=True)
-    if link is None:
-        raise ValueError(f"{file.filename}: missing dataset '{key}' (found {sorted(file.keys())})")
-    if isinstance(link, h5py.ExternalLink):
-        raise ValueError(f"{where} is a link to {link.filename!r}; refused (outside this file)")
-    dset = file[key]
-    if not isinstance(dset, h5py.Dataset):
-        raise ValueError(f"{where} is a group, expected a dataset")
+    dset, where = _dataset(file, key)
     if len(dset.shape) != len(shape) or any(want is not None and got != want for got, want in zip(dset.shape, shape)):
         expected = "(" + ", ".join("N" if s is None else str(s) for s in shape) + ")"
         raise ValueError(f"{where} has shape {dset.shape}, expected {expected}")
-    if dset.dtype.kind not in _KINDS[kind] or dset.dtype.fields is not None:
-        raise ValueError(f"{where} has dtype {dset.dtype}, expected {_KIND_WORDS[kind]}")
+    _check_kind(dset, where, kind)
     stored_unit = _plain(dset.attrs.get("unit"))
     if unit is not None and stored_unit is not None and stored_unit != unit:
         raise ValueError(f"{where} is in {stored_unit}, expected {unit}")
