@@ -32,9 +32,22 @@ ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.e
 WAIT_S = 120
 
 
+def _terminal_signals() -> None:
+    # A child inherits ignored signals: in the full suite SIGINT reached the commands
+    # ignored (a run then finished and replaced the target), so start them with the
+    # dispositions a shell gives, as a user at a terminal has them.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def start(args: list[str], cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "hepgen", *args], cwd=cwd, env=ENV, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "hepgen", *args],
+        cwd=cwd,
+        env=ENV,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_terminal_signals,
     )
 
 
