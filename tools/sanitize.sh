@@ -21,6 +21,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 python=${PYTHON:-python3}
+# A relative path (PYTHON=.venv/bin/python) must survive the cd's below.
+case $python in */*) python=$(cd "$(dirname "$python")" && pwd)/$(basename "$python") ;; esac
 build=${SANITIZE_BUILD_DIR:-build/sanitize}
 mkdir -p "$build" && build=$(cd "$build" && pwd)
 stage=$build/stage        # the package as Python imports it: .py files of this tree + sanitized core
