@@ -152,18 +152,17 @@ def _stream(writer, chunks, quiet: bool, total: int, unit: str, tally: Tally | N
 
 @contextlib.contextmanager
 def _job(args: argparse.Namespace):
-    """This process's place in the job the launcher describes (one process without one);
-    ``args.device`` becomes this rank's device (cuda:LOCAL_RANK for --device cuda)."""
-    from hepgen.distributed import context
+    """This process's place in the job the launcher describes (one process without one), through
+    the one job wrapper of all commands (``hepgen.distributed.entry.job``: joins, names the
+    failing rank, leaves); ``args.device`` becomes this rank's device (cuda:LOCAL_RANK for
+    --device cuda)."""
+    from hepgen.distributed.entry import job
 
     wants_cuda = str(args.device).startswith("cuda")
-    ctx = context.init_from_env(args.device if wants_cuda else "cpu")
-    if ctx.distributed and wants_cuda:
-        args.device = str(ctx.device)
-    try:
+    with job(args.device if wants_cuda else "cpu") as ctx:
+        if ctx.distributed and wants_cuda:
+            args.device = str(ctx.device)
         yield ctx
-    finally:
-        context.shutdown()
 
 
 def _execute(plan: Plan, args: argparse.Namespace, ctx) -> Path:

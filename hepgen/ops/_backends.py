@@ -141,7 +141,7 @@ class OpBackends:
         return [b for b in BACKEND_NAMES if b in self.impls and not self.why_not(b, device, dtype)]
 
     def choose(self, device: torch.device, dtype: torch.dtype) -> str:
-        forced = _forced_for(self.op)
+        forced = forced_backend(self.op)
         if forced is not None:
             if forced not in self.impls:
                 raise RuntimeError(
@@ -186,7 +186,11 @@ def _validate_name(name: str) -> str:
     return name
 
 
-def _forced_for(op: str) -> str | None:
+def forced_backend(op: str) -> str | None:
+    """The backend that ``use_backend`` (this context) or HEPGEN_BACKEND forces on ``op``'s
+    family, or None: for an op's own paths that bypass the backend table (rq_spline's
+    nflows-compatible derivative count runs on the reference alone and must refuse a forced
+    compiled backend rather than ignore it)."""
     forced = _forced.get()
     if forced is None:
         env = os.environ.get("HEPGEN_BACKEND", "").strip()

@@ -88,7 +88,7 @@ import math
 import torch
 
 from hepgen.ops import _checks
-from hepgen.ops._backends import _forced_for
+from hepgen.ops._backends import forced_backend
 from hepgen.ops._declare import Backward, Op
 from hepgen.ops.compiled import rq_spline as compiled
 from hepgen.ops.reference.rq_spline import (
@@ -408,7 +408,7 @@ def _nflows_derivative_count(inputs, uw, uh, ud, inverse, bound, mw, mh, md):
     reproduces nflows, whose right end knot then has a non-unit slope. Gradients come from
     autograd through the reference.
     """
-    forced = _forced_for(RQ_SPLINE.family)
+    forced = forced_backend(RQ_SPLINE.family)
     if forced not in (None, "reference"):
         raise RuntimeError(
             f"rq_spline: backend {forced!r} was requested but cannot run {ud.shape[-1]} "
